@@ -1,0 +1,80 @@
+package fingerprint_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"github.com/zeebo/blake3"
+
+	"github.com/syncprint/syncprint/fingerprint"
+)
+
+func TestOfMatchesDeriveKeyOverCanonicalBytes(t *testing.T) {
+	cases := []struct {
+		name    string
+		id      string
+		deleted bool
+		content []byte
+	}{
+		{"empty content", "a", false, nil},
+		{"tombstone", "a", true, nil},
+		{"multi-byte id", "Zürich/東京/🚀", false, []byte("hello")},
+		{"one mebibyte", "big", false, bytes.Repeat([]byte{0xAB}, 1<<20)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var want [32]byte
+			blake3.DeriveKey(fingerprint.Context, fingerprint.Canonical(tc.id, tc.deleted, tc.content), want[:])
+			got := fingerprint.Of(tc.id, tc.deleted, tc.content)
+			require.Equal(t, fingerprint.Fingerprint(want), got)
+			// Calling twice proves the shared base state is not mutated.
+			require.Equal(t, got, fingerprint.Of(tc.id, tc.deleted, tc.content))
+		})
+	}
+}
+
+func TestDeletedFlagAndFieldBoundariesChangeTheFingerprint(t *testing.T) {
+	require.NotEqual(t, fingerprint.Of("a", false, nil), fingerprint.Of("a", true, nil))
+	// "ab"+"c" must differ from "a"+"bc": the length prefixes separate fields.
+	require.NotEqual(t, fingerprint.Of("ab", false, []byte("c")), fingerprint.Of("a", false, []byte("bc")))
+}
+
+func TestCanonicalLayout(t *testing.T) {
+	got := fingerprint.Canonical("é", true, []byte{7})
+	want := []byte{0, 0, 0, 2, 0xC3, 0xA9, 1, 0, 0, 0, 0, 0, 0, 0, 1, 7}
+	require.Equal(t, want, got)
+}
+
+func TestParseRoundTripAndErrors(t *testing.T) {
+	fp := fingerprint.Of("x", false, []byte("y"))
+	back, err := fingerprint.Parse(fp.String())
+	require.NoError(t, err)
+	require.Equal(t, fp, back)
+	_, err = fingerprint.Parse(strings.Repeat("0", 62))
+	require.ErrorIs(t, err, fingerprint.ErrSize)
+	_, err = fingerprint.Parse("zz")
+	require.Error(t, err)
+	_, err = fingerprint.FromBytes(make([]byte, 31))
+	require.ErrorIs(t, err, fingerprint.ErrSize)
+	require.True(t, fingerprint.Fingerprint{}.IsZero())
+	require.False(t, fp.IsZero())
+}
+
+func BenchmarkOf200B(b *testing.B) {
+	content := bytes.Repeat([]byte("x"), 200)
+	b.SetBytes(200)
+	b.ReportAllocs()
+	for b.Loop() {
+		fingerprint.Of("item-000123", false, content)
+	}
+}
+
+func BenchmarkOf1MiB(b *testing.B) {
+	content := bytes.Repeat([]byte("x"), 1<<20)
+	b.SetBytes(1 << 20)
+	for b.Loop() {
+		fingerprint.Of("big", false, content)
+	}
+}

@@ -1,0 +1,58 @@
+package protocol
+
+// Fixed limits of the protocol, the same on every server [SP-2].
+const (
+	// MaxIDBytes is the longest item ID, in UTF-8 bytes.
+	MaxIDBytes = 256
+	// MaxCollectionBytes is the longest collection name.
+	MaxCollectionBytes = 64
+	// MinBatchIDBytes and MaxBatchIDBytes bound an exchange's batch ID.
+	MinBatchIDBytes = 16
+	MaxBatchIDBytes = 64
+	// MaxReplicaBytes is the longest user or device (replica) name.
+	MaxReplicaBytes = 64
+	// MaxRounds is how many exchange rounds a client may run for one
+	// collection in one sync session before leaving the rest pending.
+	MaxRounds = 8
+)
+
+// Server-chosen limits: defaults of the reference server, announced in
+// Info.Limits. Clients read the announced values, never these constants.
+const (
+	DefaultMaxItemBytes   = 1 << 20  // one item's content
+	DefaultMaxBatchItems  = 1000     // uploads in one exchange
+	DefaultMaxBatchBytes  = 16 << 20 // content bytes in one exchange, either way
+	DefaultMaxIDs         = 5000     // download IDs in one exchange
+	DefaultMaxPage        = 5000     // entries in one change-info page
+	DefaultMaxBodyBytes   = 20 << 20 // request body
+	DefaultWatchMaxMillis = 60_000   // longest watch wait
+	DefaultMaxSkewMillis  = 60_000   // HLC clamp threshold
+	DefaultPage           = 1000     // page size when a request names none
+	DefaultWatchMillis    = 25_000   // watch wait when a request names none
+)
+
+// Limits are the server's announced limits [SP-3-4].
+type Limits struct {
+	MaxItemBytes   int `msgpack:"max_item_bytes"`
+	MaxBatchItems  int `msgpack:"max_batch_items"`
+	MaxBatchBytes  int `msgpack:"max_batch_bytes"`
+	MaxIDs         int `msgpack:"max_ids"`
+	MaxPage        int `msgpack:"max_page"`
+	MaxBodyBytes   int `msgpack:"max_body_bytes"`
+	WatchMaxMillis int `msgpack:"watch_max_ms"`
+	MaxIDBytes     int `msgpack:"max_id_bytes"`
+}
+
+// DefaultLimits returns the reference server's limits.
+func DefaultLimits() Limits {
+	return Limits{
+		MaxItemBytes:   DefaultMaxItemBytes,
+		MaxBatchItems:  DefaultMaxBatchItems,
+		MaxBatchBytes:  DefaultMaxBatchBytes,
+		MaxIDs:         DefaultMaxIDs,
+		MaxPage:        DefaultMaxPage,
+		MaxBodyBytes:   DefaultMaxBodyBytes,
+		WatchMaxMillis: DefaultWatchMaxMillis,
+		MaxIDBytes:     MaxIDBytes,
+	}
+}

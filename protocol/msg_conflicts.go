@@ -1,0 +1,52 @@
+package protocol
+
+// ConflictsRequest is the body of POST /v1/conflicts.
+type ConflictsRequest struct {
+	// Collection limits the list to one collection; "" lists all.
+	Collection string `msgpack:"collection"`
+}
+
+// Conflict is a server conflict record: a client version that lost under
+// the manual rule, kept until a client resolves it [SP-7-8].
+type Conflict struct {
+	ConflictID string `msgpack:"conflict_id"`
+	Collection string `msgpack:"collection"`
+	ID         string `msgpack:"id"`
+	// ServerVersion is the server version the upload conflicted with.
+	ServerVersion uint64 `msgpack:"server_version"`
+	// Base is the version the losing edit started from.
+	Base    uint64 `msgpack:"base"`
+	FP      []byte `msgpack:"fp"`
+	HLC     uint64 `msgpack:"hlc"`
+	Deleted bool   `msgpack:"deleted"`
+	Replica string `msgpack:"replica"`
+	Content []byte `msgpack:"content"`
+	// CreatedMillis is the server wall time when the record was stored.
+	CreatedMillis uint64 `msgpack:"created_ms"`
+}
+
+// ConflictsResponse lists conflict records, oldest first.
+type ConflictsResponse struct {
+	Conflicts []Conflict `msgpack:"conflicts"`
+}
+
+// ResolveRequest is the body of POST /v1/conflicts/resolve: it closes
+// conflict records of one item and, optionally, writes the item, in one
+// atomic step.
+type ResolveRequest struct {
+	Collection string `msgpack:"collection"`
+	ID         string `msgpack:"id"`
+	// Close lists the conflict records to close; every one must exist and
+	// belong to the item.
+	Close []string `msgpack:"close"`
+	// Put, when present, is written as with an exchange upload whose Seen
+	// must be the current version (else stale_base, nothing closed).
+	Put *Upload `msgpack:"put"`
+}
+
+// ResolveResponse reports what a resolution did.
+type ResolveResponse struct {
+	Closed []string `msgpack:"closed"`
+	// Result is the outcome of Put; nil when there was none.
+	Result *UploadResult `msgpack:"result"`
+}

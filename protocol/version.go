@@ -1,0 +1,40 @@
+package protocol
+
+// Protocol versions. A client sends the version it speaks in the
+// HeaderVersion header of every request except GET /v1/info [SP-3-2].
+const (
+	// Version is the protocol version this package implements.
+	Version = 1
+	// MinVersion is the oldest version this package still speaks.
+	MinVersion = 1
+)
+
+// HTTP framing.
+const (
+	// HeaderVersion carries the protocol version, a decimal integer.
+	HeaderVersion = "Syncprint-Version"
+	// ContentType is the media type of every request and response body.
+	ContentType = "application/msgpack"
+	// HeaderRetryAfter is set, in whole seconds, on rate_limited and
+	// unavailable responses.
+	HeaderRetryAfter = "Retry-After"
+)
+
+// Endpoint paths [SP-3-1].
+const (
+	PathInfo        = "/v1/info"
+	PathCollections = "/v1/collections"
+	PathChanges     = "/v1/changes"
+	PathExchange    = "/v1/exchange"
+	PathWatch       = "/v1/watch"
+	PathConflicts   = "/v1/conflicts"
+	PathResolve     = "/v1/conflicts/resolve"
+	PathAdminTokens = "/v1/admin/tokens"
+)
+
+// Feature names announced in Info.Features.
+const (
+	FeatureWatch     = "watch"
+	FeatureConflicts = "conflicts"
+	FeatureAdmin     = "admin-tokens"
+)
