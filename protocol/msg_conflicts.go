@@ -6,15 +6,30 @@ type ConflictsRequest struct {
 	Collection string `msgpack:"collection"`
 }
 
-// Conflict is a server conflict record: a client version that lost under
-// the manual rule, kept until a client resolves it [SP-7-8].
+// Conflict reasons.
+const (
+	// ReasonManual: under the manual rule, a client's version that the
+	// server set aside; the server kept its own.
+	ReasonManual = "manual"
+	// ReasonOverwritten: a server version that lost to a concurrent client
+	// upload under client-wins or latest-wins; the client's became current.
+	ReasonOverwritten = "overwritten"
+)
+
+// Conflict is a server conflict record: a version that lost a conflict and
+// is kept, with its content, until a client resolves it [SP-7-8].
 type Conflict struct {
 	ConflictID string `msgpack:"conflict_id"`
 	Collection string `msgpack:"collection"`
 	ID         string `msgpack:"id"`
-	// ServerVersion is the server version the upload conflicted with.
+	// Reason is ReasonManual or ReasonOverwritten.
+	Reason string `msgpack:"reason"`
+	// ServerVersion is the server version the losing version conflicted
+	// with: for manual, the version the server kept; for overwritten, the
+	// version that was overwritten (its own version number).
 	ServerVersion uint64 `msgpack:"server_version"`
-	// Base is the version the losing edit started from.
+	// Base is the version the losing edit started from (0 for overwritten
+	// records, where it is not known).
 	Base    uint64 `msgpack:"base"`
 	FP      []byte `msgpack:"fp"`
 	HLC     uint64 `msgpack:"hlc"`

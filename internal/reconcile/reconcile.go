@@ -131,6 +131,16 @@ func Arbitrate(rule protocol.Rule, up Incoming, cur *changelog.Entry) Verdict {
 	}
 }
 
+// Overwrites reports whether applying an upload that Arbitrate judged
+// Apply replaces a server version the client had not based its edit on
+// (client-wins, or latest-wins won by the client). The server then keeps
+// the replaced version as a conflict record with reason "overwritten", so
+// that no version is lost silently [SP-7-9]. A replaced tombstone holds no
+// content and is not kept.
+func Overwrites(v Verdict, up Incoming, cur *changelog.Entry) bool {
+	return v == Apply && cur != nil && !cur.Deleted && up.Base != cur.Seq
+}
+
 // Clamp returns the timestamp the server stores for an upload stamped h
 // [SP-7-6]: h itself when its physical part is at most maxSkewMillis ahead
 // of the server's wall clock wall, otherwise now() — the server's own HLC,
