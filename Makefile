@@ -1,0 +1,53 @@
+# Syncprint. `make run` starts a server on an embedded bbolt store in ./data;
+# `make test` runs every test (with the race detector).
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+GO      ?= go
+ADDR    ?= 127.0.0.1:7070
+DATA    ?= ./data
+
+.PHONY: run build test test-short test-race lint fmt vet staticcheck deps-check bench vectors clean
+
+run: build
+	./bin/syncprint serve --addr $(ADDR) --data $(DATA)
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/syncprint ./cmd/syncprint
+
+test:
+	$(GO) test -race -count=1 -timeout 20m ./...
+
+test-short:
+	$(GO) test -short -count=1 ./...
+
+# test-race is kept as an alias: `make test` already runs with -race.
+test-race: test
+
+lint: fmt-check vet staticcheck deps-check
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+staticcheck:
+	$(GO) tool staticcheck ./...
+
+# Dependencies point one way (see ../shared/STYLE.md): the contract packages
+# never import the server or the client, and each third-party dependency
+# stays in the package that needs it.
+deps-check:
+	@./.ci/deps-check
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+vectors:
+	$(GO) run ./internal/vectorgen -out spec/vectors
+
+clean:
+	rm -rf bin

@@ -1,0 +1,124 @@
+// Command syncprint is the one binary of Syncprint: the sync server
+// (serve), token administration (token), a command-line client over a local
+// store (client), and, as they land, the conformance suite and benchmarks.
+//
+//	syncprint serve [--addr 127.0.0.1:7070] [--data DIR] [--policy COLL=RULE]... [--default-policy RULE]
+//	syncprint token create --data DIR --user NAME [--device NAME]
+//	syncprint client [--store FILE] [--server URL] [--token TOKEN] COMMAND [ARGS]
+//	syncprint version
+//
+// Exit status: 0 success, 1 failure, 2 usage error, 3 not found (client get,
+// rm and resolve of an item that does not exist).
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// Exit codes.
+const (
+	exitOK       = 0
+	exitFailure  = 1
+	exitUsage    = 2
+	exitNotFound = 3
+)
+
+// usageError is returned for a malformed command line; it exits with
+// exitUsage.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// exitError carries a specific exit code for an error already explained.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+const topUsage = `syncprint: fingerprint-based sync for offline-first apps
+
+Usage:
+  syncprint serve   [--addr 127.0.0.1:7070] [--data DIR] [--policy COLL=RULE]... [--default-policy RULE]
+  syncprint token   create --data DIR --user NAME [--device NAME]
+  syncprint client  [--store FILE] [--server URL] [--token TOKEN] COMMAND [ARGS]
+  syncprint version
+
+Rules: server-wins, client-wins, latest-wins, manual.
+Run "syncprint COMMAND --help" for the options of a command.
+`
+
+// env carries the process's standard streams and environment so that
+// commands are testable in-process.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	// interrupt, when non-nil, delivers SIGINT/SIGTERM to long-running
+	// commands; tests close it to stop a server.
+	interrupt <-chan os.Signal
+}
+
+func main() {
+	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	os.Exit(run(e, os.Args[1:]))
+}
+
+// run executes one command line and returns the exit status.
+func run(e env, args []string) int {
+	err := dispatch(e, args)
+	if err == nil {
+		return exitOK
+	}
+	var ue usageError
+	var ee exitError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintf(e.stderr, "syncprint: %v\n", err)
+		return exitUsage
+	case errors.As(err, &ee):
+		fmt.Fprintf(e.stderr, "syncprint: %v\n", ee.err)
+		return ee.code
+	case errors.Is(err, errHelp):
+		return exitOK
+	default:
+		fmt.Fprintf(e.stderr, "syncprint: %v\n", err)
+		return exitFailure
+	}
+}
+
+var errHelp = errors.New("help shown")
+
+func dispatch(e env, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(e.stderr, topUsage)
+		return usagef("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return cmdServe(e, args[1:])
+	case "token":
+		return cmdToken(e, args[1:])
+	case "client":
+		return cmdClient(e, args[1:])
+	case "version", "--version":
+		fmt.Fprintf(e.stdout, "syncprint %s\n", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(e.stdout, topUsage)
+		return nil
+	default:
+		fmt.Fprint(e.stderr, topUsage)
+		return usagef("unknown command %q", args[0])
+	}
+}

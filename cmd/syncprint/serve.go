@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/syncprint/syncprint/protocol"
+	"github.com/syncprint/syncprint/serverd"
+)
+
+// serverURLFile is written into the data dir while a server runs, so that
+// `syncprint token create --data DIR` can reach it through the admin
+// endpoint when the store is locked by that server.
+const serverURLFile = "server.url"
+
+// First-start defaults: the user and device of the token printed when a
+// server starts on a data dir without users.
+const (
+	firstUser   = "default"
+	firstDevice = "device1"
+)
+
+const serveUsage = "syncprint serve [--addr 127.0.0.1:7070] [--data DIR] [--policy COLLECTION=RULE]... [--default-policy RULE]"
+
+func cmdServe(e env, args []string) error {
+	fs := newFlags("serve", serveUsage, e.stderr)
+	addr := fs.String("addr", "127.0.0.1:7070", "address to listen on (host:port)")
+	data := fs.String("data", "./data", "data directory (created if missing)")
+	policies := policyFlag{}
+	fs.Var(policies, "policy", "precedence rule of one collection, COLLECTION=RULE (repeatable)")
+	defRule := protocol.ServerWins
+	fs.Var(ruleFlag{&defRule}, "default-policy", "precedence rule of every other collection (server-wins, client-wins, latest-wins, manual)")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	rate := fs.Float64("rate-limit", 0, "requests per second allowed per token (0: no limit)")
+	grace := fs.Duration("shutdown-timeout", 15*time.Second, "how long to wait for in-flight requests on SIGINT/SIGTERM")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() != 0 {
+		return usagef("serve takes no arguments, got %q", fs.Args())
+	}
+	logger, err := newLogger(e, *logLevel, *logFormat)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(*data, 0o700); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	srv, err := serverd.Open(serverd.Config{
+		DataDir:     *data,
+		DefaultRule: defRule,
+		Rules:       policies,
+		RateLimit:   *rate,
+		Logger:      logger,
+		Version:     version,
+	})
+	if err != nil {
+		if errors.Is(err, serverd.ErrDataDirLocked) {
+			return fmt.Errorf("data dir %s is in use by another syncprint process; stop it or choose another --data", *data)
+		}
+		return err
+	}
+	closeStore := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), *grace)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}
+	n, err := srv.UserCount()
+	if err != nil {
+		closeStore()
+		return err
+	}
+	var firstToken string
+	if n == 0 {
+		if firstToken, err = srv.CreateToken(firstUser, firstDevice); err != nil {
+			closeStore()
+			return fmt.Errorf("create first token: %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		closeStore()
+		return fmt.Errorf("listen: %w", err)
+	}
+	url := "http://" + ln.Addr().String()
+	urlPath := filepath.Join(*data, serverURLFile)
+	if err := os.WriteFile(urlPath, []byte(url+"\n"), 0o600); err != nil {
+		ln.Close()
+		closeStore()
+		return fmt.Errorf("write %s: %w", urlPath, err)
+	}
+	defer os.Remove(urlPath)
+
+	fmt.Fprintf(e.stdout, "syncprint %s listening on %s (data %s, epoch %s)\n", version, url, *data, srv.Epoch())
+	fmt.Fprintf(e.stdout, "rules: default %s%s\n", defRule, describePolicies(policies))
+	if firstToken != "" {
+		fmt.Fprintf(e.stdout, "first start: created user %q; token for device %q:\n  %s\n", firstUser, firstDevice, firstToken)
+		fmt.Fprintf(e.stdout, "more tokens: syncprint token create --data %s --user %s --device NAME\n", *data, firstUser)
+		fmt.Fprintf(e.stdout, "try: syncprint client --store a.db --server %s --token %s put notes hello 'Hello, world'\n", url, firstToken)
+	}
+
+	sigs := e.interrupt
+	if sigs == nil {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+		defer signal.Stop(ch)
+		sigs = ch
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		closeStore()
+		if err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		return nil
+	case sig := <-sigs:
+		logger.Info("shutting down", "signal", fmt.Sprint(sig), "grace", grace.String())
+		ctx, cancel := context.WithTimeout(context.Background(), *grace)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			return fmt.Errorf("shutdown: %w", err)
+		}
+		if err := <-served; err != nil {
+			return fmt.Errorf("serve: %w", err)
+		}
+		fmt.Fprintln(e.stdout, "syncprint: stopped cleanly")
+		return nil
+	}
+}
+
+func describePolicies(p policyFlag) string {
+	if len(p) == 0 {
+		return ""
+	}
+	return "; " + strings.ReplaceAll(p.String(), ",", ", ")
+}
+
+func newLogger(e env, level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(e.stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(e.stderr, opts)), nil
+	default:
+		return nil, usagef("--log-format %q: want text or json", format)
+	}
+}
