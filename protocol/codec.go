@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
+	"sort"
 	"sync"
 
 	"github.com/vmihailenco/msgpack/v5"
@@ -15,6 +17,7 @@ var encoderPool = sync.Pool{New: func() any {
 	var buf bytes.Buffer
 	enc := msgpack.NewEncoder(&buf)
 	enc.UseCompactInts(true)
+	enc.SetSortMapKeys(true)
 	return &pooledEncoder{buf: &buf, enc: enc}
 }}
 
@@ -23,8 +26,41 @@ type pooledEncoder struct {
 	enc *msgpack.Encoder
 }
 
+func init() {
+	// The library sorts map[string]string keys itself (SetSortMapKeys) but
+	// not those of maps with a named element type; Info.Rules is one.
+	msgpack.Register(map[string]Rule(nil), encodeRuleMap, nil)
+}
+
+// encodeRuleMap writes a map[string]Rule with its keys in increasing byte
+// order, so that Marshal is deterministic [SP-4.1-2].
+func encodeRuleMap(e *msgpack.Encoder, v reflect.Value) error {
+	if v.IsNil() {
+		return e.EncodeNil()
+	}
+	m := v.Interface().(map[string]Rule)
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if err := e.EncodeMapLen(len(keys)); err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := e.EncodeString(k); err != nil {
+			return err
+		}
+		if err := e.EncodeString(string(m[k])); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // Marshal encodes a message in canonical form: a map with the fields in
-// declaration order and integers in their smallest encoding [SP-4.1-2].
+// declaration order, integers in their smallest encoding, and the keys of
+// nested maps in increasing byte order [SP-4.1-2].
 func Marshal(v any) ([]byte, error) {
 	p := encoderPool.Get().(*pooledEncoder)
 	defer encoderPool.Put(p)

@@ -118,7 +118,9 @@ func Arbitrate(rule protocol.Rule, up Incoming, cur *changelog.Entry) Verdict {
 		return Stale
 	case cur != nil && cur.Fingerprint == up.Fingerprint:
 		return Unchanged
-	case up.Base == curSeq:
+	case up.Base == curSeq, cur == nil:
+		// A fast-forward, or an item the server has never held (Seen is 0;
+		// Base is then irrelevant: there is nothing to lose).
 		return Apply
 	}
 	switch Decide(rule, up.Side, SideOf(*cur)) {
