@@ -1,0 +1,345 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// These tests run the real binary the way a person does: `syncprint serve`
+// as a separate process on a loopback port, and `syncprint client` commands
+// against it from two stores.
+
+var binPath string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "syncprint-cli")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binPath = filepath.Join(dir, "syncprint")
+	out, err := exec.Command("go", "build", "-race", "-o", binPath, ".").CombinedOutput()
+	if err != nil {
+		// -race needs cgo; fall back to a plain build rather than skip.
+		out, err = exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "build syncprint: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// serveProc is a running `syncprint serve`.
+type serveProc struct {
+	cmd    *exec.Cmd
+	url    string
+	token  string // printed on first start
+	stdout *bytes.Buffer
+	done   chan error
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+var tokenLine = regexp.MustCompile(`^\s+(sp_\S+)\s*$`)
+
+func startServe(t *testing.T, data string, args ...string) *serveProc {
+	t.Helper()
+	addr := freeAddr(t)
+	cmd := exec.Command(binPath, append([]string{"serve", "--addr", addr, "--data", data}, args...)...)
+	pr, pw := io.Pipe()
+	cmd.Stdout = pw
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	p := &serveProc{cmd: cmd, stdout: &bytes.Buffer{}, done: make(chan error, 1)}
+	go func() { p.done <- cmd.Wait(); pw.Close() }()
+	ready := make(chan struct{})
+	go func() {
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			line := sc.Text()
+			p.stdout.WriteString(line + "\n")
+			if m := tokenLine.FindStringSubmatch(line); m != nil {
+				p.token = m[1]
+			}
+			if strings.Contains(line, "listening on ") && p.url == "" {
+				p.url = "http://" + addr
+			}
+			if strings.HasPrefix(line, "try:") || (p.url != "" && !strings.Contains(p.stdout.String(), "first start") && strings.HasPrefix(line, "rules:")) {
+				close(ready)
+				ready = nil
+			}
+		}
+		if ready != nil {
+			close(ready)
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("server did not start; stdout:\n%s\nstderr:\n%s", p.stdout, stderr.String())
+	}
+	require.NotEmpty(t, p.url, "server did not report its address; stdout:\n%s\nstderr:\n%s", p.stdout, stderr.String())
+	t.Cleanup(func() { p.stop(t) })
+	return p
+}
+
+func (p *serveProc) stop(t *testing.T) {
+	if p.cmd.ProcessState != nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		require.NoError(t, err, "serve must exit 0 on SIGTERM")
+	case <-time.After(20 * time.Second):
+		_ = p.cmd.Process.Kill()
+		t.Fatal("serve did not stop on SIGTERM")
+	}
+}
+
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func runCLI(t *testing.T, stdin string, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binPath, args...)
+	cmd.Env = append(os.Environ(), env...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else {
+		require.NoError(t, err)
+	}
+	return result{out.String(), errb.String(), code}
+}
+
+// device runs client commands for one store and token.
+type device struct {
+	t     *testing.T
+	env   []string
+	store string
+}
+
+func newDevice(t *testing.T, dir, name, url, token string) *device {
+	return &device{t: t, store: filepath.Join(dir, name+".db"), env: []string{"SYNCPRINT_SERVER=" + url, "SYNCPRINT_TOKEN=" + token}}
+}
+
+func (d *device) run(args ...string) result {
+	d.t.Helper()
+	return runCLI(d.t, "", d.env, append([]string{"client", "--store", d.store}, args...)...)
+}
+
+func (d *device) ok(args ...string) string {
+	d.t.Helper()
+	r := d.run(args...)
+	require.Equal(d.t, 0, r.code, "syncprint client %v\nstdout: %s\nstderr: %s", args, r.stdout, r.stderr)
+	return r.stdout
+}
+
+func (d *device) get(coll, id string) string {
+	d.t.Helper()
+	return d.ok("get", coll, id)
+}
+
+func tokenFor(t *testing.T, data, user, dev string) string {
+	t.Helper()
+	r := runCLI(t, "", nil, "token", "create", "--data", data, "--user", user, "--device", dev)
+	require.Equal(t, 0, r.code, "token create: %s", r.stderr)
+	lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+	tok := lines[len(lines)-1]
+	require.True(t, strings.HasPrefix(tok, "sp_"), "token create must print the token as the last line, got %q", r.stdout)
+	return tok
+}
+
+type conflictJSON struct {
+	ConflictID string
+	Kind       string
+	Reason     string
+	Collection string
+	ID         string
+	Content    []byte
+}
+
+func conflictsOf(t *testing.T, d *device) []conflictJSON {
+	t.Helper()
+	var cs []conflictJSON
+	require.NoError(t, json.Unmarshal([]byte(d.ok("conflicts", "--json")), &cs))
+	return cs
+}
+
+func TestTourFromTheReadme(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	srv := startServe(t, data, "--policy", "notes=latest-wins", "--policy", "tasks=client-wins", "--policy", "wiki=manual", "--default-policy", "server-wins")
+	require.NotEmpty(t, srv.token, "first start prints a ready-to-use token:\n%s", srv.stdout)
+	require.Contains(t, srv.stdout.String(), "notes=latest-wins")
+
+	// The first-start token works at once.
+	first := newDevice(t, dir, "first", srv.url, srv.token)
+	first.ok("put", "notes", "hello", "Hello, world")
+	require.Contains(t, first.ok("sync"), "1 uploaded")
+
+	// Tokens for two devices while the server runs (through its admin endpoint).
+	laptop := newDevice(t, dir, "laptop", srv.url, tokenFor(t, data, "alice", "laptop"))
+	phone := newDevice(t, dir, "phone", srv.url, tokenFor(t, data, "alice", "phone"))
+
+	laptop.ok("put", "notes", "groceries", "milk, eggs")
+	laptop.ok("put", "tasks", "t1", "call the clinic")
+	require.Contains(t, laptop.ok("status"), "pending:    2")
+	require.Contains(t, laptop.ok("sync"), "2 uploaded")
+	require.Contains(t, phone.ok("sync"), "2 downloaded")
+	require.Equal(t, "milk, eggs", phone.get("notes", "groceries"))
+
+	// Alice's data is not the first user's.
+	first.ok("sync")
+	require.Equal(t, 3, first.run("get", "notes", "groceries").code, "another user's item must look missing")
+
+	// latest-wins: the later edit wins wherever it was made; the loser is kept.
+	laptop.ok("put", "notes", "groceries", "milk, eggs, bread")
+	phone.ok("put", "notes", "groceries", "milk, eggs, coffee")
+	// client-wins: the last device to sync wins; the overwritten version is kept.
+	laptop.ok("put", "tasks", "t1", "call the clinic at 9")
+	phone.ok("put", "tasks", "t1", "call the clinic at 10")
+	// server-wins (default): the first version on the server stays.
+	laptop.ok("put", "contacts", "bob", "555-0100")
+	laptop.ok("sync")
+	phone.ok("put", "contacts", "bob", "555-0199")
+	phone.ok("sync")
+	laptop.ok("sync")
+	for _, d := range []*device{laptop, phone} {
+		require.Equal(t, "milk, eggs, coffee", d.get("notes", "groceries"), "latest-wins keeps the later edit")
+		require.Equal(t, "call the clinic at 10", d.get("tasks", "t1"), "client-wins keeps the last upload")
+		require.Equal(t, "555-0100", d.get("contacts", "bob"), "server-wins keeps the server's version")
+	}
+	// Every losing version is recoverable from some conflict list.
+	recoverable := map[string]bool{}
+	for _, d := range []*device{laptop, phone} {
+		for _, c := range conflictsOf(t, d) {
+			recoverable[string(c.Content)] = true
+		}
+	}
+	for _, lost := range []string{"milk, eggs, bread", "call the clinic at 9", "555-0199"} {
+		require.True(t, recoverable[lost], "losing version %q must be recoverable; have %v", lost, recoverable)
+	}
+
+	// manual: the server keeps the first version and records the second.
+	phone.ok("put", "wiki", "howto", "v1 from phone")
+	phone.ok("sync")
+	laptop.ok("put", "wiki", "howto", "v2 from laptop")
+	laptop.ok("sync")
+	require.Equal(t, "v1 from phone", laptop.get("wiki", "howto"))
+	phone.ok("sync")
+	var manual *conflictJSON
+	for _, c := range conflictsOf(t, phone) {
+		if c.Reason == "manual" && c.ID == "howto" {
+			manual = &c
+		}
+	}
+	require.NotNil(t, manual, "the phone lists the server's manual conflict record")
+	require.Equal(t, "v2 from laptop", string(manual.Content))
+	require.Contains(t, phone.ok("resolve", "wiki", "howto", "--use", manual.ConflictID), "resolved")
+	laptop.ok("sync")
+	require.Equal(t, "v2 from laptop", laptop.get("wiki", "howto"))
+	for _, c := range conflictsOf(t, laptop) {
+		require.NotEqual(t, "howto", c.ID, "the resolved record is closed for every device")
+	}
+
+	// Deletes travel too, and get/rm of a missing item exit 3.
+	laptop.ok("rm", "notes", "groceries")
+	laptop.ok("sync")
+	phone.ok("sync")
+	require.Equal(t, 3, phone.run("get", "notes", "groceries").code)
+	require.Equal(t, 3, phone.run("rm", "notes", "nope").code)
+}
+
+func TestServerRestartKeepsDataAndTokens(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	srv := startServe(t, data)
+	tok := tokenFor(t, data, "carol", "tablet")
+	d := newDevice(t, dir, "tablet", srv.url, tok)
+	d.ok("put", "notes", "a", "1")
+	d.ok("sync")
+	srv.stop(t)
+	require.Contains(t, srv.stdout.String(), "stopped cleanly")
+
+	// Stopped server: token create opens the data dir directly.
+	tok2 := tokenFor(t, data, "carol", "phone")
+	srv2 := startServe(t, data)
+	require.Empty(t, srv2.token, "a data dir with users prints no first-start token")
+	d2 := newDevice(t, dir, "phone", srv2.url, tok2)
+	d2.ok("sync")
+	require.Equal(t, "1", d2.get("notes", "a"))
+	d.env = []string{"SYNCPRINT_SERVER=" + srv2.url, "SYNCPRINT_TOKEN=" + tok}
+	d.ok("sync")
+}
+
+func TestClientErrorsAreClearAndChangeNothing(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServe(t, filepath.Join(dir, "data"))
+	d := newDevice(t, dir, "d", srv.url, srv.token)
+
+	r := d.run("put", "Bad Collection", "x", "v")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "collection")
+	r = d.run("put", "notes", "", "v")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "id")
+	r = d.run("frobnicate")
+	require.Equal(t, 2, r.code)
+	require.Contains(t, r.stderr, "unknown command")
+	r = d.run("resolve", "notes", "x")
+	require.Equal(t, 2, r.code)
+
+	bad := &device{t: t, store: d.store, env: []string{"SYNCPRINT_SERVER=" + srv.url, "SYNCPRINT_TOKEN=sp_not-a-real-token"}}
+	bad.ok("put", "notes", "x", "v")
+	r = bad.run("sync")
+	require.Equal(t, 1, r.code)
+	require.Contains(t, r.stderr, "unauthorized")
+	require.Contains(t, d.ok("status"), "pending:    1", "a failed sync leaves the local change pending")
+
+	// stdin input
+	out := runCLI(t, "from stdin", d.env, "client", "--store", d.store, "put", "notes", "y", "-")
+	require.Equal(t, 0, out.code, out.stderr)
+	require.Equal(t, "from stdin", d.get("notes", "y"))
+
+	r = runCLI(t, "", nil, "serve", "--default-policy", "newest-wins")
+	require.Equal(t, 2, r.code)
+	require.Contains(t, r.stderr, "unknown precedence rule")
+}
