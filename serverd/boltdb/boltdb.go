@@ -1,0 +1,543 @@
+// Package boltdb is the bbolt storage backend of the Syncprint server: it
+// implements [storage.Store] in one bbolt file. It is the only serverd
+// package that imports bbolt.
+//
+// Layout (top-level buckets):
+//
+//	meta/                      key -> value (epoch, secret, clock, ...)
+//	users/                     user name -> created ms (8 bytes BE)
+//	tokens/                    SHA-256(token) -> created ms(8) user \x00 device
+//	data/<user>/colls/<coll>/  a changelog/boltstore Log ("e", "s", "h")
+//	                           plus "content"/ item ID -> content
+//	data/<user>/conflicts/     seq(8) -> msgpack protocol.Conflict
+//	data/<user>/conflict_ids/  conflict ID -> seq(8)
+//	batches/k/                 user \x00 batch ID -> created(8) hash(32) response
+//	batches/o/                 created(8) seq(8) -> user \x00 batch ID
+//	batches "n"                number of records (8 bytes BE)
+//
+// Every Update is one bbolt read-write transaction, synced by bbolt's commit
+// before Update returns: one fsync per request, never per item.
+package boltdb
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
+
+	"github.com/syncprint/syncprint/changelog"
+	"github.com/syncprint/syncprint/changelog/boltstore"
+	"github.com/syncprint/syncprint/protocol"
+	"github.com/syncprint/syncprint/serverd/storage"
+)
+
+// DefaultLockTimeout is how long Open waits for another process to release
+// the file before it gives up with storage.ErrLocked.
+const DefaultLockTimeout = time.Second
+
+var (
+	bucketMeta     = []byte("meta")
+	bucketUsers    = []byte("users")
+	bucketTokens   = []byte("tokens")
+	bucketData     = []byte("data")
+	bucketBatches  = []byte("batches")
+	bucketColls    = []byte("colls")
+	bucketContent  = []byte("content")
+	bucketConfl    = []byte("conflicts")
+	bucketConflIDs = []byte("conflict_ids")
+	batchKeys      = []byte("k")
+	batchOrder     = []byte("o")
+	batchCount     = []byte("n")
+)
+
+// Options configure Open. The zero value is usable.
+type Options struct {
+	// LockTimeout is how long to wait for the file lock; 0 means
+	// DefaultLockTimeout.
+	LockTimeout time.Duration
+}
+
+// Store is a storage.Store in a bbolt file.
+type Store struct {
+	db *bolt.DB
+
+	mu     sync.RWMutex // guards closed against transactions starting during Close
+	closed bool
+}
+
+var _ storage.Store = (*Store)(nil)
+
+// Open opens or creates the store file at path.
+func Open(path string, opts Options) (*Store, error) {
+	if opts.LockTimeout <= 0 {
+		opts.LockTimeout = DefaultLockTimeout
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("open %s: %w", path, storage.ErrLocked)
+		}
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketMeta, bucketUsers, bucketTokens, bucketData, bucketBatches} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		b := tx.Bucket(bucketBatches)
+		for _, name := range [][]byte{batchKeys, batchOrder} {
+			if _, err := b.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: create buckets: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Path returns the file's path.
+func (s *Store) Path() string { return s.db.Path() }
+
+// View implements storage.Store.
+func (s *Store) View(ctx context.Context, fn func(storage.Tx) error) error {
+	return s.run(ctx, false, fn)
+}
+
+// Update implements storage.Store.
+func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
+	return s.run(ctx, true, fn)
+}
+
+func (s *Store) run(ctx context.Context, write bool, fn func(storage.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return storage.ErrClosed
+	}
+	run := s.db.View
+	if write {
+		run = s.db.Update
+	}
+	return run(func(btx *bolt.Tx) error { return fn(&tx{tx: btx}) })
+}
+
+// Close implements storage.Store.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// tx implements storage.Tx over one bbolt transaction.
+type tx struct {
+	tx *bolt.Tx
+}
+
+var _ storage.Tx = (*tx)(nil)
+
+func (t *tx) writable() error {
+	if !t.tx.Writable() {
+		return storage.ErrReadOnly
+	}
+	return nil
+}
+
+func (t *tx) Meta(key string) ([]byte, error) {
+	v := t.tx.Bucket(bucketMeta).Get([]byte(key))
+	if v == nil {
+		return nil, nil
+	}
+	return append([]byte{}, v...), nil
+}
+
+func (t *tx) PutMeta(key string, value []byte) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	return t.tx.Bucket(bucketMeta).Put([]byte(key), value)
+}
+
+func (t *tx) CreateUser(name string, createdMillis uint64) (bool, error) {
+	if err := t.writable(); err != nil {
+		return false, err
+	}
+	b := t.tx.Bucket(bucketUsers)
+	if b.Get([]byte(name)) != nil {
+		return false, nil
+	}
+	if err := b.Put([]byte(name), u64(createdMillis)); err != nil {
+		return false, fmt.Errorf("create user: %w", err)
+	}
+	return true, nil
+}
+
+func (t *tx) Users(fn func(string) error) error {
+	return t.tx.Bucket(bucketUsers).ForEach(func(k, _ []byte) error { return fn(string(k)) })
+}
+
+func (t *tx) UserCount() (int, error) {
+	n := 0
+	err := t.tx.Bucket(bucketUsers).ForEach(func(_, _ []byte) error { n++; return nil })
+	return n, err
+}
+
+func (t *tx) PutToken(h storage.TokenHash, tok storage.Token) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	v := make([]byte, 0, 8+len(tok.User)+1+len(tok.Device))
+	v = binary.BigEndian.AppendUint64(v, tok.CreatedMillis)
+	v = append(v, tok.User...)
+	v = append(v, 0)
+	v = append(v, tok.Device...)
+	return t.tx.Bucket(bucketTokens).Put(h[:], v)
+}
+
+func (t *tx) Token(h storage.TokenHash) (storage.Token, bool, error) {
+	v := t.tx.Bucket(bucketTokens).Get(h[:])
+	if v == nil {
+		return storage.Token{}, false, nil
+	}
+	if len(v) < 8 {
+		return storage.Token{}, false, fmt.Errorf("token: %w", storage.ErrCorrupt)
+	}
+	rest := v[8:]
+	for i, c := range rest {
+		if c == 0 {
+			return storage.Token{User: string(rest[:i]), Device: string(rest[i+1:]), CreatedMillis: binary.BigEndian.Uint64(v)}, true, nil
+		}
+	}
+	return storage.Token{}, false, fmt.Errorf("token: %w", storage.ErrCorrupt)
+}
+
+// userBucket returns the user's data bucket, creating it when create is
+// set; nil when it does not exist and create is not set.
+func (t *tx) userBucket(user string, create bool) (*bolt.Bucket, error) {
+	data := t.tx.Bucket(bucketData)
+	if !create {
+		return data.Bucket([]byte(user)), nil
+	}
+	return data.CreateBucketIfNotExists([]byte(user))
+}
+
+func (t *tx) Collection(user, name string) (storage.Collection, error) {
+	c := &collection{t: t, user: user, name: name}
+	if ub, _ := t.userBucket(user, false); ub != nil {
+		if cb := ub.Bucket(bucketColls); cb != nil {
+			c.b = cb.Bucket([]byte(name))
+		}
+	}
+	return c, nil
+}
+
+func (t *tx) Collections(user string, fn func(string, changelog.Seq) error) error {
+	ub, _ := t.userBucket(user, false)
+	if ub == nil {
+		return nil
+	}
+	cb := ub.Bucket(bucketColls)
+	if cb == nil {
+		return nil
+	}
+	return cb.ForEachBucket(func(k []byte) error {
+		head, err := boltstore.New(cb.Bucket(k)).Head()
+		if err != nil {
+			return err
+		}
+		if head == 0 {
+			return nil
+		}
+		return fn(string(k), head)
+	})
+}
+
+func (t *tx) PutConflict(user string, c storage.Conflict) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	ub, err := t.userBucket(user, true)
+	if err != nil {
+		return fmt.Errorf("put conflict: %w", err)
+	}
+	recs, err := ub.CreateBucketIfNotExists(bucketConfl)
+	if err != nil {
+		return fmt.Errorf("put conflict: %w", err)
+	}
+	ids, err := ub.CreateBucketIfNotExists(bucketConflIDs)
+	if err != nil {
+		return fmt.Errorf("put conflict: %w", err)
+	}
+	if ids.Get([]byte(c.ConflictID)) != nil {
+		return fmt.Errorf("put conflict: duplicate conflict id %q", c.ConflictID)
+	}
+	v, err := protocol.Marshal(c.ToWire())
+	if err != nil {
+		return fmt.Errorf("put conflict: %w", err)
+	}
+	seq, err := recs.NextSequence()
+	if err != nil {
+		return fmt.Errorf("put conflict: %w", err)
+	}
+	if err := recs.Put(u64(seq), v); err != nil {
+		return fmt.Errorf("put conflict: %w", err)
+	}
+	return ids.Put([]byte(c.ConflictID), u64(seq))
+}
+
+func decodeConflict(v []byte) (storage.Conflict, error) {
+	var w protocol.Conflict
+	if err := protocol.Unmarshal(v, &w); err != nil {
+		return storage.Conflict{}, fmt.Errorf("decode conflict: %w: %v", storage.ErrCorrupt, err)
+	}
+	c, err := storage.ConflictFromWire(w)
+	if err != nil {
+		return storage.Conflict{}, fmt.Errorf("decode conflict: %w: %v", storage.ErrCorrupt, err)
+	}
+	return c, nil
+}
+
+func (t *tx) Conflict(user, conflictID string) (storage.Conflict, bool, error) {
+	ub, _ := t.userBucket(user, false)
+	if ub == nil || ub.Bucket(bucketConflIDs) == nil {
+		return storage.Conflict{}, false, nil
+	}
+	seq := ub.Bucket(bucketConflIDs).Get([]byte(conflictID))
+	if seq == nil {
+		return storage.Conflict{}, false, nil
+	}
+	v := ub.Bucket(bucketConfl).Get(seq)
+	if v == nil {
+		return storage.Conflict{}, false, fmt.Errorf("conflict %q: index names a missing record: %w", conflictID, storage.ErrCorrupt)
+	}
+	c, err := decodeConflict(v)
+	return c, err == nil, err
+}
+
+func (t *tx) Conflicts(user, collection string, fn func(storage.Conflict) error) error {
+	ub, _ := t.userBucket(user, false)
+	if ub == nil || ub.Bucket(bucketConfl) == nil {
+		return nil
+	}
+	return ub.Bucket(bucketConfl).ForEach(func(_, v []byte) error {
+		c, err := decodeConflict(v)
+		if err != nil {
+			return err
+		}
+		if collection != "" && c.Collection != collection {
+			return nil
+		}
+		return fn(c)
+	})
+}
+
+func (t *tx) DeleteConflict(user, conflictID string) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	ub, _ := t.userBucket(user, false)
+	if ub == nil || ub.Bucket(bucketConflIDs) == nil {
+		return nil
+	}
+	ids := ub.Bucket(bucketConflIDs)
+	seq := ids.Get([]byte(conflictID))
+	if seq == nil {
+		return nil
+	}
+	if err := ub.Bucket(bucketConfl).Delete(seq); err != nil {
+		return fmt.Errorf("delete conflict: %w", err)
+	}
+	return ids.Delete([]byte(conflictID))
+}
+
+func batchKey(user, batchID string) []byte {
+	k := make([]byte, 0, len(user)+1+len(batchID))
+	k = append(k, user...)
+	k = append(k, 0)
+	return append(k, batchID...)
+}
+
+func (t *tx) Batch(user, batchID string) (storage.Batch, bool, error) {
+	v := t.tx.Bucket(bucketBatches).Bucket(batchKeys).Get(batchKey(user, batchID))
+	if v == nil {
+		return storage.Batch{}, false, nil
+	}
+	if len(v) < 8+32 {
+		return storage.Batch{}, false, fmt.Errorf("batch: %w", storage.ErrCorrupt)
+	}
+	b := storage.Batch{CreatedMillis: binary.BigEndian.Uint64(v), Response: append([]byte{}, v[40:]...)}
+	copy(b.RequestHash[:], v[8:40])
+	return b, true, nil
+}
+
+func (t *tx) PutBatch(user, batchID string, b storage.Batch) error {
+	if err := t.writable(); err != nil {
+		return err
+	}
+	bb := t.tx.Bucket(bucketBatches)
+	keys, order := bb.Bucket(batchKeys), bb.Bucket(batchOrder)
+	k := batchKey(user, batchID)
+	if keys.Get(k) != nil {
+		return fmt.Errorf("put batch: record for %q exists", batchID)
+	}
+	v := make([]byte, 0, 40+len(b.Response))
+	v = binary.BigEndian.AppendUint64(v, b.CreatedMillis)
+	v = append(v, b.RequestHash[:]...)
+	v = append(v, b.Response...)
+	if err := keys.Put(k, v); err != nil {
+		return fmt.Errorf("put batch: %w", err)
+	}
+	seq, err := order.NextSequence()
+	if err != nil {
+		return fmt.Errorf("put batch: %w", err)
+	}
+	ok := binary.BigEndian.AppendUint64(u64(b.CreatedMillis), seq)
+	if err := order.Put(ok, k); err != nil {
+		return fmt.Errorf("put batch: %w", err)
+	}
+	return bb.Put(batchCount, u64(readU64(bb.Get(batchCount))+1))
+}
+
+func (t *tx) PruneBatches(cutoffMillis uint64, keep, max int) (int, error) {
+	if err := t.writable(); err != nil {
+		return 0, err
+	}
+	bb := t.tx.Bucket(bucketBatches)
+	keys, order := bb.Bucket(batchKeys), bb.Bucket(batchOrder)
+	count := readU64(bb.Get(batchCount))
+	removed := 0
+	c := order.Cursor()
+	for k, v := c.First(); k != nil && removed < max; k, v = c.First() {
+		if len(k) != 16 {
+			return removed, fmt.Errorf("prune batches: %w", storage.ErrCorrupt)
+		}
+		if binary.BigEndian.Uint64(k) >= cutoffMillis && count <= uint64(keep) {
+			break
+		}
+		if err := keys.Delete(v); err != nil {
+			return removed, fmt.Errorf("prune batches: %w", err)
+		}
+		if err := c.Delete(); err != nil {
+			return removed, fmt.Errorf("prune batches: %w", err)
+		}
+		if count > 0 {
+			count--
+		}
+		removed++
+	}
+	if removed > 0 {
+		if err := bb.Put(batchCount, u64(count)); err != nil {
+			return removed, fmt.Errorf("prune batches: %w", err)
+		}
+	}
+	return removed, nil
+}
+
+// collection implements storage.Collection. b is nil until the collection
+// is first written.
+type collection struct {
+	t          *tx
+	user, name string
+	b          *bolt.Bucket
+}
+
+func (c *collection) Head() (changelog.Seq, error) {
+	if c.b == nil {
+		return 0, nil
+	}
+	return boltstore.New(c.b).Head()
+}
+
+func (c *collection) Get(id string) (changelog.Entry, bool, error) {
+	if c.b == nil {
+		return changelog.Entry{}, false, nil
+	}
+	return boltstore.New(c.b).Get(id)
+}
+
+func (c *collection) Since(after changelog.Seq, limit int, fn func(changelog.Entry) error) error {
+	if c.b == nil {
+		return nil
+	}
+	return boltstore.New(c.b).Since(after, limit, fn)
+}
+
+func (c *collection) Content(id string) ([]byte, error) {
+	if c.b == nil {
+		return nil, nil
+	}
+	cb := c.b.Bucket(bucketContent)
+	if cb == nil {
+		return nil, nil
+	}
+	v := cb.Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	return append(make([]byte, 0, len(v)), v...), nil
+}
+
+func (c *collection) Put(e changelog.Entry, content []byte) (changelog.Seq, error) {
+	if err := c.t.writable(); err != nil {
+		return 0, err
+	}
+	if c.b == nil {
+		ub, err := c.t.userBucket(c.user, true)
+		if err != nil {
+			return 0, fmt.Errorf("put %q: %w", e.ID, err)
+		}
+		colls, err := ub.CreateBucketIfNotExists(bucketColls)
+		if err != nil {
+			return 0, fmt.Errorf("put %q: %w", e.ID, err)
+		}
+		if c.b, err = colls.CreateBucketIfNotExists([]byte(c.name)); err != nil {
+			return 0, fmt.Errorf("put %q: %w", e.ID, err)
+		}
+	}
+	e.Size = uint32(len(content))
+	seq, err := boltstore.New(c.b).Append(e)
+	if err != nil {
+		return 0, fmt.Errorf("put %q: %w", e.ID, err)
+	}
+	cb, err := c.b.CreateBucketIfNotExists(bucketContent)
+	if err != nil {
+		return 0, fmt.Errorf("put %q: %w", e.ID, err)
+	}
+	if e.Deleted || len(content) == 0 {
+		err = cb.Delete([]byte(e.ID))
+	} else {
+		err = cb.Put([]byte(e.ID), content)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("put %q: %w", e.ID, err)
+	}
+	return seq, nil
+}
+
+func u64(v uint64) []byte { return binary.BigEndian.AppendUint64(make([]byte, 0, 16), v) }
+
+func readU64(b []byte) uint64 {
+	if len(b) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(b)
+}

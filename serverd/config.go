@@ -1,0 +1,129 @@
+package serverd
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/syncprint/syncprint/protocol"
+)
+
+// Defaults of Config fields left zero.
+const (
+	// DefaultVersion is Config.Version when empty.
+	DefaultVersion = "dev"
+	// DefaultRule is Config.DefaultRule when empty.
+	DefaultRule = protocol.ServerWins
+	// DBFile and AdminTokenFile are the names of the files in DataDir.
+	DBFile         = "syncprint.db"
+	AdminTokenFile = "admin.token"
+	// BatchRetention is how long idempotency records are kept at least.
+	BatchRetention = 24 * time.Hour
+	// MaxBatchRecords is how many idempotency records the server keeps at
+	// most; the oldest are pruned first.
+	MaxBatchRecords = 100_000
+)
+
+// Config configures a Server. The zero value of every field but DataDir
+// means its default.
+type Config struct {
+	// DataDir holds the database DataDir/syncprint.db and the admin token
+	// DataDir/admin.token. Required; created if missing.
+	DataDir string
+	// DefaultRule applies to collections not in Rules; "" means server-wins.
+	DefaultRule protocol.Rule
+	// Rules are per-collection precedence rules.
+	Rules map[string]protocol.Rule
+	// Limits are the announced limits; zero fields take protocol defaults.
+	// MaxIDBytes is fixed by the protocol and ignored.
+	Limits protocol.Limits
+	// MaxSkew is the HLC clamp threshold; 0 means
+	// protocol.DefaultMaxSkewMillis.
+	MaxSkew time.Duration
+	// RateLimit is requests per second per token; 0 disables it. The burst
+	// is max(1, 2*RateLimit).
+	RateLimit float64
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+	// Version is the server's version for Info.Server; "" means "dev".
+	Version string
+	// Now is the wall clock (a test seam); nil means time.Now.
+	Now func() time.Time
+}
+
+// validate checks cfg and fills defaults into a copy.
+func (cfg Config) validate() (Config, error) {
+	bad := func(format string, args ...any) (Config, error) {
+		return Config{}, fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+	}
+	if cfg.DataDir == "" {
+		return bad("DataDir is required")
+	}
+	if cfg.DefaultRule == "" {
+		cfg.DefaultRule = DefaultRule
+	}
+	if !cfg.DefaultRule.Valid() {
+		return bad("DefaultRule %q is not a precedence rule", cfg.DefaultRule)
+	}
+	rules := make(map[string]protocol.Rule, len(cfg.Rules))
+	for coll, r := range cfg.Rules {
+		if err := protocol.ValidateCollection(coll); err != nil {
+			return bad("Rules: %v", err)
+		}
+		if !r.Valid() {
+			return bad("Rules[%q]: %q is not a precedence rule", coll, r)
+		}
+		rules[coll] = r
+	}
+	cfg.Rules = rules
+	def := protocol.DefaultLimits()
+	l := &cfg.Limits
+	for _, f := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"MaxItemBytes", &l.MaxItemBytes, def.MaxItemBytes},
+		{"MaxBatchItems", &l.MaxBatchItems, def.MaxBatchItems},
+		{"MaxBatchBytes", &l.MaxBatchBytes, def.MaxBatchBytes},
+		{"MaxIDs", &l.MaxIDs, def.MaxIDs},
+		{"MaxPage", &l.MaxPage, def.MaxPage},
+		{"MaxBodyBytes", &l.MaxBodyBytes, def.MaxBodyBytes},
+		{"WatchMaxMillis", &l.WatchMaxMillis, def.WatchMaxMillis},
+	} {
+		if *f.v < 0 {
+			return bad("Limits.%s is negative", f.name)
+		}
+		if *f.v == 0 {
+			*f.v = f.def
+		}
+	}
+	l.MaxIDBytes = protocol.MaxIDBytes
+	if cfg.MaxSkew < 0 {
+		return bad("MaxSkew is negative")
+	}
+	if cfg.MaxSkew == 0 {
+		cfg.MaxSkew = protocol.DefaultMaxSkewMillis * time.Millisecond
+	}
+	if cfg.RateLimit < 0 {
+		return bad("RateLimit is negative")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Version == "" {
+		cfg.Version = DefaultVersion
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return cfg, nil
+}
+
+// ruleFor returns the precedence rule of a collection.
+func (cfg *Config) ruleFor(collection string) protocol.Rule {
+	if r, ok := cfg.Rules[collection]; ok {
+		return r
+	}
+	return cfg.DefaultRule
+}

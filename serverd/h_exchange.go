@@ -1,0 +1,337 @@
+package serverd
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+
+	"github.com/syncprint/syncprint/changelog"
+	"github.com/syncprint/syncprint/fingerprint"
+	"github.com/syncprint/syncprint/internal/reconcile"
+	"github.com/syncprint/syncprint/protocol"
+	"github.com/syncprint/syncprint/serverd/storage"
+)
+
+// pruneBatchesPerWrite bounds how many idempotency records one exchange
+// prunes; each exchange adds one, so pruning keeps up.
+const pruneBatchesPerWrite = 16
+
+// validateExchange checks a request before anything is read or written,
+// in the order of the brief (step 1).
+func (s *Server) validateExchange(req *protocol.ExchangeRequest) error {
+	lim := s.cfg.Limits
+	if err := protocol.ValidateCollection(req.Collection); err != nil {
+		return err
+	}
+	if err := protocol.ValidateBatchID(req.BatchID); err != nil {
+		return err
+	}
+	if len(req.Uploads) > lim.MaxBatchItems {
+		return protocol.Errorf(protocol.CodeTooManyItems, "%d uploads, max_batch_items is %d", len(req.Uploads), lim.MaxBatchItems)
+	}
+	if len(req.Downloads) > lim.MaxIDs {
+		return protocol.Errorf(protocol.CodeTooManyItems, "%d downloads, max_ids is %d", len(req.Downloads), lim.MaxIDs)
+	}
+	seen := make(map[string]struct{}, len(req.Uploads))
+	for i := range req.Uploads {
+		id := req.Uploads[i].ID
+		if err := protocol.ValidateID(id); err != nil {
+			return err
+		}
+		if _, dup := seen[id]; dup {
+			return protocol.Errorf(protocol.CodeDuplicateID, "item %q is uploaded twice", id).WithIDs(id)
+		}
+		seen[id] = struct{}{}
+	}
+	clear(seen)
+	for _, id := range req.Downloads {
+		if err := protocol.ValidateID(id); err != nil {
+			return err
+		}
+		if _, dup := seen[id]; dup {
+			return protocol.Errorf(protocol.CodeDuplicateID, "item %q is requested twice", id).WithIDs(id)
+		}
+		seen[id] = struct{}{}
+	}
+	var tooLarge []string
+	total := 0
+	for i := range req.Uploads {
+		up := &req.Uploads[i]
+		if err := checkUploadShape(up); err != nil {
+			return err
+		}
+		if len(up.Content) > lim.MaxItemBytes {
+			tooLarge = append(tooLarge, up.ID)
+		}
+		total += len(up.Content)
+	}
+	if len(tooLarge) > 0 {
+		return protocol.Errorf(protocol.CodeItemTooLarge, "%d item(s) over max_item_bytes %d", len(tooLarge), lim.MaxItemBytes).WithIDs(tooLarge...)
+	}
+	if total > lim.MaxBatchBytes {
+		return protocol.Errorf(protocol.CodePayloadTooLarge, "uploads hold %d content bytes, max_batch_bytes is %d", total, lim.MaxBatchBytes)
+	}
+	var bad []string
+	for i := range req.Uploads {
+		up := &req.Uploads[i]
+		if fingerprint.Of(up.ID, up.Deleted, up.Content) != fingerprint.Fingerprint(up.FP) {
+			bad = append(bad, up.ID)
+		}
+	}
+	if len(bad) > 0 {
+		return protocol.Errorf(protocol.CodeFingerprintMismatch, "%d upload(s) carry a fingerprint that is not that of their content", len(bad)).WithIDs(bad...)
+	}
+	return nil
+}
+
+// checkUploadShape checks what decoding cannot: a 32-byte fingerprint and
+// no content in a tombstone.
+func checkUploadShape(up *protocol.Upload) error {
+	if len(up.FP) != fingerprint.Size {
+		return protocol.Errorf(protocol.CodeMalformed, "item %q: fp is %d bytes, want %d", up.ID, len(up.FP), fingerprint.Size).WithIDs(up.ID)
+	}
+	if up.Deleted && len(up.Content) > 0 {
+		return protocol.Errorf(protocol.CodeMalformed, "item %q: a tombstone carries no content", up.ID).WithIDs(up.ID)
+	}
+	return nil
+}
+
+// effectiveHLC clamps an uploaded timestamp and folds it into the clock.
+func (s *Server) effectiveHLC(h uint64) changelog.HLC {
+	eff, _ := reconcile.Clamp(changelog.HLC(h), s.clock.Wall(), uint64(s.cfg.MaxSkew.Milliseconds()), s.clock.Now)
+	s.clock.Observe(eff)
+	return eff
+}
+
+// handleExchange answers POST /v1/exchange.
+func (s *Server) handleExchange(c *call) (any, error) {
+	var req protocol.ExchangeRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	if err := s.validateExchange(&req); err != nil {
+		return nil, err
+	}
+	reqHash := sha256.Sum256(c.body)
+	var out []byte
+	changed := false
+	err := s.update(context.Background(), func(tx storage.Tx) error {
+		changed = false
+		b, ok, err := tx.Batch(c.user, req.BatchID)
+		if err != nil {
+			return err
+		}
+		if ok {
+			if b.RequestHash != reqHash {
+				return protocol.Errorf(protocol.CodeBatchReused, "batch_id %q was used for a different request", req.BatchID)
+			}
+			out = b.Response
+			return nil
+		}
+		resp, wrote, err := s.exchange(tx, c, &req)
+		if err != nil {
+			return err
+		}
+		changed = wrote
+		if out, err = protocol.Marshal(resp); err != nil {
+			return err
+		}
+		now := s.cfg.Now()
+		if err := tx.PutBatch(c.user, req.BatchID, storage.Batch{CreatedMillis: uint64(now.UnixMilli()), RequestHash: reqHash, Response: out}); err != nil {
+			return err
+		}
+		cutoff := now.Add(-s.batchRetention).UnixMilli()
+		if _, err := tx.PruneBatches(uint64(max(cutoff, 0)), s.batchKeep, pruneBatchesPerWrite); err != nil {
+			return err
+		}
+		if wrote {
+			return tx.PutMeta(metaHLC, binary.BigEndian.AppendUint64(nil, uint64(s.clock.Now())))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if changed {
+		s.hub.notify(c.user)
+	}
+	return rawResponse(out), nil
+}
+
+// exchange applies a validated request inside tx (steps 3 to 5) and
+// reports whether it wrote anything.
+func (s *Server) exchange(tx storage.Tx, c *call, req *protocol.ExchangeRequest) (*protocol.ExchangeResponse, bool, error) {
+	rule := s.cfg.ruleFor(req.Collection)
+	coll, err := tx.Collection(c.user, req.Collection)
+	if err != nil {
+		return nil, false, err
+	}
+	headBefore, err := coll.Head()
+	if err != nil {
+		return nil, false, err
+	}
+	resp := &protocol.ExchangeResponse{
+		Results:  make([]protocol.UploadResult, 0, len(req.Uploads)),
+		Items:    []protocol.Item{},
+		Missing:  []string{},
+		Deferred: []string{},
+	}
+	nowMs := uint64(s.cfg.Now().UnixMilli())
+	wrote := false
+	var keep []string // IDs whose server item the response must carry (rejected, conflict)
+	for i := range req.Uploads {
+		up := &req.Uploads[i]
+		cur, ok, err := coll.Get(up.ID)
+		if err != nil {
+			return nil, false, err
+		}
+		var curp *changelog.Entry
+		if ok {
+			curp = &cur
+		}
+		fp := fingerprint.Fingerprint(up.FP)
+		in := reconcile.Incoming{
+			Side: reconcile.Side{Fingerprint: fp, Deleted: up.Deleted, HLC: s.effectiveHLC(up.HLC), Replica: c.replica},
+			Base: changelog.Seq(up.Base),
+			Seen: changelog.Seq(up.Seen),
+		}
+		v := reconcile.Arbitrate(rule, in, curp)
+		res := protocol.UploadResult{ID: up.ID, Status: v.Status(), Version: uint64(cur.Seq)}
+		switch v {
+		case reconcile.Apply:
+			if reconcile.Overwrites(v, in, curp) {
+				content, err := coll.Content(up.ID)
+				if err != nil {
+					return nil, false, err
+				}
+				if err := tx.PutConflict(c.user, storage.Conflict{
+					ConflictID: newConflictID(), Collection: req.Collection, Entry: cur,
+					Reason: protocol.ReasonOverwritten, ServerVersion: cur.Seq, Content: content, CreatedMillis: nowMs,
+				}); err != nil {
+					return nil, false, err
+				}
+			}
+			var content []byte
+			if !up.Deleted {
+				content = up.Content
+			}
+			seq, err := coll.Put(changelog.Entry{ID: up.ID, Fingerprint: fp, HLC: in.HLC, Deleted: up.Deleted, Replica: c.replica}, content)
+			if err != nil {
+				return nil, false, err
+			}
+			res.Version, res.HLC = uint64(seq), uint64(in.HLC)
+			wrote = true
+		case reconcile.Unchanged:
+		case reconcile.Stale:
+			if curp != nil {
+				ci := cur.ToWire()
+				res.Current = &ci
+			}
+		case reconcile.Reject:
+			ci := cur.ToWire()
+			res.Current = &ci
+			keep = append(keep, up.ID)
+		case reconcile.Conflict:
+			id := newConflictID()
+			if err := tx.PutConflict(c.user, storage.Conflict{
+				ConflictID: id, Collection: req.Collection,
+				Entry:  changelog.Entry{ID: up.ID, Fingerprint: fp, HLC: in.HLC, Deleted: up.Deleted, Replica: c.replica, Size: uint32(len(up.Content))},
+				Reason: protocol.ReasonManual, ServerVersion: cur.Seq, Base: in.Base, Content: up.Content, CreatedMillis: nowMs,
+			}); err != nil {
+				return nil, false, err
+			}
+			ci := cur.ToWire()
+			res.Conflict, res.Current = id, &ci
+			keep = append(keep, up.ID)
+			wrote = true
+		}
+		resp.Results = append(resp.Results, res)
+	}
+	if err := s.downloads(coll, req.Downloads, keep, resp); err != nil {
+		return nil, false, err
+	}
+	headAfter, err := coll.Head()
+	if err != nil {
+		return nil, false, err
+	}
+	resp.Head = uint64(headAfter)
+	resp.Cursor = req.Cursor
+	if req.Cursor != "" {
+		if v, err := s.cursors.parse(c.user, req.Collection, req.Cursor); err == nil && v == headBefore {
+			resp.Cursor = s.cursors.issue(c.user, req.Collection, headAfter)
+		}
+	}
+	return resp, wrote, nil
+}
+
+// downloads fills items, missing and deferred (step 4): requested items
+// in request order while the response's content stays within
+// max_batch_bytes (at least one item always goes), then the server's item
+// of every rejected or conflict upload not already listed.
+func (s *Server) downloads(coll storage.Collection, ids, keep []string, resp *protocol.ExchangeResponse) error {
+	kept := make(map[string]bool, len(keep))
+	budget := s.cfg.Limits.MaxBatchBytes
+	used := 0
+	load := func(id string) (protocol.Item, bool, error) {
+		e, ok, err := coll.Get(id)
+		if err != nil || !ok {
+			return protocol.Item{}, ok, err
+		}
+		content, err := coll.Content(id)
+		if err != nil {
+			return protocol.Item{}, false, err
+		}
+		if content == nil {
+			content = []byte{}
+		}
+		return protocol.Item{ID: e.ID, Version: uint64(e.Seq), FP: e.Fingerprint.Bytes(), HLC: uint64(e.HLC), Deleted: e.Deleted, Replica: string(e.Replica), Content: content}, true, nil
+	}
+	keepSet := make(map[string]bool, len(keep))
+	for _, id := range keep {
+		keepSet[id] = true
+		if e, ok, err := coll.Get(id); err != nil {
+			return err
+		} else if ok {
+			used += int(e.Size)
+		}
+	}
+	deferring := false
+	downloaded := 0
+	for _, id := range ids {
+		if deferring && !keepSet[id] {
+			resp.Deferred = append(resp.Deferred, id)
+			continue
+		}
+		it, ok, err := load(id)
+		if err != nil {
+			return err
+		}
+		switch {
+		case !ok:
+			resp.Missing = append(resp.Missing, id)
+		case keepSet[id]:
+			resp.Items = append(resp.Items, it)
+			kept[id] = true
+		case downloaded > 0 && used+len(it.Content) > budget:
+			deferring = true
+			resp.Deferred = append(resp.Deferred, id)
+		default:
+			resp.Items = append(resp.Items, it)
+			used += len(it.Content)
+			downloaded++
+		}
+	}
+	for _, id := range keep {
+		if kept[id] {
+			continue
+		}
+		it, ok, err := load(id)
+		if err != nil {
+			return err
+		}
+		if ok {
+			resp.Items = append(resp.Items, it)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package serverd
+
+import (
+	"context"
+	"maps"
+
+	"github.com/syncprint/syncprint/changelog"
+	"github.com/syncprint/syncprint/protocol"
+	"github.com/syncprint/syncprint/serverd/storage"
+)
+
+// Features the server announces.
+var features = []string{protocol.FeatureWatch, protocol.FeatureConflicts, protocol.FeatureAdmin}
+
+// handleInfo answers GET /v1/info.
+func (s *Server) handleInfo(c *call) (any, error) {
+	info := protocol.Info{
+		Versions:      []int{protocol.Version},
+		Server:        "syncprint/" + s.cfg.Version,
+		Epoch:         s.cursors.epoch,
+		Limits:        s.cfg.Limits,
+		Rules:         maps.Clone(s.cfg.Rules),
+		DefaultRule:   s.cfg.DefaultRule,
+		MaxSkewMillis: int(s.cfg.MaxSkew.Milliseconds()),
+		ServerTime:    uint64(s.clock.Now()),
+		Features:      features,
+		User:          c.user,
+		Replica:       string(c.replica),
+	}
+	return &info, nil
+}
+
+// handleCollections answers POST /v1/collections.
+func (s *Server) handleCollections(c *call) (any, error) {
+	var req protocol.CollectionsRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	resp := protocol.CollectionsResponse{Collections: []protocol.Collection{}}
+	err := s.view(context.Background(), func(tx storage.Tx) error {
+		return tx.Collections(c.user, func(name string, head changelog.Seq) error {
+			resp.Collections = append(resp.Collections, protocol.Collection{Name: name, Rule: s.cfg.ruleFor(name), Head: uint64(head)})
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &resp, nil
+}
+
+// handleChanges answers POST /v1/changes: one page of change info.
+func (s *Server) handleChanges(c *call) (any, error) {
+	var req protocol.ChangesRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	if err := protocol.ValidateCollection(req.Collection); err != nil {
+		return nil, err
+	}
+	limit := req.Limit
+	if limit == 0 {
+		limit = min(protocol.DefaultPage, s.cfg.Limits.MaxPage)
+	}
+	if limit > s.cfg.Limits.MaxPage {
+		return nil, protocol.Errorf(protocol.CodeTooManyItems, "limit %d is over max_page %d", limit, s.cfg.Limits.MaxPage)
+	}
+	after, err := s.cursors.parse(c.user, req.Collection, req.Cursor)
+	if err != nil {
+		return nil, err
+	}
+	resp := protocol.ChangesResponse{Changes: make([]protocol.ChangeInfo, 0, min(limit, 1024))}
+	err = s.view(context.Background(), func(tx storage.Tx) error {
+		coll, err := tx.Collection(c.user, req.Collection)
+		if err != nil {
+			return err
+		}
+		head, err := coll.Head()
+		if err != nil {
+			return err
+		}
+		resp.Head = uint64(head)
+		return coll.Since(after, limit+1, func(e changelog.Entry) error {
+			if len(resp.Changes) == limit {
+				resp.More = true
+				return nil
+			}
+			resp.Changes = append(resp.Changes, e.ToWire())
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	last := after
+	if n := len(resp.Changes); n > 0 {
+		last = changelog.Seq(resp.Changes[n-1].Version)
+	}
+	resp.Cursor = s.cursors.issue(c.user, req.Collection, last)
+	return &resp, nil
+}
+
+// handleAdminTokens answers POST /v1/admin/tokens.
+func (s *Server) handleAdminTokens(c *call) (any, error) {
+	var req protocol.TokenRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	for _, n := range []string{req.User, req.Device} {
+		if err := protocol.ValidateName(n); err != nil {
+			return nil, err
+		}
+	}
+	tok, err := s.createToken(context.Background(), req.User, req.Device)
+	if err != nil {
+		return nil, err
+	}
+	return &protocol.TokenResponse{Token: tok, User: req.User, Device: req.Device}, nil
+}

@@ -1,0 +1,73 @@
+package serverd
+
+import (
+	"context"
+	"sort"
+	"time"
+
+	"github.com/syncprint/syncprint/changelog"
+	"github.com/syncprint/syncprint/protocol"
+	"github.com/syncprint/syncprint/serverd/storage"
+)
+
+// handleWatch answers POST /v1/watch, the long-poll: at once when a named
+// collection moved past its cursor or an unnamed collection holds items,
+// else when one changes, the timeout passes or the server shuts down.
+func (s *Server) handleWatch(c *call) (any, error) {
+	var req protocol.WatchRequest
+	if err := c.decode(&req); err != nil {
+		return nil, err
+	}
+	after := make(map[string]changelog.Seq, len(req.Cursors))
+	for coll, cur := range req.Cursors {
+		if err := protocol.ValidateCollection(coll); err != nil {
+			return nil, err
+		}
+		v, err := s.cursors.parse(c.user, coll, cur)
+		if err != nil {
+			return nil, err
+		}
+		after[coll] = v
+	}
+	timeout := req.TimeoutMillis
+	if timeout == 0 {
+		timeout = protocol.DefaultWatchMillis
+	}
+	timeout = min(timeout, s.cfg.Limits.WatchMaxMillis)
+	timer := time.NewTimer(time.Duration(timeout) * time.Millisecond)
+	defer timer.Stop()
+	for {
+		wake := s.hub.wait(c.user)
+		changed, err := s.changedSince(c.user, after)
+		if err != nil {
+			return nil, err
+		}
+		if len(changed) > 0 {
+			return &protocol.WatchResponse{Changed: changed}, nil
+		}
+		select {
+		case <-wake:
+		case <-timer.C:
+			return &protocol.WatchResponse{Changed: []string{}}, nil
+		case <-s.quit:
+			return &protocol.WatchResponse{Changed: []string{}}, nil
+		}
+	}
+}
+
+// changedSince lists, by name, the user's collections past the given
+// versions and those holding items that are not named.
+func (s *Server) changedSince(user string, after map[string]changelog.Seq) ([]string, error) {
+	var changed []string
+	err := s.view(context.Background(), func(tx storage.Tx) error {
+		changed = changed[:0]
+		return tx.Collections(user, func(name string, head changelog.Seq) error {
+			if v, named := after[name]; !named || head > v {
+				changed = append(changed, name)
+			}
+			return nil
+		})
+	})
+	sort.Strings(changed)
+	return changed, err
+}
