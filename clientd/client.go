@@ -1,0 +1,600 @@
+package clientd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/syncprint/syncprint/changelog"
+	"github.com/syncprint/syncprint/fingerprint"
+	"github.com/syncprint/syncprint/protocol"
+)
+
+// localAuthor authors local edits made before the device learnt its
+// replica ID from the server.
+const localAuthor changelog.ReplicaID = "local"
+
+// History sources.
+const (
+	SourceLocal  = "local"
+	SourceRemote = "remote"
+)
+
+// Client is one device's replica: a local store and its sync machinery.
+// All methods are safe for concurrent use.
+type Client struct {
+	cfg   Config
+	db    *bolt.DB
+	clock *changelog.Clock
+	hc    *http.Client
+
+	// closeCtx is cancelled by Close; it ends the loop, the watch and any
+	// Sync in flight.
+	closeCtx    context.Context
+	closeCancel context.CancelFunc
+	closed      atomic.Bool
+	wg          sync.WaitGroup // background goroutines started by Start
+
+	// syncMu serialises sync sessions and resolutions: one network
+	// conversation that writes local state at a time.
+	syncMu sync.Mutex
+
+	// Wake-up channels of the background loop (buffered 1, never closed).
+	writeCh, triggerCh, watchCh chan struct{}
+
+	// mu guards everything below.
+	mu          sync.Mutex
+	started     bool
+	syncing     bool
+	lastSync    time.Time
+	lastErr     string
+	nextAttempt time.Time
+	info        *protocol.Info // from the last successful GET /v1/info
+	replica     changelog.ReplicaID
+	maxItem     int
+	syncDone    chan struct{} // closed and replaced after every sync session
+	subs        map[int]chan Event
+	nextSub     int
+}
+
+// ItemInfo describes a live item.
+type ItemInfo struct {
+	ID          string
+	Size        int
+	Fingerprint fingerprint.Fingerprint
+	HLC         changelog.HLC
+	// Author is the replica that made the current version.
+	Author string
+	// Pending is true when the item has a local change not yet uploaded.
+	Pending bool
+	// Version is the server version the item's content derives from (0:
+	// never synced).
+	Version uint64
+}
+
+// HistoryEntry is one change the store recorded, local or downloaded.
+type HistoryEntry struct {
+	Time        time.Time
+	Collection  string
+	ID          string
+	Fingerprint fingerprint.Fingerprint
+	Deleted     bool
+	// Author is the replica that made the change.
+	Author string
+	// Source is SourceLocal or SourceRemote.
+	Source string
+	HLC    changelog.HLC
+}
+
+// Status is a snapshot of the client's sync state.
+type Status struct {
+	// Pending counts items with local changes not yet uploaded.
+	Pending int
+	// LastSync is when the last successful sync ended (zero: never).
+	LastSync time.Time
+	// LastError is the error of the last sync ("" after a success).
+	LastError string
+	// Conflicts counts local and cached server conflict records.
+	Conflicts int
+	// Syncing is true while a sync session runs.
+	Syncing bool
+	// NextAttempt is when the background loop syncs next (zero: not
+	// scheduled; the loop waits for a write, Trigger or notification).
+	NextAttempt time.Time
+	// Replica is this device's replica ID ("" before the first contact).
+	Replica string
+}
+
+// Event tells a subscriber that a sync changed local data.
+type Event struct {
+	// Collections lists the collections whose local items changed.
+	Collections []string
+	// Downloaded counts items stored from the server.
+	Downloaded int
+	// Conflicts counts new conflicts of the session.
+	Conflicts int
+}
+
+// Open opens (creating if needed) the store at path. With an empty
+// ServerURL or Token the client works offline-only.
+func Open(path string, cfg Config) (*Client, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("open %s: config: %w", path, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	c := &Client{
+		cfg:       cfg,
+		db:        db,
+		clock:     changelog.NewClock(cfg.Now),
+		hc:        cfg.HTTPClient,
+		writeCh:   make(chan struct{}, 1),
+		triggerCh: make(chan struct{}, 1),
+		watchCh:   make(chan struct{}, 1),
+		syncDone:  make(chan struct{}),
+		subs:      map[int]chan Event{},
+		maxItem:   protocol.DefaultMaxItemBytes,
+	}
+	c.closeCtx, c.closeCancel = context.WithCancel(context.Background())
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bktMeta, bktColls, bktLocalConf, bktServerConf, bktHist} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		m := tx.Bucket(bktMeta)
+		c.clock.Observe(changelog.HLC(getU64(m, keyHLC)))
+		c.replica = changelog.ReplicaID(m.Get(keyReplica))
+		if ms := getU64(m, keyLastSync); ms > 0 {
+			c.lastSync = time.UnixMilli(int64(ms))
+		}
+		if n := getU64(m, keyMaxItem); n > 0 {
+			c.maxItem = int(n)
+		}
+		return nil
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: init store: %w", path, err)
+	}
+	return c, nil
+}
+
+// Close stops the background loop, waits for it and for a sync in flight
+// to end (it is cancelled), and closes the store. It is safe to call more
+// than once; later calls return ErrClosed.
+func (c *Client) Close() error {
+	if !c.closed.CompareAndSwap(false, true) {
+		return ErrClosed
+	}
+	c.closeCancel()
+	c.wg.Wait()
+	c.syncMu.Lock() // wait for a foreground Sync or Resolve to notice
+	defer c.syncMu.Unlock()
+	c.mu.Lock()
+	for id, ch := range c.subs {
+		close(ch)
+		delete(c.subs, id)
+	}
+	c.mu.Unlock()
+	if err := c.db.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// view and update run fn in a read or write transaction, mapping a closed
+// store to ErrClosed.
+func (c *Client) view(fn func(tx *bolt.Tx) error) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return mapClosed(c.db.View(fn))
+}
+
+func (c *Client) update(fn func(tx *bolt.Tx) error) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return mapClosed(c.db.Update(fn))
+}
+
+func mapClosed(err error) error {
+	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
+}
+
+// self returns the author of local edits.
+func (c *Client) self() changelog.ReplicaID {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.replica == "" {
+		return localAuthor
+	}
+	return c.replica
+}
+
+// edit is one local write.
+type edit struct {
+	id      string
+	content []byte
+	deleted bool
+}
+
+// Put stores content as the item's new version. It validates the names and
+// the size and never touches the network; the next sync uploads it.
+func (c *Client) Put(coll, id string, content []byte) error {
+	return c.write(coll, []edit{{id: id, content: content}})
+}
+
+// PutMany stores several items of one collection in one transaction: all
+// or none.
+func (c *Client) PutMany(coll string, items map[string][]byte) error {
+	edits := make([]edit, 0, len(items))
+	for id, content := range items {
+		edits = append(edits, edit{id: id, content: content})
+	}
+	slices.SortFunc(edits, func(a, b edit) int { return cmpString(a.id, b.id) })
+	return c.write(coll, edits)
+}
+
+// Delete marks the item deleted (a tombstone that the next sync uploads).
+// It returns ErrNotFound if the item does not exist or is deleted.
+func (c *Client) Delete(coll, id string) error {
+	return c.write(coll, []edit{{id: id, deleted: true}})
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func (c *Client) validateEdit(coll string, e edit) error {
+	if err := protocol.ValidateID(e.id); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	limit := c.maxItem
+	c.mu.Unlock()
+	if len(e.content) > limit {
+		return protocol.Errorf(protocol.CodeItemTooLarge, "item %s/%q is %d bytes, the limit is %d", coll, e.id, len(e.content), limit).WithIDs(e.id)
+	}
+	return nil
+}
+
+func (c *Client) write(collName string, edits []edit) error {
+	if err := protocol.ValidateCollection(collName); err != nil {
+		return err
+	}
+	for _, e := range edits {
+		if err := c.validateEdit(collName, e); err != nil {
+			return err
+		}
+	}
+	author := c.self()
+	changed := false
+	err := c.update(func(tx *bolt.Tx) error {
+		var err error
+		changed, err = c.applyEdits(tx, collName, edits, author)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if changed {
+		notify(c.writeCh)
+	}
+	return nil
+}
+
+// applyEdits writes local edits inside tx and marks them pending. An edit
+// that leaves the content as it is changes nothing.
+func (c *Client) applyEdits(tx *bolt.Tx, collName string, edits []edit, author changelog.ReplicaID) (changed bool, err error) {
+	col, err := openColl(tx, collName, true)
+	if err != nil {
+		return false, err
+	}
+	h := newHistory(tx, c.cfg.HistoryLimit)
+	for _, e := range edits {
+		prev, err := col.get(e.id, false)
+		if err != nil {
+			return false, err
+		}
+		if e.deleted && (prev == nil || prev.Deleted) {
+			return false, fmt.Errorf("delete %s/%q: %w", collName, e.id, ErrNotFound)
+		}
+		fp := fingerprint.Of(e.id, e.deleted, e.content)
+		if prev != nil && prev.FP == fp {
+			continue // same content: nothing to sync
+		}
+		n, err := nextCounter(tx, keyEdit)
+		if err != nil {
+			return false, err
+		}
+		content := e.content
+		if content == nil {
+			content = []byte{}
+		}
+		r := &record{Content: content, Deleted: e.deleted, FP: fp, HLC: c.clock.Now(), Author: author, Edit: n}
+		if prev != nil {
+			r.Base, r.Seen = prev.Base, prev.Seen
+		}
+		if err := col.put(e.id, r); err != nil {
+			return false, err
+		}
+		if err := col.setPending(e.id, n); err != nil {
+			return false, err
+		}
+		if err := h.add(c.cfg.Now(), collName, e.id, r, SourceLocal); err != nil {
+			return false, err
+		}
+		changed = true
+	}
+	if !changed {
+		return false, nil
+	}
+	if err := h.flush(); err != nil {
+		return false, err
+	}
+	return true, c.persistClock(tx)
+}
+
+// persistClock stores the clock's current timestamp so that it never goes
+// backwards across restarts. Called inside every write transaction that
+// issued or observed a timestamp.
+func (c *Client) persistClock(tx *bolt.Tx) error {
+	// Now() is one tick past the last issued or observed timestamp; storing
+	// it costs one logical tick and keeps the stored value an upper bound.
+	return tx.Bucket(bktMeta).Put(keyHLC, u64(uint64(c.clock.Now())))
+}
+
+func notify(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// Get returns the content of a live item; ErrNotFound if it is missing or
+// deleted. The returned slice belongs to the caller.
+func (c *Client) Get(collName, id string) ([]byte, error) {
+	var out []byte
+	err := c.view(func(tx *bolt.Tx) error {
+		col, err := openColl(tx, collName, false)
+		if err != nil {
+			return err
+		}
+		if col == nil {
+			return ErrNotFound
+		}
+		r, err := col.get(id, true)
+		if err != nil {
+			return err
+		}
+		if r == nil || r.Deleted {
+			return ErrNotFound
+		}
+		out = r.Content
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("get %s/%q: %w", collName, id, ErrNotFound)
+	}
+	return out, err
+}
+
+// List returns the live items of a collection sorted by ID (byte-wise).
+// A collection the store does not hold is empty.
+func (c *Client) List(collName string) ([]ItemInfo, error) {
+	var out []ItemInfo
+	err := c.view(func(tx *bolt.Tx) error {
+		col, err := openColl(tx, collName, false)
+		if err != nil || col == nil {
+			return err
+		}
+		return col.items.ForEach(func(k, v []byte) error {
+			r, err := decodeRecord(v, false)
+			if err != nil {
+				return fmt.Errorf("list %s: item %q: %w", collName, k, err)
+			}
+			if r.Deleted {
+				return nil
+			}
+			out = append(out, ItemInfo{
+				ID: string(k), Size: r.Size, Fingerprint: r.FP, HLC: r.HLC, Author: string(r.Author),
+				Pending: col.isPending(string(k)), Version: uint64(r.Base),
+			})
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Collections returns the local collections holding at least one live
+// item, sorted by name.
+func (c *Client) Collections() ([]string, error) {
+	var out []string
+	err := c.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktColls).ForEachBucket(func(name []byte) error {
+			col, err := openColl(tx, string(name), false)
+			if err != nil {
+				return err
+			}
+			cur := col.items.Cursor()
+			for k, v := cur.First(); k != nil; k, v = cur.Next() {
+				if len(v) > 1 && v[1] == 0 { // flags byte: not deleted
+					out = append(out, string(name))
+					break
+				}
+			}
+			return nil
+		})
+	})
+	return out, err
+}
+
+// allCollections returns every local collection, including those holding
+// only tombstones or pending deletes.
+func (c *Client) allCollections() ([]string, error) {
+	var out []string
+	err := c.view(func(tx *bolt.Tx) error {
+		return tx.Bucket(bktColls).ForEachBucket(func(name []byte) error {
+			out = append(out, string(name))
+			return nil
+		})
+	})
+	return out, err
+}
+
+// Status returns a snapshot of the sync state.
+func (c *Client) Status() (Status, error) {
+	var st Status
+	err := c.view(func(tx *bolt.Tx) error {
+		err := tx.Bucket(bktColls).ForEachBucket(func(name []byte) error {
+			if p := tx.Bucket(bktColls).Bucket(name).Bucket(bktPending); p != nil {
+				st.Pending += p.Stats().KeyN
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		st.Conflicts = tx.Bucket(bktLocalConf).Stats().KeyN + tx.Bucket(bktServerConf).Stats().KeyN
+		return nil
+	})
+	if err != nil {
+		return Status{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st.LastSync, st.LastError, st.Syncing, st.NextAttempt = c.lastSync, c.lastErr, c.syncing, c.nextAttempt
+	st.Replica = string(c.replica)
+	return st, nil
+}
+
+// Subscribe returns a channel that receives an Event after every sync that
+// changed local data, and a function that ends the subscription. Events are
+// hints: when the channel's buffer is full an event is dropped, so read the
+// current state after receiving one. The channel is closed by cancel and by
+// Close.
+func (c *Client) Subscribe() (<-chan Event, func()) {
+	ch := make(chan Event, 16)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed.Load() {
+		close(ch)
+		return ch, func() {}
+	}
+	id := c.nextSub
+	c.nextSub++
+	c.subs[id] = ch
+	return ch, func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if _, ok := c.subs[id]; ok {
+			delete(c.subs, id)
+			close(ch)
+		}
+	}
+}
+
+func (c *Client) publish(ev Event) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, ch := range c.subs {
+		select {
+		case ch <- ev:
+		default:
+		}
+	}
+}
+
+// History returns up to limit history entries, newest first, of one item
+// (coll and id set), one collection (id ""), or everything (both ""). limit
+// <= 0 means all kept entries.
+func (c *Client) History(collName, id string, limit int) ([]HistoryEntry, error) {
+	var out []HistoryEntry
+	err := c.view(func(tx *bolt.Tx) error {
+		cur := tx.Bucket(bktHist).Cursor()
+		for k, v := cur.Last(); k != nil; k, v = cur.Prev() {
+			var h historyRecord
+			if err := unmarshal(v, &h); err != nil {
+				return fmt.Errorf("history: %w", err)
+			}
+			if collName != "" && h.Collection != collName || id != "" && h.ID != id {
+				continue
+			}
+			fp, _ := fingerprint.FromBytes(h.FP)
+			out = append(out, HistoryEntry{
+				Time: time.UnixMilli(int64(h.TimeMS)), Collection: h.Collection, ID: h.ID, Fingerprint: fp,
+				Deleted: h.Deleted, Author: h.Author, Source: h.Source, HLC: changelog.HLC(h.HLC),
+			})
+			if limit > 0 && len(out) >= limit {
+				return nil
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// history appends entries to the bounded history inside one transaction.
+type history struct {
+	b           *bolt.Bucket
+	meta        *bolt.Bucket
+	limit       int
+	first, next uint64
+}
+
+func newHistory(tx *bolt.Tx, limit int) *history {
+	m := tx.Bucket(bktMeta)
+	return &history{b: tx.Bucket(bktHist), meta: m, limit: limit, first: getU64(m, keyHistFirst), next: getU64(m, keyHistNext)}
+}
+
+func (h *history) add(now time.Time, coll, id string, r *record, source string) error {
+	if h.limit < 0 {
+		return nil
+	}
+	v, err := marshal(historyRecord{
+		TimeMS: uint64(max(now.UnixMilli(), 0)), Collection: coll, ID: id, FP: r.FP.Bytes(),
+		Deleted: r.Deleted, Author: string(r.Author), Source: source, HLC: uint64(r.HLC),
+	})
+	if err != nil {
+		return err
+	}
+	if err := h.b.Put(u64(h.next), v); err != nil {
+		return err
+	}
+	h.next++
+	for h.next-h.first > uint64(h.limit) {
+		if err := h.b.Delete(u64(h.first)); err != nil {
+			return err
+		}
+		h.first++
+	}
+	return nil
+}
+
+// flush stores the history bounds; call once before the transaction ends.
+func (h *history) flush() error {
+	if err := h.meta.Put(keyHistFirst, u64(h.first)); err != nil {
+		return err
+	}
+	return h.meta.Put(keyHistNext, u64(h.next))
+}

@@ -1,0 +1,146 @@
+package clientd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// Defaults for a zero Config field.
+const (
+	DefaultSyncInterval   = 5 * time.Minute
+	DefaultMinBackoff     = time.Second
+	DefaultMaxBackoff     = 5 * time.Minute
+	DefaultDebounce       = 200 * time.Millisecond
+	DefaultHistoryLimit   = 10_000
+	DefaultRequestTimeout = 2 * time.Minute
+	// DefaultWatchTimeout is how long one long-poll asks the server to wait.
+	DefaultWatchTimeout = 25 * time.Second
+	// maxRetryAfter bounds how long a Retry-After is honoured; a longer
+	// value is treated as this.
+	maxRetryAfter = time.Hour
+	// requestAttempts bounds the tries of one request inside a session.
+	requestAttempts = 4
+	// maxInlineRetryWait is the longest a foreground request sleeps between
+	// its own retries; a longer Retry-After ends the session with the error
+	// and leaves the wait to the background loop.
+	maxInlineRetryWait = 10 * time.Second
+	// maxResponseBytes bounds a response body the client reads.
+	maxResponseBytes = 256 << 20
+)
+
+// Config configures a Client. The zero value of every field means its
+// default; a zero Config is a valid offline-only client.
+type Config struct {
+	// ServerURL is the server's base URL, e.g. "https://sync.example.com".
+	// Empty: offline-only (Sync returns ErrOffline).
+	ServerURL string
+	// Token is the device's bearer token.
+	Token string
+	// HTTPClient carries every request. nil: a client with connection
+	// timeouts and keep-alive. Per-request deadlines come from
+	// RequestTimeout and the watch timeout, not from http.Client.Timeout;
+	// if you set Timeout, keep it above DefaultWatchTimeout plus a margin.
+	HTTPClient *http.Client
+	// RequestTimeout bounds one request (except the watch long-poll).
+	// 0: DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// SyncInterval is the period of background syncs. 0: DefaultSyncInterval.
+	SyncInterval time.Duration
+	// MinBackoff and MaxBackoff bound the background loop's exponential
+	// backoff with full jitter after a failed sync. 0: DefaultMinBackoff,
+	// DefaultMaxBackoff. The server's Retry-After is honoured even when
+	// longer than MaxBackoff.
+	MinBackoff, MaxBackoff time.Duration
+	// Debounce is the delay after a local write before the loop syncs;
+	// writes within it share one sync. 0: DefaultDebounce.
+	Debounce time.Duration
+	// HistoryLimit is how many history entries the store keeps.
+	// 0: DefaultHistoryLimit; negative: keep none.
+	HistoryLimit int
+	// WatchTimeout is how long one long-poll waits. 0: DefaultWatchTimeout.
+	// Negative disables the long-poll (the loop then syncs on writes,
+	// Trigger and SyncInterval only).
+	WatchTimeout time.Duration
+	// Progress, when set, is called during Sync with the session's
+	// progress. It runs on the syncing goroutine and must be quick.
+	Progress func(ProgressEvent)
+	// Logger receives the background loop's log lines. nil: discard.
+	Logger *slog.Logger
+	// Now is the wall clock (test seam). nil: time.Now.
+	Now func() time.Time
+}
+
+// validate checks cfg and fills in the defaults.
+func (cfg *Config) validate() error {
+	if cfg.ServerURL != "" {
+		u, err := url.Parse(cfg.ServerURL)
+		if err != nil {
+			return fmt.Errorf("server url: %w", err)
+		}
+		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+			return fmt.Errorf("server url %q: want http(s)://host[:port]", cfg.ServerURL)
+		}
+		for len(cfg.ServerURL) > 0 && cfg.ServerURL[len(cfg.ServerURL)-1] == '/' {
+			cfg.ServerURL = cfg.ServerURL[:len(cfg.ServerURL)-1]
+		}
+	}
+	if cfg.SyncInterval < 0 || cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 || cfg.Debounce < 0 || cfg.RequestTimeout < 0 {
+		return errors.New("durations must not be negative")
+	}
+	if cfg.SyncInterval == 0 {
+		cfg.SyncInterval = DefaultSyncInterval
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	if cfg.MaxBackoff < cfg.MinBackoff {
+		cfg.MaxBackoff = cfg.MinBackoff
+	}
+	if cfg.Debounce == 0 {
+		cfg.Debounce = DefaultDebounce
+	}
+	if cfg.HistoryLimit == 0 {
+		cfg.HistoryLimit = DefaultHistoryLimit
+	}
+	if cfg.RequestTimeout == 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.WatchTimeout == 0 {
+		cfg.WatchTimeout = DefaultWatchTimeout
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = defaultHTTPClient()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return nil
+}
+
+// defaultHTTPClient keeps connections alive and bounds connection set-up;
+// request deadlines come from contexts.
+func defaultHTTPClient() *http.Client {
+	tr := &http.Transport{
+		Proxy:                 http.ProxyFromEnvironment,
+		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          8,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   10 * time.Second,
+		ExpectContinueTimeout: time.Second,
+	}
+	return &http.Client{Transport: tr}
+}

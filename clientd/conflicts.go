@@ -1,0 +1,371 @@
+package clientd
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/syncprint/syncprint/changelog"
+	"github.com/syncprint/syncprint/fingerprint"
+	"github.com/syncprint/syncprint/protocol"
+)
+
+// Conflict kinds.
+const (
+	// KindLocal: a local version that lost to the server's, kept in this
+	// client's conflict log.
+	KindLocal = "local"
+	// KindServer: a server conflict record (a client version set aside
+	// under manual, or a server version overwritten under client-wins or
+	// latest-wins), as cached at the last sync.
+	KindServer = "server"
+)
+
+// Conflict is a version of an item that lost a conflict and is kept until
+// resolved.
+type Conflict struct {
+	ConflictID string
+	// Kind is KindLocal or KindServer.
+	Kind string
+	// Reason is ReasonRejected or ReasonServerWon for local records,
+	// protocol.ReasonManual or protocol.ReasonOverwritten for server ones.
+	Reason      string
+	Collection  string
+	ID          string
+	Content     []byte
+	Deleted     bool
+	Fingerprint fingerprint.Fingerprint
+	HLC         changelog.HLC
+	// Replica is the device that made the losing version.
+	Replica   string
+	CreatedAt time.Time
+	// Base is the server version the losing edit started from (0: unknown).
+	Base uint64
+	// ServerVersion is, for server records, the version the record
+	// conflicted with (see protocol.Conflict).
+	ServerVersion uint64
+}
+
+// Conflicts returns the local conflict log, oldest first, then the server
+// conflict records cached at the last sync, oldest first. The returned
+// slices belong to the caller.
+func (c *Client) Conflicts() ([]Conflict, error) {
+	var out []Conflict
+	err := c.view(func(tx *bolt.Tx) error {
+		locals, err := localConflicts(tx, "", "")
+		if err != nil {
+			return err
+		}
+		servers, err := serverConflicts(tx, "", "")
+		if err != nil {
+			return err
+		}
+		out = append(locals, servers...)
+		return nil
+	})
+	return out, err
+}
+
+func localConflicts(tx *bolt.Tx, coll, id string) ([]Conflict, error) {
+	var out []Conflict
+	err := tx.Bucket(bktLocalConf).ForEach(func(k, v []byte) error {
+		var lc localConflict
+		if err := unmarshal(v, &lc); err != nil {
+			return fmt.Errorf("local conflict %s: %w", k, err)
+		}
+		if coll != "" && (lc.Collection != coll || lc.ID != id) {
+			return nil
+		}
+		fp, _ := fingerprint.FromBytes(lc.FP)
+		out = append(out, Conflict{
+			ConflictID: lc.ConflictID, Kind: KindLocal, Reason: lc.Reason, Collection: lc.Collection, ID: lc.ID,
+			Content: bytes.Clone(lc.Content), Deleted: lc.Deleted, Fingerprint: fp, HLC: changelog.HLC(lc.HLC),
+			Replica: lc.Replica, CreatedAt: time.UnixMilli(int64(lc.CreatedMS)), Base: lc.Base,
+		})
+		return nil
+	})
+	return out, err
+}
+
+func serverConflicts(tx *bolt.Tx, coll, id string) ([]Conflict, error) {
+	var out []Conflict
+	err := tx.Bucket(bktServerConf).ForEach(func(k, v []byte) error {
+		var sc protocol.Conflict
+		if err := unmarshal(v, &sc); err != nil {
+			return fmt.Errorf("server conflict %s: %w", k, err)
+		}
+		if coll != "" && (sc.Collection != coll || sc.ID != id) {
+			return nil
+		}
+		fp, _ := fingerprint.FromBytes(sc.FP)
+		content := sc.Content
+		if content == nil {
+			content = []byte{}
+		}
+		out = append(out, Conflict{
+			ConflictID: sc.ConflictID, Kind: KindServer, Reason: sc.Reason, Collection: sc.Collection, ID: sc.ID,
+			Content: content, Deleted: sc.Deleted, Fingerprint: fp, HLC: changelog.HLC(sc.HLC), Replica: sc.Replica,
+			CreatedAt: time.UnixMilli(int64(sc.CreatedMillis)), Base: sc.Base, ServerVersion: sc.ServerVersion,
+		})
+		return nil
+	})
+	slices.SortStableFunc(out, func(a, b Conflict) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return out, err
+}
+
+// Resolution is the user's choice for an item in conflict. Exactly one
+// field is set.
+type Resolution struct {
+	// UseConflict makes the version held by that conflict record (local or
+	// server) the item's current one.
+	UseConflict string
+	// Content makes this content current (non-nil; []byte{} is empty
+	// content).
+	Content []byte
+	// Delete deletes the item.
+	Delete bool
+	// KeepCurrent keeps the item's current version and only closes the
+	// records.
+	KeepCurrent bool
+}
+
+func (r Resolution) choices() int {
+	n := 0
+	for _, set := range []bool{r.UseConflict != "", r.Content != nil, r.Delete, r.KeepCurrent} {
+		if set {
+			n++
+		}
+	}
+	return n
+}
+
+// Resolve closes every conflict record of an item, local and server, with
+// the user's choice. Server records are closed on the server in one step
+// with the write (POST /v1/conflicts/resolve), so this needs the network;
+// if the item changed on the server since the last sync, Resolve syncs and
+// returns ErrStale. An item with local records only is resolved offline by
+// a local edit that the next sync uploads. ErrNotFound: the item has no
+// conflict records, or UseConflict names none of them.
+func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution) error {
+	if err := protocol.ValidateCollection(collName); err != nil {
+		return err
+	}
+	if err := protocol.ValidateID(id); err != nil {
+		return err
+	}
+	if r.choices() != 1 {
+		return ErrResolution
+	}
+	if r.Content != nil {
+		if err := c.validateEdit(collName, edit{id: id, content: r.Content}); err != nil {
+			return err
+		}
+	}
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.closeCtx, cancel)()
+
+	var locals, servers []Conflict
+	var cur *record
+	err := c.view(func(tx *bolt.Tx) error {
+		var err error
+		if locals, err = localConflicts(tx, collName, id); err != nil {
+			return err
+		}
+		if servers, err = serverConflicts(tx, collName, id); err != nil {
+			return err
+		}
+		col, err := openColl(tx, collName, false)
+		if err != nil || col == nil {
+			return err
+		}
+		cur, err = col.get(id, false)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("resolve %s/%q: %w", collName, id, err)
+	}
+	if len(locals)+len(servers) == 0 {
+		return fmt.Errorf("resolve %s/%q: no conflict records: %w", collName, id, ErrNotFound)
+	}
+	var e *edit // nil: keep current
+	switch {
+	case r.UseConflict != "":
+		i := slices.IndexFunc(append(slices.Clip(locals), servers...), func(cf Conflict) bool { return cf.ConflictID == r.UseConflict })
+		if i < 0 {
+			return fmt.Errorf("resolve %s/%q: conflict %q: %w", collName, id, r.UseConflict, ErrNotFound)
+		}
+		cf := append(slices.Clip(locals), servers...)[i]
+		e = &edit{id: id, content: cf.Content, deleted: cf.Deleted}
+		if cf.Deleted {
+			e.content = nil
+		}
+	case r.Content != nil:
+		e = &edit{id: id, content: r.Content}
+	case r.Delete:
+		e = &edit{id: id, deleted: true}
+	}
+
+	if len(servers) == 0 {
+		return c.resolveLocally(collName, id, e)
+	}
+	if c.cfg.ServerURL == "" || c.cfg.Token == "" {
+		return fmt.Errorf("resolve %s/%q: server conflict records: %w", collName, id, ErrOffline)
+	}
+	c.mu.Lock()
+	haveInfo := c.info != nil
+	c.mu.Unlock()
+	if !haveInfo {
+		if _, err := c.fetchInfo(ctx); err != nil {
+			return fmt.Errorf("resolve %s/%q: %w", collName, id, err)
+		}
+	}
+	req := &protocol.ResolveRequest{Collection: collName, ID: id, Close: []string{}}
+	for _, cf := range servers {
+		req.Close = append(req.Close, cf.ConflictID)
+	}
+	var put *record
+	if e != nil {
+		content := e.content
+		if content == nil || e.deleted {
+			content = []byte{}
+		}
+		put = &record{Content: content, Deleted: e.deleted, FP: fingerprint.Of(id, e.deleted, content), HLC: c.clock.Now()}
+		up := &protocol.Upload{ID: id, FP: put.FP.Bytes(), HLC: uint64(put.HLC), Deleted: put.Deleted, Content: put.Content}
+		if cur != nil {
+			up.Base, up.Seen = uint64(cur.Base), uint64(cur.Seen)
+		}
+		req.Put = up
+	}
+	var resp protocol.ResolveResponse
+	if err := c.callRetry(ctx, protocol.PathResolve, req, &resp); err != nil {
+		switch protocol.CodeOf(err) {
+		case protocol.CodeStaleBase, protocol.CodeNotFound:
+			// The item or its records moved on: bring the store up to date
+			// so that the caller decides on what is current.
+			if _, serr := c.syncLocked(ctx); serr != nil {
+				return fmt.Errorf("resolve %s/%q: %w (and the re-sync failed: %v)", collName, id, err, serr)
+			}
+			return fmt.Errorf("resolve %s/%q: %w: %w", collName, id, ErrStale, err)
+		}
+		return fmt.Errorf("resolve %s/%q: %w", collName, id, err)
+	}
+	self := c.self()
+	err = c.update(func(tx *bolt.Tx) error {
+		if put != nil && resp.Result != nil {
+			col, err := openColl(tx, collName, true)
+			if err != nil {
+				return err
+			}
+			n, err := nextCounter(tx, keyEdit) // invalidates plans made before
+			if err != nil {
+				return err
+			}
+			v := changelog.Seq(resp.Result.Version)
+			put.Base, put.Seen, put.Author, put.Edit = v, v, self, n
+			if resp.Result.HLC != 0 {
+				put.HLC = changelog.HLC(resp.Result.HLC)
+			}
+			if err := col.put(id, put); err != nil {
+				return err
+			}
+			if err := col.clearPending(id); err != nil {
+				return err
+			}
+			h := newHistory(tx, c.cfg.HistoryLimit)
+			if err := h.add(c.cfg.Now(), collName, id, put, SourceLocal); err != nil {
+				return err
+			}
+			if err := h.flush(); err != nil {
+				return err
+			}
+			if err := c.persistClock(tx); err != nil {
+				return err
+			}
+		}
+		for _, cf := range servers {
+			if err := tx.Bucket(bktServerConf).Delete([]byte(cf.ConflictID)); err != nil {
+				return err
+			}
+		}
+		return deleteLocalConflicts(tx, collName, id)
+	})
+	if err != nil {
+		return fmt.Errorf("resolve %s/%q: store: %w", collName, id, err)
+	}
+	return nil
+}
+
+// resolveLocally closes the local records of an item and applies the
+// choice as a local edit.
+func (c *Client) resolveLocally(collName, id string, e *edit) error {
+	author := c.self()
+	changed := false
+	err := c.update(func(tx *bolt.Tx) error {
+		if e != nil {
+			var err error
+			if e.deleted {
+				col, err := openColl(tx, collName, false)
+				if err != nil {
+					return err
+				}
+				if col != nil {
+					if r, err := col.get(id, false); err != nil || r == nil || r.Deleted {
+						e = nil // already gone
+						if err != nil {
+							return err
+						}
+					}
+				} else {
+					e = nil
+				}
+			}
+			if e != nil {
+				if changed, err = c.applyEdits(tx, collName, []edit{*e}, author); err != nil {
+					return err
+				}
+			}
+		}
+		return deleteLocalConflicts(tx, collName, id)
+	})
+	if err != nil {
+		return fmt.Errorf("resolve %s/%q: %w", collName, id, err)
+	}
+	if changed {
+		notify(c.writeCh)
+	}
+	return nil
+}
+
+func deleteLocalConflicts(tx *bolt.Tx, collName, id string) error {
+	b := tx.Bucket(bktLocalConf)
+	var keys [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		var lc localConflict
+		if err := unmarshal(v, &lc); err != nil {
+			return err
+		}
+		if lc.Collection == collName && lc.ID == id {
+			keys = append(keys, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,44 @@
+// Package clientd is the embeddable Syncprint client: a local item store in
+// one bbolt file that applications read and write offline, and a sync
+// session that reconciles it with a Syncprint server over HTTP.
+//
+// # Basics
+//
+// [Open] a store, write with [Client.Put], [Client.PutMany] and
+// [Client.Delete], read with [Client.Get], [Client.List] and
+// [Client.Collections]. Writes never touch the network: they are stamped
+// with a hybrid logical clock, marked pending and uploaded by the next
+// [Client.Sync]. [Client.Start] runs a background loop that syncs shortly
+// after local writes, when the server reports changes (a long-poll on
+// /v1/watch), when the app calls [Client.Trigger], and every
+// Config.SyncInterval; failures back off exponentially with full jitter and
+// honour the server's Retry-After. [Client.Status] shows what the loop is
+// doing; [Client.Subscribe] tells the app when a sync changed local data.
+//
+// # Conflicts
+//
+// Each collection has a precedence rule chosen by the server (server-wins,
+// client-wins, latest-wins or manual). No version is lost: a local version
+// that lost to the server's is kept in the client's own conflict log (kind
+// "local"), and versions the server set aside are listed from the server's
+// conflict records (kind "server", cached at each sync). [Client.Conflicts]
+// lists both; [Client.Resolve] closes every record of an item with the
+// user's choice.
+//
+// # Sync session
+//
+// A session fetches /v1/info once, then for every collection (local ones and
+// the server's) pulls change-info pages since the stored cursor, plans each
+// item with reconcile.PlanItem, and runs exchanges in batches within the
+// announced limits, for at most protocol.MaxRounds rounds. Every downloaded
+// item's fingerprint is verified before anything from its response is
+// stored; each response is applied in one local transaction together with
+// the cursor. An edit made while an exchange was in flight is detected with
+// a per-item edit counter and stays pending.
+//
+// # Caveats
+//
+// One process may hold a store at a time (bbolt locks the file). Tombstones
+// of deleted items are kept so that later edits carry the right base
+// version. The store file layout is described in store.go.
+package clientd

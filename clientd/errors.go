@@ -1,0 +1,64 @@
+package clientd
+
+import (
+	"errors"
+	"time"
+
+	"github.com/syncprint/syncprint/protocol"
+)
+
+// Errors of the local store.
+var (
+	// ErrNotFound is returned by Get and Delete when the item does not exist
+	// or is deleted, and by Resolve when the item has no conflict record or
+	// the named conflict does not exist.
+	ErrNotFound = errors.New("clientd: not found")
+	// ErrClosed is returned by every method called after Close.
+	ErrClosed = errors.New("clientd: client is closed")
+	// ErrStarted is returned by Start when the loop already runs.
+	ErrStarted = errors.New("clientd: background loop already started")
+)
+
+// Errors of a sync session.
+var (
+	// ErrOffline is returned by Sync and by Resolve of a server conflict when
+	// the Config has no ServerURL or no Token: the client is offline-only.
+	ErrOffline = errors.New("clientd: no server configured (offline-only client)")
+	// ErrFingerprint is returned when a downloaded item failed verification:
+	// its content does not hash to the fingerprint the server sent. Nothing
+	// from that response was stored.
+	ErrFingerprint = errors.New("clientd: downloaded item failed fingerprint verification")
+	// ErrNetwork wraps transport failures (connection refused, reset,
+	// timeout, a response that is not a protocol message). They are retried.
+	ErrNetwork = errors.New("clientd: network error")
+	// ErrStale is returned by Resolve when the item changed on the server
+	// since the last sync; Resolve has synced again and the caller should
+	// look at the item and its conflicts once more.
+	ErrStale = errors.New("clientd: item changed on the server; synced, resolve again")
+	// ErrResolution is returned by Resolve when the Resolution does not set
+	// exactly one choice.
+	ErrResolution = errors.New("clientd: a resolution sets exactly one of UseConflict, Content, Delete, KeepCurrent")
+)
+
+// Retryable reports whether a failed Sync may succeed if tried again later:
+// network errors, failed verification and the protocol's retryable codes.
+// Other protocol errors (unauthorized, invalid names, ...) and local store
+// errors are final until something changes.
+func Retryable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if code := protocol.CodeOf(err); code != "" {
+		return code.Retryable()
+	}
+	return errors.Is(err, ErrNetwork) || errors.Is(err, ErrFingerprint)
+}
+
+// RetryAfter returns the wait a server asked for with Retry-After, or 0.
+func RetryAfter(err error) time.Duration {
+	var pe *protocol.Error
+	if errors.As(err, &pe) && pe.RetryAfterSeconds > 0 {
+		return time.Duration(pe.RetryAfterSeconds) * time.Second
+	}
+	return 0
+}

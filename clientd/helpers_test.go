@@ -1,0 +1,148 @@
+package clientd_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/syncprint/syncprint/clientd"
+	"github.com/syncprint/syncprint/serverd"
+)
+
+// testServer is a real serverd on a loopback port with a real bbolt file.
+type testServer struct {
+	t    testing.TB
+	srv  *serverd.Server
+	url  string
+	done chan error
+}
+
+func startServer(t testing.TB, cfg serverd.Config) *testServer {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = filepath.Join(t.TempDir(), "server")
+	}
+	srv, err := serverd.Open(cfg)
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	ts := &testServer{t: t, srv: srv, url: "http://" + ln.Addr().String(), done: make(chan error, 1)}
+	go func() { ts.done <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, srv.Shutdown(ctx))
+		<-ts.done
+	})
+	return ts
+}
+
+func (ts *testServer) token(user, device string) string {
+	ts.t.Helper()
+	tok, err := ts.srv.CreateToken(user, device)
+	require.NoError(ts.t, err)
+	return tok
+}
+
+// client opens a client of user/device on a fresh store with fast backoff.
+func (ts *testServer) client(t testing.TB, user, device string, mod ...func(*clientd.Config)) *clientd.Client {
+	t.Helper()
+	cfg := clientd.Config{ServerURL: ts.url, Token: ts.token(user, device), MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	return openStore(t, filepath.Join(t.TempDir(), device+".db"), cfg)
+}
+
+func openStore(t testing.TB, path string, cfg clientd.Config) *clientd.Client {
+	t.Helper()
+	c, err := clientd.Open(path, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func mustSync(t testing.TB, c *clientd.Client) clientd.Report {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rep, err := c.Sync(ctx)
+	require.NoError(t, err)
+	return rep
+}
+
+func mustGet(t testing.TB, c *clientd.Client, coll, id string) string {
+	t.Helper()
+	b, err := c.Get(coll, id)
+	require.NoError(t, err)
+	return string(b)
+}
+
+// eventually polls cond every 10 ms until it holds or the deadline passes.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// hookTransport runs a hook before forwarding each request and may rewrite
+// the response body.
+type hookTransport struct {
+	base http.RoundTripper
+	// before runs before a request is sent; it may block or act.
+	before func(req *http.Request)
+	// after may replace the response body bytes.
+	after func(req *http.Request, body []byte) []byte
+
+	mu    sync.Mutex // guards paths
+	paths []string
+}
+
+func (h *hookTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	h.mu.Lock()
+	h.paths = append(h.paths, req.URL.Path)
+	h.mu.Unlock()
+	if h.before != nil {
+		h.before(req)
+	}
+	resp, err := h.base.RoundTrip(req)
+	if err != nil || h.after == nil {
+		return resp, err
+	}
+	body, err := readAll(resp)
+	if err != nil {
+		return nil, err
+	}
+	body = h.after(req, body)
+	resp.Body = nopCloser(body)
+	resp.ContentLength = int64(len(body))
+	resp.Header.Del("Content-Length")
+	return resp, nil
+}
+
+func (h *hookTransport) count(path string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	n := 0
+	for _, p := range h.paths {
+		if p == path {
+			n++
+		}
+	}
+	return n
+}
+
+func withTransport(rt http.RoundTripper) func(*clientd.Config) {
+	return func(cfg *clientd.Config) { cfg.HTTPClient = &http.Client{Transport: rt} }
+}

@@ -1,0 +1,248 @@
+package clientd
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/syncprint/syncprint/changelog"
+	"github.com/syncprint/syncprint/fingerprint"
+	"github.com/syncprint/syncprint/protocol"
+)
+
+// Store layout (one bbolt file):
+//
+//	meta                     key -> value: hlc, edit, replica, last_sync, max_item, conf_seq, hist_first, hist_next
+//	colls/<collection>/      one bucket per collection:
+//	    items/   id -> record (encodeRecord)
+//	    pending/ id -> u64be edit counter of the unsent local edit
+//	    cursor   the server cursor after the last completed pull
+//	lconf/   local conflict ID -> localConflict (msgpack)
+//	sconf/   server conflict ID -> protocol.Conflict (msgpack), replaced at each sync
+//	hist/    u64be sequence -> historyRecord (msgpack), oldest first, bounded
+var (
+	bktMeta       = []byte("meta")
+	bktColls      = []byte("colls")
+	bktItems      = []byte("items")
+	bktPending    = []byte("pending")
+	bktLocalConf  = []byte("lconf")
+	bktServerConf = []byte("sconf")
+	bktHist       = []byte("hist")
+
+	keyCursor    = []byte("cursor")
+	keyHLC       = []byte("hlc")
+	keyEdit      = []byte("edit")
+	keyReplica   = []byte("replica")
+	keyLastSync  = []byte("last_sync")
+	keyMaxItem   = []byte("max_item")
+	keyConfSeq   = []byte("conf_seq")
+	keyHistFirst = []byte("hist_first")
+	keyHistNext  = []byte("hist_next")
+)
+
+// errCorrupt is returned when a stored value cannot be decoded.
+var errCorrupt = errors.New("clientd: corrupt store record")
+
+// record is one item as the client holds it.
+type record struct {
+	Content []byte
+	Deleted bool
+	FP      fingerprint.Fingerprint
+	HLC     changelog.HLC
+	// Author is the replica that made this version ("local" for an edit
+	// made before the device learnt its replica ID).
+	Author changelog.ReplicaID
+	// Base is the server version the content derives from; Seen is the
+	// newest server version known for the item.
+	Base, Seen changelog.Seq
+	// Edit is the local edit counter of the last local edit (0: none). A
+	// sync compares it to detect an edit made while an exchange was in
+	// flight.
+	Edit uint64
+	// Size is len(Content); kept when the content is not decoded.
+	Size int
+}
+
+const recordVersion = 1
+
+// recordFixed: version(1) flags(1) fp(32) hlc(8) base(8) seen(8) edit(8) authorLen(2).
+const recordFixed = 1 + 1 + fingerprint.Size + 8 + 8 + 8 + 8 + 2
+
+func encodeRecord(r *record) []byte {
+	b := make([]byte, recordFixed, recordFixed+len(r.Author)+len(r.Content))
+	b[0] = recordVersion
+	if r.Deleted {
+		b[1] = 1
+	}
+	copy(b[2:34], r.FP[:])
+	binary.BigEndian.PutUint64(b[34:42], uint64(r.HLC))
+	binary.BigEndian.PutUint64(b[42:50], uint64(r.Base))
+	binary.BigEndian.PutUint64(b[50:58], uint64(r.Seen))
+	binary.BigEndian.PutUint64(b[58:66], r.Edit)
+	binary.BigEndian.PutUint16(b[66:68], uint16(len(r.Author)))
+	b = append(b, r.Author...)
+	return append(b, r.Content...)
+}
+
+// decodeRecord decodes v; the content is copied only when withContent.
+func decodeRecord(v []byte, withContent bool) (*record, error) {
+	if len(v) < recordFixed || v[0] != recordVersion || v[1] > 1 {
+		return nil, errCorrupt
+	}
+	n := int(binary.BigEndian.Uint16(v[66:68]))
+	if len(v) < recordFixed+n {
+		return nil, errCorrupt
+	}
+	r := &record{
+		Deleted: v[1] == 1,
+		HLC:     changelog.HLC(binary.BigEndian.Uint64(v[34:42])),
+		Base:    changelog.Seq(binary.BigEndian.Uint64(v[42:50])),
+		Seen:    changelog.Seq(binary.BigEndian.Uint64(v[50:58])),
+		Edit:    binary.BigEndian.Uint64(v[58:66]),
+		Author:  changelog.ReplicaID(v[recordFixed : recordFixed+n]),
+	}
+	copy(r.FP[:], v[2:34])
+	content := v[recordFixed+n:]
+	r.Size = len(content)
+	if withContent {
+		r.Content = bytes.Clone(content)
+		if r.Content == nil {
+			r.Content = []byte{}
+		}
+	}
+	return r, nil
+}
+
+// coll is one collection's buckets inside a transaction.
+type coll struct {
+	name    string
+	b       *bolt.Bucket
+	items   *bolt.Bucket
+	pending *bolt.Bucket
+}
+
+// openColl returns the buckets of collection name; with create false it
+// returns nil when the collection does not exist locally.
+func openColl(tx *bolt.Tx, name string, create bool) (*coll, error) {
+	root := tx.Bucket(bktColls)
+	if root == nil {
+		return nil, fmt.Errorf("bug: store has no %s bucket", bktColls)
+	}
+	b := root.Bucket([]byte(name))
+	if b == nil {
+		if !create {
+			return nil, nil
+		}
+		var err error
+		if b, err = root.CreateBucket([]byte(name)); err != nil {
+			return nil, fmt.Errorf("create collection %q: %w", name, err)
+		}
+		if _, err = b.CreateBucket(bktItems); err != nil {
+			return nil, err
+		}
+		if _, err = b.CreateBucket(bktPending); err != nil {
+			return nil, err
+		}
+	}
+	c := &coll{name: name, b: b, items: b.Bucket(bktItems), pending: b.Bucket(bktPending)}
+	if c.items == nil || c.pending == nil {
+		return nil, fmt.Errorf("collection %q: %w", name, errCorrupt)
+	}
+	return c, nil
+}
+
+// get returns an item's record, or nil.
+func (c *coll) get(id string, withContent bool) (*record, error) {
+	v := c.items.Get([]byte(id))
+	if v == nil {
+		return nil, nil
+	}
+	r, err := decodeRecord(v, withContent)
+	if err != nil {
+		return nil, fmt.Errorf("item %s/%q: %w", c.name, id, err)
+	}
+	return r, nil
+}
+
+func (c *coll) put(id string, r *record) error {
+	return c.items.Put([]byte(id), encodeRecord(r))
+}
+
+func (c *coll) isPending(id string) bool { return c.pending.Get([]byte(id)) != nil }
+
+func (c *coll) setPending(id string, edit uint64) error {
+	return c.pending.Put([]byte(id), u64(edit))
+}
+
+func (c *coll) clearPending(id string) error { return c.pending.Delete([]byte(id)) }
+
+func (c *coll) cursor() string { return string(c.b.Get(keyCursor)) }
+
+func (c *coll) setCursor(cur string) error {
+	if c.cursor() == cur {
+		return nil
+	}
+	return c.b.Put(keyCursor, []byte(cur))
+}
+
+func u64(v uint64) []byte {
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], v)
+	return b[:]
+}
+
+func getU64(b *bolt.Bucket, key []byte) uint64 {
+	v := b.Get(key)
+	if len(v) != 8 {
+		return 0
+	}
+	return binary.BigEndian.Uint64(v)
+}
+
+// nextCounter increments and returns the counter stored at key in meta.
+func nextCounter(tx *bolt.Tx, key []byte) (uint64, error) {
+	m := tx.Bucket(bktMeta)
+	n := getU64(m, key) + 1
+	return n, m.Put(key, u64(n))
+}
+
+// localConflict is an entry of the client's own conflict log: a local
+// version that lost to the server's.
+type localConflict struct {
+	ConflictID string `msgpack:"conflict_id"`
+	Reason     string `msgpack:"reason"`
+	Collection string `msgpack:"collection"`
+	ID         string `msgpack:"id"`
+	Content    []byte `msgpack:"content"`
+	Deleted    bool   `msgpack:"deleted"`
+	FP         []byte `msgpack:"fp"`
+	HLC        uint64 `msgpack:"hlc"`
+	Replica    string `msgpack:"replica"`
+	// Base is the server version the losing edit started from.
+	Base      uint64 `msgpack:"base"`
+	CreatedMS uint64 `msgpack:"created_ms"`
+}
+
+// historyRecord is one entry of the bounded history.
+type historyRecord struct {
+	TimeMS     uint64 `msgpack:"t"`
+	Collection string `msgpack:"c"`
+	ID         string `msgpack:"i"`
+	FP         []byte `msgpack:"fp"`
+	Deleted    bool   `msgpack:"d"`
+	Author     string `msgpack:"a"`
+	Source     string `msgpack:"s"`
+	HLC        uint64 `msgpack:"h"`
+}
+
+func marshal(v any) ([]byte, error) { return protocol.Marshal(v) }
+
+func unmarshal(b []byte, v any) error {
+	if err := protocol.Unmarshal(b, v); err != nil {
+		return fmt.Errorf("%w: %v", errCorrupt, err)
+	}
+	return nil
+}

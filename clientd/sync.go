@@ -1,0 +1,817 @@
+package clientd
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/syncprint/syncprint/changelog"
+	"github.com/syncprint/syncprint/fingerprint"
+	"github.com/syncprint/syncprint/internal/reconcile"
+	"github.com/syncprint/syncprint/protocol"
+)
+
+// Report summarises one sync session.
+type Report struct {
+	// Uploaded counts local versions the server applied.
+	Uploaded int
+	// Downloaded counts server versions stored locally (tombstones included).
+	Downloaded int
+	// Conflicts counts conflicts the session met: local versions that lost
+	// (now in the local conflict log) and uploads the server kept as
+	// conflict records (manual).
+	Conflicts int
+	// Rounds counts exchange rounds over all collections.
+	Rounds int
+	// Collections counts the collections synced.
+	Collections int
+	// Duration is the session's wall time.
+	Duration time.Duration
+}
+
+// Phases of a ProgressEvent.
+const (
+	PhasePull      = "pull"      // pulling change-info pages
+	PhaseExchange  = "exchange"  // an exchange was applied
+	PhaseConflicts = "conflicts" // refreshing the server conflict cache
+)
+
+// ProgressEvent reports a sync session's progress to Config.Progress.
+type ProgressEvent struct {
+	Collection string
+	Phase      string
+	// Round is the exchange round of the collection (1-based; 0 in pull).
+	Round int
+	// Pulled counts change entries pulled for the collection so far.
+	Pulled int
+	// Planned counts uploads plus downloads planned for the round; Done
+	// counts those sent so far in the round.
+	Planned, Done int
+	// Uploaded and Downloaded are the session's totals so far.
+	Uploaded, Downloaded int
+}
+
+// Reasons of local conflict records.
+const (
+	// ReasonRejected: the server refused a local upload under the
+	// collection's rule and kept its own version.
+	ReasonRejected = "rejected"
+	// ReasonServerWon: the session saw that the server's version wins under
+	// the collection's rule and downloaded it over the local edit.
+	ReasonServerWon = "server-won"
+)
+
+// Sync runs one full sync session over every collection (local ones and
+// the server's). Only one session runs at a time; a concurrent caller
+// waits for the running one to end and then runs its own. Close cancels a
+// session in flight. A session that fails leaves every applied response in
+// place and every unsent edit pending; the next one continues.
+func (c *Client) Sync(ctx context.Context) (Report, error) {
+	if c.closed.Load() {
+		return Report{}, ErrClosed
+	}
+	if c.cfg.ServerURL == "" || c.cfg.Token == "" {
+		return Report{}, ErrOffline
+	}
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	return c.syncLocked(ctx)
+}
+
+// syncLocked runs a session; the caller holds syncMu.
+func (c *Client) syncLocked(ctx context.Context) (Report, error) {
+	if c.closed.Load() {
+		return Report{}, ErrClosed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.closeCtx, cancel)()
+
+	c.mu.Lock()
+	c.syncing = true
+	c.mu.Unlock()
+	start := time.Now()
+	s := &session{c: c, ctx: ctx, changed: map[string]bool{}}
+	err := s.run()
+	s.rep.Duration = time.Since(start)
+	if err != nil && c.closed.Load() && ctx.Err() != nil {
+		err = fmt.Errorf("sync: %w", ErrClosed)
+	}
+	c.endSync(s, err)
+	return s.rep, err
+}
+
+// endSync records the outcome of a session and wakes its waiters.
+func (c *Client) endSync(s *session, err error) {
+	now := c.cfg.Now()
+	if err == nil {
+		_ = c.update(func(tx *bolt.Tx) error {
+			return tx.Bucket(bktMeta).Put(keyLastSync, u64(uint64(max(now.UnixMilli(), 0))))
+		})
+	}
+	c.mu.Lock()
+	c.syncing = false
+	if err == nil {
+		c.lastSync, c.lastErr = now, ""
+	} else {
+		c.lastErr = err.Error()
+	}
+	close(c.syncDone)
+	c.syncDone = make(chan struct{})
+	c.mu.Unlock()
+	if len(s.changed) > 0 || s.rep.Conflicts > 0 {
+		ev := Event{Downloaded: s.rep.Downloaded, Conflicts: s.rep.Conflicts}
+		for name := range s.changed {
+			ev.Collections = append(ev.Collections, name)
+		}
+		slices.Sort(ev.Collections)
+		c.publish(ev)
+	}
+}
+
+// session is the state of one Sync.
+type session struct {
+	c       *Client
+	ctx     context.Context
+	info    *protocol.Info
+	self    changelog.ReplicaID
+	rep     Report
+	changed map[string]bool // collections whose local items changed
+}
+
+// counts are a transaction's additions to the report, merged on commit.
+type counts struct {
+	uploaded, downloaded, conflicts int
+	changed                         bool
+}
+
+func (s *session) merge(name string, d counts) {
+	s.rep.Uploaded += d.uploaded
+	s.rep.Downloaded += d.downloaded
+	s.rep.Conflicts += d.conflicts
+	if d.changed {
+		s.changed[name] = true
+	}
+}
+
+func (s *session) progress(ev ProgressEvent) {
+	if s.c.cfg.Progress == nil {
+		return
+	}
+	ev.Uploaded, ev.Downloaded = s.rep.Uploaded, s.rep.Downloaded
+	s.c.cfg.Progress(ev)
+}
+
+func (s *session) run() error {
+	info, err := s.c.fetchInfo(s.ctx)
+	if err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	s.info, s.self = info, changelog.ReplicaID(info.Replica)
+
+	var remote protocol.CollectionsResponse
+	if err := s.c.callRetry(s.ctx, protocol.PathCollections, &protocol.CollectionsRequest{}, &remote); err != nil {
+		return fmt.Errorf("sync: list collections: %w", err)
+	}
+	names, err := s.c.allCollections()
+	if err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
+	for _, rc := range remote.Collections {
+		if protocol.ValidateCollection(rc.Name) == nil && !slices.Contains(names, rc.Name) {
+			names = append(names, rc.Name)
+		}
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		if err := s.syncCollection(name); err != nil {
+			return fmt.Errorf("sync %s: %w", name, err)
+		}
+		s.rep.Collections++
+	}
+	if slices.Contains(info.Features, protocol.FeatureConflicts) {
+		s.progress(ProgressEvent{Phase: PhaseConflicts})
+		if err := s.c.refreshServerConflicts(s.ctx); err != nil {
+			return fmt.Errorf("sync: %w", err)
+		}
+	}
+	return nil
+}
+
+// fetchInfo runs GET /v1/info, checks the version and the token, and
+// records the replica ID and limits.
+func (c *Client) fetchInfo(ctx context.Context) (*protocol.Info, error) {
+	var info protocol.Info
+	if err := c.callRetry(ctx, protocol.PathInfo, nil, &info); err != nil {
+		return nil, fmt.Errorf("info: %w", err)
+	}
+	if !slices.Contains(info.Versions, protocol.Version) {
+		return nil, protocol.Errorf(protocol.CodeUnsupportedVersion, "server speaks versions %v, this client %d", info.Versions, protocol.Version)
+	}
+	if info.Replica == "" {
+		return nil, protocol.Errorf(protocol.CodeUnauthorized, "the server did not identify this device's token")
+	}
+	c.clock.Observe(changelog.HLC(info.ServerTime))
+	maxItem := info.Limits.MaxItemBytes
+	if maxItem <= 0 {
+		maxItem = protocol.DefaultMaxItemBytes
+	}
+	c.mu.Lock()
+	c.info, c.replica, c.maxItem = &info, changelog.ReplicaID(info.Replica), maxItem
+	c.mu.Unlock()
+	err := c.update(func(tx *bolt.Tx) error {
+		m := tx.Bucket(bktMeta)
+		if err := m.Put(keyReplica, []byte(info.Replica)); err != nil {
+			return err
+		}
+		if err := m.Put(keyMaxItem, u64(uint64(maxItem))); err != nil {
+			return err
+		}
+		return c.persistClock(tx)
+	})
+	return &info, err
+}
+
+// refreshServerConflicts replaces the cache of server conflict records.
+func (c *Client) refreshServerConflicts(ctx context.Context) error {
+	var resp protocol.ConflictsResponse
+	if err := c.callRetry(ctx, protocol.PathConflicts, &protocol.ConflictsRequest{}, &resp); err != nil {
+		return fmt.Errorf("list server conflicts: %w", err)
+	}
+	return c.update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bktServerConf); err != nil {
+			return err
+		}
+		b, err := tx.CreateBucket(bktServerConf)
+		if err != nil {
+			return err
+		}
+		for i := range resp.Conflicts {
+			v, err := marshal(&resp.Conflicts[i])
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(resp.Conflicts[i].ConflictID), v); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// cand is an item to plan in a round, with the newest server entry known
+// for it (nil: none newer than the local state).
+type cand struct {
+	id     string
+	remote *changelog.Entry
+}
+
+// work is a planned item.
+type work struct {
+	id     string
+	action reconcile.Action
+	// seen is the Upload.Seen of an upload.
+	seen changelog.Seq
+	// edit is the item's local edit counter when planned (downloads) or
+	// when its content was read for the batch (uploads).
+	edit   uint64
+	remote *changelog.Entry
+}
+
+func editOf(r *record) uint64 {
+	if r == nil {
+		return 0
+	}
+	return r.Edit
+}
+
+func (s *session) syncCollection(name string) error {
+	err := s.syncCollectionOnce(name)
+	if errors.Is(err, &protocol.Error{Code: protocol.CodeCursorExpired}) {
+		s.c.cfg.Logger.Info("cursor expired; pulling the collection again", "collection", name)
+		err = s.c.update(func(tx *bolt.Tx) error {
+			col, err := openColl(tx, name, false)
+			if err != nil || col == nil {
+				return err
+			}
+			return col.setCursor("")
+		})
+		if err != nil {
+			return err
+		}
+		err = s.syncCollectionOnce(name)
+	}
+	return err
+}
+
+func (s *session) syncCollectionOnce(name string) error {
+	rule := s.info.RuleFor(name)
+	var cursor string
+	var pendingIDs []string
+	err := s.c.view(func(tx *bolt.Tx) error {
+		col, err := openColl(tx, name, false)
+		if err != nil || col == nil {
+			return err
+		}
+		cursor = col.cursor()
+		return col.pending.ForEach(func(k, _ []byte) error {
+			pendingIDs = append(pendingIDs, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
+
+	// Pull the change info since the cursor.
+	remote := map[string]*changelog.Entry{}
+	var order []string
+	page := s.info.Limits.MaxPage
+	if page <= 0 {
+		page = protocol.DefaultPage
+	}
+	cur := cursor
+	for {
+		var resp protocol.ChangesResponse
+		if err := s.c.callRetry(s.ctx, protocol.PathChanges, &protocol.ChangesRequest{Collection: name, Cursor: cur, Limit: page}, &resp); err != nil {
+			return fmt.Errorf("pull changes: %w", err)
+		}
+		for _, ch := range resp.Changes {
+			e, err := changelog.FromWire(ch)
+			if err != nil {
+				return fmt.Errorf("pull changes: %w", err)
+			}
+			if _, dup := remote[e.ID]; !dup {
+				order = append(order, e.ID)
+			}
+			remote[e.ID] = &e
+		}
+		if resp.Cursor != "" {
+			cur = resp.Cursor
+		}
+		s.progress(ProgressEvent{Collection: name, Phase: PhasePull, Pulled: len(order)})
+		if !resp.More || len(resp.Changes) == 0 {
+			break
+		}
+	}
+
+	cands := make([]cand, 0, len(order)+len(pendingIDs))
+	for _, id := range order {
+		cands = append(cands, cand{id: id, remote: remote[id]})
+	}
+	for _, id := range pendingIDs {
+		if remote[id] == nil {
+			cands = append(cands, cand{id: id})
+		}
+	}
+	chain := cur
+	for round := 1; ; round++ {
+		s.rep.Rounds++
+		next, err := s.round(name, rule, round, cands, &chain)
+		if err != nil {
+			return err
+		}
+		if len(next) == 0 {
+			return nil
+		}
+		if round >= protocol.MaxRounds {
+			s.c.cfg.Logger.Warn("round limit reached; the rest stays for the next sync", "collection", name, "left", len(next))
+			return nil
+		}
+		cands = next
+	}
+}
+
+// round plans cands and carries the plan out. It returns the items to plan
+// again (stale uploads, deferred downloads). chain is the cursor to commit
+// once everything is handled; exchanges advance it.
+func (s *session) round(name string, rule protocol.Rule, round int, cands []cand, chain *string) ([]cand, error) {
+	var local, ups, downs []work
+	err := s.c.view(func(tx *bolt.Tx) error {
+		col, err := openColl(tx, name, false)
+		if err != nil {
+			return err
+		}
+		for _, cd := range cands {
+			var rec *record
+			var loc *reconcile.Local
+			if col != nil {
+				if rec, err = col.get(cd.id, false); err != nil {
+					return err
+				}
+			}
+			if rec != nil {
+				loc = &reconcile.Local{
+					Side: reconcile.Side{Fingerprint: rec.FP, Deleted: rec.Deleted, HLC: rec.HLC, Replica: rec.Author},
+					Base: rec.Base, Seen: rec.Seen, Pending: col.isPending(cd.id),
+				}
+			}
+			step := reconcile.PlanItem(rule, s.self, cd.id, loc, cd.remote)
+			w := work{id: cd.id, action: step.Action, seen: step.Seen, edit: editOf(rec), remote: cd.remote}
+			switch step.Action {
+			case reconcile.Nothing:
+				if cd.remote != nil && rec != nil && cd.remote.Seq > rec.Seen {
+					local = append(local, w)
+				}
+			case reconcile.Download, reconcile.DownloadKeepLocal:
+				if cd.remote.Deleted { // a tombstone needs no content
+					local = append(local, w)
+				} else {
+					downs = append(downs, w)
+				}
+			case reconcile.Upload, reconcile.UploadConflict:
+				ups = append(ups, w)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	planned := len(ups) + len(downs)
+	if len(local) > 0 || planned == 0 {
+		if err := s.applyLocal(name, local, planned == 0, *chain); err != nil {
+			return nil, err
+		}
+	}
+	if planned == 0 {
+		return nil, nil
+	}
+	var next []cand
+	ui, di := 0, 0
+	for ui < len(ups) || di < len(downs) {
+		req, bu, bd, err := s.buildBatch(name, ups, downs, &ui, &di, *chain)
+		if err != nil {
+			return nil, err
+		}
+		last := ui == len(ups) && di == len(downs)
+		if len(bu) == 0 && len(bd) == 0 {
+			if last && len(next) == 0 {
+				if err := s.applyLocal(name, nil, true, *chain); err != nil {
+					return nil, err
+				}
+			}
+			continue
+		}
+		var resp protocol.ExchangeResponse
+		if err := s.c.callRetry(s.ctx, protocol.PathExchange, req, &resp); err != nil {
+			return nil, fmt.Errorf("exchange: %w", err)
+		}
+		more, err := s.applyExchange(name, bu, bd, &resp, last && len(next) == 0, chain)
+		if err != nil {
+			return nil, err
+		}
+		next = append(next, more...)
+		s.progress(ProgressEvent{Collection: name, Phase: PhaseExchange, Round: round, Planned: planned, Done: ui + di})
+	}
+	return next, nil
+}
+
+// applyLocal applies what needs no exchange: server versions the client
+// already holds (record them as seen) and server tombstones (verified
+// against their fingerprint). With final it commits the cursor.
+func (s *session) applyLocal(name string, ws []work, final bool, cursor string) error {
+	var d counts
+	err := s.c.update(func(tx *bolt.Tx) error {
+		d = counts{}
+		col, err := openColl(tx, name, true)
+		if err != nil {
+			return err
+		}
+		h := newHistory(tx, s.c.cfg.HistoryLimit)
+		for _, w := range ws {
+			rec, err := col.get(w.id, true)
+			if err != nil {
+				return err
+			}
+			if editOf(rec) != w.edit {
+				continue // edited since planned: the next sync sees it
+			}
+			if w.action == reconcile.Nothing {
+				rec.Base, rec.Seen = w.remote.Seq, w.remote.Seq
+				if err := col.put(w.id, rec); err != nil {
+					return err
+				}
+				if err := col.clearPending(w.id); err != nil {
+					return err
+				}
+				continue
+			}
+			if w.remote.Fingerprint != fingerprint.Of(w.id, true, nil) {
+				return fmt.Errorf("%w: %s/%q version %d: tombstone fingerprint", ErrFingerprint, name, w.id, w.remote.Seq)
+			}
+			if w.action == reconcile.DownloadKeepLocal && rec != nil {
+				if err := s.c.addLocalConflict(tx, name, w.id, rec, ReasonServerWon); err != nil {
+					return err
+				}
+				d.conflicts++
+			}
+			nr := &record{Content: []byte{}, Deleted: true, FP: w.remote.Fingerprint, HLC: w.remote.HLC, Author: w.remote.Replica, Base: w.remote.Seq, Seen: w.remote.Seq, Edit: editOf(rec)}
+			if err := s.storeRemote(col, h, w.id, nr, &d); err != nil {
+				return err
+			}
+		}
+		if final {
+			if err := col.setCursor(cursor); err != nil {
+				return err
+			}
+		}
+		if err := h.flush(); err != nil {
+			return err
+		}
+		return s.c.persistClock(tx)
+	})
+	if err == nil {
+		s.merge(name, d)
+	}
+	return err
+}
+
+// storeRemote stores a server version as the item's current one.
+func (s *session) storeRemote(col *coll, h *history, id string, r *record, d *counts) error {
+	if err := col.put(id, r); err != nil {
+		return err
+	}
+	if err := col.clearPending(id); err != nil {
+		return err
+	}
+	s.c.clock.Observe(r.HLC)
+	d.downloaded++
+	d.changed = true
+	return h.add(s.c.cfg.Now(), col.name, id, r, SourceRemote)
+}
+
+// buildBatch fills one exchange request from ups[*ui:] and downs[*di:]
+// within the announced limits, reading upload content now.
+func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor string) (*protocol.ExchangeRequest, []work, []work, error) {
+	lim := s.info.Limits
+	maxItems := orDefault(lim.MaxBatchItems, protocol.DefaultMaxBatchItems)
+	maxBytes := orDefault(lim.MaxBatchBytes, protocol.DefaultMaxBatchBytes)
+	maxBody := orDefault(lim.MaxBodyBytes, protocol.DefaultMaxBodyBytes)
+	maxIDs := orDefault(lim.MaxIDs, protocol.DefaultMaxIDs)
+	req := &protocol.ExchangeRequest{Collection: name, BatchID: newBatchID(), Cursor: cursor, Uploads: []protocol.Upload{}, Downloads: []string{}}
+	var bu, bd []work
+	err := s.c.view(func(tx *bolt.Tx) error {
+		col, err := openColl(tx, name, false)
+		if err != nil {
+			return err
+		}
+		body, content := 512+len(name)+len(cursor), 0
+		for *ui < len(ups) && len(req.Uploads) < maxItems {
+			w := ups[*ui]
+			var rec *record
+			if col != nil {
+				if rec, err = col.get(w.id, true); err != nil {
+					return err
+				}
+			}
+			if rec == nil || !col.isPending(w.id) {
+				*ui++ // resolved or superseded meanwhile
+				continue
+			}
+			cost := len(rec.Content) + len(w.id) + 128
+			if len(req.Uploads) > 0 && (content+len(rec.Content) > maxBytes || body+cost > maxBody) {
+				break
+			}
+			content += len(rec.Content)
+			body += cost
+			req.Uploads = append(req.Uploads, protocol.Upload{
+				ID: w.id, Base: uint64(rec.Base), Seen: uint64(w.seen), FP: rec.FP.Bytes(),
+				HLC: uint64(rec.HLC), Deleted: rec.Deleted, Content: rec.Content,
+			})
+			w.edit = rec.Edit
+			bu = append(bu, w)
+			*ui++
+		}
+		for *di < len(downs) && len(req.Downloads) < maxIDs && body+len(downs[*di].id)+8 <= maxBody {
+			req.Downloads = append(req.Downloads, downs[*di].id)
+			bd = append(bd, downs[*di])
+			body += len(downs[*di].id) + 8
+			*di++
+		}
+		return nil
+	})
+	return req, bu, bd, err
+}
+
+func orDefault(v, def int) int {
+	if v > 0 {
+		return v
+	}
+	return def
+}
+
+// newBatchID returns 16 random bytes in base64url: 22 characters.
+func newBatchID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func currentEntry(r *protocol.UploadResult) *changelog.Entry {
+	if r.Current == nil {
+		return nil
+	}
+	e, err := changelog.FromWire(*r.Current)
+	if err != nil {
+		return nil
+	}
+	return &e
+}
+
+// applyExchange verifies and applies one exchange response in one local
+// transaction. It returns the items for the next round.
+func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.ExchangeResponse, commitIfDone bool, chain *string) ([]cand, error) {
+	// Verify every downloaded item before anything is stored.
+	fps := make(map[string]fingerprint.Fingerprint, len(resp.Items))
+	for i := range resp.Items {
+		it := &resp.Items[i]
+		fp, err := fingerprint.FromBytes(it.FP)
+		if err != nil || it.Deleted && len(it.Content) > 0 || fingerprint.Of(it.ID, it.Deleted, it.Content) != fp {
+			return nil, fmt.Errorf("%w: %s/%q version %d", ErrFingerprint, name, it.ID, it.Version)
+		}
+		fps[it.ID] = fp
+	}
+	items := make(map[string]*protocol.Item, len(resp.Items))
+	for i := range resp.Items {
+		items[resp.Items[i].ID] = &resp.Items[i]
+	}
+	upW := make(map[string]work, len(bu))
+	for _, w := range bu {
+		upW[w.id] = w
+	}
+	downW := make(map[string]work, len(bd))
+	for _, w := range bd {
+		downW[w.id] = w
+	}
+	var next []cand
+	var d counts
+	newChain := *chain
+	if resp.Cursor != "" {
+		newChain = resp.Cursor
+	}
+	err := s.c.update(func(tx *bolt.Tx) error {
+		next, d = nil, counts{}
+		col, err := openColl(tx, name, true)
+		if err != nil {
+			return err
+		}
+		h := newHistory(tx, s.c.cfg.HistoryLimit)
+		fromItem := func(it *protocol.Item, prev *record) *record {
+			content := it.Content
+			if content == nil {
+				content = []byte{}
+			}
+			v := changelog.Seq(it.Version)
+			return &record{Content: content, Deleted: it.Deleted, FP: fps[it.ID], HLC: changelog.HLC(it.HLC), Author: changelog.ReplicaID(it.Replica), Base: v, Seen: v, Edit: editOf(prev)}
+		}
+		handled := map[string]bool{}
+		for i := range resp.Results {
+			r := &resp.Results[i]
+			w, ok := upW[r.ID]
+			if !ok {
+				continue
+			}
+			rec, err := col.get(r.ID, true)
+			if err != nil {
+				return err
+			}
+			if rec == nil {
+				continue
+			}
+			edited := rec.Edit != w.edit
+			switch r.Status {
+			case protocol.StatusApplied, protocol.StatusUnchanged:
+				rec.Base, rec.Seen = changelog.Seq(r.Version), changelog.Seq(r.Version)
+				if r.Status == protocol.StatusApplied {
+					d.uploaded++
+				}
+				if !edited {
+					if r.Status == protocol.StatusApplied {
+						if r.HLC != 0 {
+							rec.HLC = changelog.HLC(r.HLC)
+						}
+						rec.Author = s.self
+					}
+					if err := col.clearPending(r.ID); err != nil {
+						return err
+					}
+				}
+				if err := col.put(r.ID, rec); err != nil {
+					return err
+				}
+			case protocol.StatusRejected, protocol.StatusConflict:
+				it := items[r.ID]
+				if it == nil {
+					next = append(next, cand{id: r.ID, remote: currentEntry(r)})
+					continue
+				}
+				handled[r.ID] = true
+				if edited {
+					// A newer local edit replaced the refused one; it goes up
+					// at the next sync, on top of the version now known.
+					rec.Seen = max(rec.Seen, changelog.Seq(it.Version))
+					if err := col.put(r.ID, rec); err != nil {
+						return err
+					}
+					continue
+				}
+				if r.Status == protocol.StatusRejected {
+					if err := s.c.addLocalConflict(tx, name, r.ID, rec, ReasonRejected); err != nil {
+						return err
+					}
+				}
+				d.conflicts++
+				if err := s.storeRemote(col, h, r.ID, fromItem(it, rec), &d); err != nil {
+					return err
+				}
+			case protocol.StatusStale:
+				next = append(next, cand{id: r.ID, remote: currentEntry(r)})
+			default:
+				return fmt.Errorf("exchange: unknown upload status %q for %q", r.Status, r.ID)
+			}
+		}
+		for i := range resp.Items {
+			it := &resp.Items[i]
+			w, ok := downW[it.ID]
+			if !ok || handled[it.ID] {
+				continue
+			}
+			handled[it.ID] = true
+			rec, err := col.get(it.ID, true)
+			if err != nil {
+				return err
+			}
+			if editOf(rec) != w.edit {
+				// Edited while the exchange was in flight: keep the edit
+				// pending, remember the server version it now races with.
+				if rec != nil {
+					rec.Seen = max(rec.Seen, changelog.Seq(it.Version))
+					if err := col.put(it.ID, rec); err != nil {
+						return err
+					}
+				}
+				continue
+			}
+			if w.action == reconcile.DownloadKeepLocal && rec != nil {
+				if err := s.c.addLocalConflict(tx, name, it.ID, rec, ReasonServerWon); err != nil {
+					return err
+				}
+				d.conflicts++
+			}
+			if err := s.storeRemote(col, h, it.ID, fromItem(it, rec), &d); err != nil {
+				return err
+			}
+		}
+		for _, id := range resp.Deferred {
+			if w, ok := downW[id]; ok {
+				next = append(next, cand{id: id, remote: w.remote})
+			}
+		}
+		if commitIfDone && len(next) == 0 {
+			if err := col.setCursor(newChain); err != nil {
+				return err
+			}
+		}
+		if err := h.flush(); err != nil {
+			return err
+		}
+		return s.c.persistClock(tx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	*chain = newChain
+	s.merge(name, d)
+	return next, nil
+}
+
+// addLocalConflict puts a losing local version into the local conflict log.
+func (c *Client) addLocalConflict(tx *bolt.Tx, coll, id string, r *record, reason string) error {
+	n, err := nextCounter(tx, keyConfSeq)
+	if err != nil {
+		return err
+	}
+	lc := localConflict{
+		ConflictID: fmt.Sprintf("local-%012d", n), Reason: reason, Collection: coll, ID: id,
+		Content: r.Content, Deleted: r.Deleted, FP: r.FP.Bytes(), HLC: uint64(r.HLC), Replica: string(r.Author),
+		Base: uint64(r.Base), CreatedMS: uint64(max(c.cfg.Now().UnixMilli(), 0)),
+	}
+	if lc.Content == nil {
+		lc.Content = []byte{}
+	}
+	if r.Author == localAuthor {
+		lc.Replica = string(c.self())
+	}
+	v, err := marshal(&lc)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bktLocalConf).Put([]byte(lc.ConflictID), v)
+}

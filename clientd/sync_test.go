@@ -1,0 +1,381 @@
+package clientd_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/syncprint/syncprint/clientd"
+	"github.com/syncprint/syncprint/protocol"
+	"github.com/syncprint/syncprint/serverd"
+)
+
+func TestPushThenPull(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	a := srv.client(t, "alice", "laptop")
+	b := srv.client(t, "alice", "phone")
+	require.NoError(t, a.PutMany("notes", map[string][]byte{"n1": []byte("one"), "n2": []byte("two")}))
+	require.NoError(t, a.Put("tasks", "t1", []byte("buy milk")))
+
+	rep := mustSync(t, a)
+	require.Equal(t, 3, rep.Uploaded)
+	require.Zero(t, rep.Downloaded)
+	require.Equal(t, 2, rep.Collections)
+	st, err := a.Status()
+	require.NoError(t, err)
+	require.Zero(t, st.Pending)
+	require.Equal(t, "alice/laptop", st.Replica)
+	require.False(t, st.LastSync.IsZero())
+	items, err := a.List("notes")
+	require.NoError(t, err)
+	require.Equal(t, "alice/laptop", items[0].Author, "the real replica replaces \"local\" at upload")
+	require.NotZero(t, items[0].Version)
+
+	rep = mustSync(t, b)
+	require.Equal(t, 3, rep.Downloaded)
+	require.Equal(t, "two", mustGet(t, b, "notes", "n2"))
+	require.Equal(t, "buy milk", mustGet(t, b, "tasks", "t1"))
+	h, err := b.History("notes", "n1", 1)
+	require.NoError(t, err)
+	require.Equal(t, clientd.SourceRemote, h[0].Source)
+	require.Equal(t, "alice/laptop", h[0].Author)
+
+	// Nothing moves the second time, and a's own uploads do not come back.
+	require.Equal(t, clientd.Report{Rounds: 2, Collections: 2}, zeroDuration(mustSync(t, a)))
+	require.Equal(t, clientd.Report{Rounds: 2, Collections: 2}, zeroDuration(mustSync(t, b)))
+
+	// Another user sees none of it.
+	bob := srv.client(t, "bob", "phone")
+	mustSync(t, bob)
+	colls, err := bob.Collections()
+	require.NoError(t, err)
+	require.Empty(t, colls)
+}
+
+func zeroDuration(r clientd.Report) clientd.Report { r.Duration = 0; return r }
+
+func TestBothWaysInOneSync(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	a := srv.client(t, "alice", "laptop")
+	b := srv.client(t, "alice", "phone")
+	require.NoError(t, a.Put("notes", "from-a", []byte("A")))
+	mustSync(t, a)
+	require.NoError(t, b.Put("notes", "from-b", []byte("B")))
+	rep := mustSync(t, b)
+	require.Equal(t, 1, rep.Uploaded)
+	require.Equal(t, 1, rep.Downloaded)
+	mustSync(t, a)
+	for _, c := range []*clientd.Client{a, b} {
+		require.Equal(t, "A", mustGet(t, c, "notes", "from-a"))
+		require.Equal(t, "B", mustGet(t, c, "notes", "from-b"))
+	}
+}
+
+func TestDeletesTravelBothWays(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	a := srv.client(t, "alice", "laptop")
+	b := srv.client(t, "alice", "phone")
+	require.NoError(t, a.PutMany("notes", map[string][]byte{"x": []byte("1"), "y": []byte("2")}))
+	mustSync(t, a)
+	mustSync(t, b)
+
+	require.NoError(t, a.Delete("notes", "x"))
+	require.NoError(t, b.Delete("notes", "y"))
+	mustSync(t, a)
+	mustSync(t, b)
+	mustSync(t, a)
+	for _, c := range []*clientd.Client{a, b} {
+		items, err := c.List("notes")
+		require.NoError(t, err)
+		require.Empty(t, items)
+		colls, err := c.Collections()
+		require.NoError(t, err)
+		require.Empty(t, colls, "a collection of tombstones holds no live item")
+	}
+	// Re-creating a deleted item is a plain edit on top of the tombstone.
+	require.NoError(t, b.Put("notes", "x", []byte("again")))
+	mustSync(t, b)
+	rep := mustSync(t, a)
+	require.Zero(t, rep.Conflicts)
+	require.Equal(t, "again", mustGet(t, a, "notes", "x"))
+	// A fresh device pulls only the live item and the tombstone.
+	c := srv.client(t, "alice", "tablet")
+	mustSync(t, c)
+	require.Equal(t, "again", mustGet(t, c, "notes", "x"))
+	_, err := c.Get("notes", "y")
+	require.ErrorIs(t, err, clientd.ErrNotFound)
+}
+
+// TestEachRuleDecidesAConcurrentEditAndKeepsTheLoser: laptop and phone both
+// hold "v0"; the laptop writes "laptop" and syncs first, then the phone,
+// which wrote "phone" offline, syncs.
+func TestEachRuleDecidesAConcurrentEditAndKeepsTheLoser(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		rule      protocol.Rule
+		phoneSkew time.Duration // the phone's clock against the laptop's
+		winner    string
+		// where the losing version is kept: the phone's local conflict log
+		// or a server conflict record, with which reason.
+		loserKind, loserReason, loser string
+	}{
+		{"server-wins keeps the server's version and the phone's in its own log", protocol.ServerWins, 0, "laptop", clientd.KindLocal, clientd.ReasonServerWon, "phone"},
+		{"client-wins takes the phone's and keeps the laptop's on the server", protocol.ClientWins, 0, "phone", clientd.KindServer, protocol.ReasonOverwritten, "laptop"},
+		{"latest-wins takes the later phone edit and keeps the laptop's on the server", protocol.LatestWins, 10 * time.Second, "phone", clientd.KindServer, protocol.ReasonOverwritten, "laptop"},
+		{"latest-wins keeps the later laptop edit and the phone's in its own log", protocol.LatestWins, -10 * time.Second, "laptop", clientd.KindLocal, clientd.ReasonServerWon, "phone"},
+		{"manual keeps the server's and the phone's as a server record", protocol.Manual, 0, "laptop", clientd.KindServer, protocol.ReasonManual, "phone"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := startServer(t, serverd.Config{DefaultRule: tc.rule})
+			laptop := srv.client(t, "alice", "laptop")
+			phone := srv.client(t, "alice", "phone", func(cfg *clientd.Config) {
+				cfg.Now = func() time.Time { return time.Now().Add(tc.phoneSkew) }
+			})
+			require.NoError(t, laptop.Put("notes", "n", []byte("v0")))
+			mustSync(t, laptop)
+			mustSync(t, phone)
+
+			require.NoError(t, phone.Put("notes", "n", []byte("phone")))
+			require.NoError(t, laptop.Put("notes", "n", []byte("laptop")))
+			mustSync(t, laptop)
+			rep := mustSync(t, phone)
+			mustSync(t, laptop)
+			require.Equal(t, tc.winner, mustGet(t, phone, "notes", "n"))
+			require.Equal(t, tc.winner, mustGet(t, laptop, "notes", "n"))
+			if tc.loserKind == clientd.KindLocal || tc.rule == protocol.Manual {
+				require.Equal(t, 1, rep.Conflicts)
+			}
+
+			st, err := phone.Status()
+			require.NoError(t, err)
+			require.Zero(t, st.Pending)
+			cs, err := phone.Conflicts()
+			require.NoError(t, err)
+			require.Len(t, cs, 1, "%+v", cs)
+			cf := cs[0]
+			require.Equal(t, tc.loserKind, cf.Kind)
+			require.Equal(t, tc.loserReason, cf.Reason)
+			require.Equal(t, tc.loser, string(cf.Content))
+			require.Equal(t, "notes", cf.Collection)
+			require.Equal(t, "n", cf.ID)
+			require.Equal(t, "alice/"+tc.loser, cf.Replica)
+			require.False(t, cf.CreatedAt.IsZero())
+			lcs, err := laptop.Conflicts()
+			require.NoError(t, err)
+			if tc.loserKind == clientd.KindServer {
+				require.Equal(t, cs, lcs, "every device of the user sees the server records")
+			} else {
+				require.Empty(t, lcs)
+			}
+		})
+	}
+}
+
+func TestAnEditMadeWhileTheExchangeIsInFlightStaysPending(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	var c *clientd.Client
+	var once sync.Once
+	hook := &hookTransport{base: http.DefaultTransport, before: func(req *http.Request) {
+		if req.URL.Path == protocol.PathExchange {
+			once.Do(func() { require.NoError(t, c.Put("notes", "n", []byte("second"))) })
+		}
+	}}
+	c = srv.client(t, "alice", "laptop", withTransport(hook))
+	other := srv.client(t, "alice", "phone")
+	require.NoError(t, c.Put("notes", "n", []byte("first")))
+
+	rep := mustSync(t, c)
+	require.Equal(t, 1, rep.Uploaded, "the first version went up")
+	require.Equal(t, "second", mustGet(t, c, "notes", "n"))
+	items, err := c.List("notes")
+	require.NoError(t, err)
+	require.True(t, items[0].Pending, "the edit made during the exchange is still pending")
+	mustSync(t, other)
+	require.Equal(t, "first", mustGet(t, other, "notes", "n"))
+
+	rep = mustSync(t, c)
+	require.Equal(t, 1, rep.Uploaded)
+	require.Zero(t, rep.Conflicts, "the second edit is based on the first: a fast-forward")
+	mustSync(t, other)
+	require.Equal(t, "second", mustGet(t, other, "notes", "n"))
+	cs, err := c.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, cs)
+}
+
+func TestAnEditMadeWhileADownloadIsInFlightIsNotOverwritten(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	var c *clientd.Client
+	var armed atomic.Bool
+	hook := &hookTransport{base: http.DefaultTransport, before: func(req *http.Request) {
+		if req.URL.Path == protocol.PathExchange && armed.CompareAndSwap(true, false) {
+			require.NoError(t, c.Put("notes", "n", []byte("mine")))
+		}
+	}}
+	c = srv.client(t, "alice", "laptop", withTransport(hook))
+	other := srv.client(t, "alice", "phone")
+	require.NoError(t, other.Put("notes", "n", []byte("v1")))
+	mustSync(t, other)
+	mustSync(t, c)
+	require.NoError(t, other.Put("notes", "n", []byte("v2")))
+	mustSync(t, other)
+
+	armed.Store(true)
+	mustSync(t, c) // plans a download of v2; "mine" is written meanwhile
+	require.Equal(t, "mine", mustGet(t, c, "notes", "n"))
+	// Under server-wins the next sync sends "mine", the server refuses it
+	// and it lands in the local conflict log.
+	rep := mustSync(t, c)
+	require.Equal(t, 1, rep.Conflicts)
+	require.Equal(t, "v2", mustGet(t, c, "notes", "n"))
+	cs, err := c.Conflicts()
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	require.Equal(t, "mine", string(cs[0].Content))
+	require.Equal(t, clientd.ReasonRejected, cs[0].Reason)
+}
+
+func TestACorruptedDownloadIsRefusedAndNothingIsStored(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	secret := []byte("precious content that must arrive intact")
+	var corrupt atomic.Bool
+	corrupt.Store(true)
+	hook := &hookTransport{base: http.DefaultTransport, after: func(req *http.Request, body []byte) []byte {
+		if req.URL.Path == protocol.PathExchange && corrupt.Load() {
+			if i := bytes.Index(body, secret); i >= 0 {
+				body = bytes.Clone(body)
+				body[i+3] ^= 0x20
+			}
+		}
+		return body
+	}}
+	a := srv.client(t, "alice", "laptop")
+	b := srv.client(t, "alice", "phone", withTransport(hook))
+	require.NoError(t, a.PutMany("notes", map[string][]byte{"good": []byte("fine"), "bad": secret}))
+	mustSync(t, a)
+
+	_, err := b.Sync(context.Background())
+	require.ErrorIs(t, err, clientd.ErrFingerprint)
+	require.True(t, clientd.Retryable(err))
+	_, err = b.Get("notes", "bad")
+	require.ErrorIs(t, err, clientd.ErrNotFound)
+	_, err = b.Get("notes", "good")
+	require.ErrorIs(t, err, clientd.ErrNotFound, "nothing from the refused response is stored")
+	st, err := b.Status()
+	require.NoError(t, err)
+	require.Contains(t, st.LastError, "fingerprint")
+
+	corrupt.Store(false)
+	rep := mustSync(t, b)
+	require.Equal(t, 2, rep.Downloaded, "the cursor did not move past the refused items")
+	require.Equal(t, string(secret), mustGet(t, b, "notes", "bad"))
+}
+
+// TestAStaleUploadIsPlannedAgain: between the phone's pull and its
+// exchange the laptop changes the item, so the phone's upload is stale; the
+// phone re-plans it with the server's current version in round 2.
+func TestAStaleUploadIsPlannedAgain(t *testing.T) {
+	for _, tc := range []struct {
+		rule      protocol.Rule
+		winner    string
+		conflicts int
+	}{
+		{protocol.ServerWins, "laptop", 1},
+		{protocol.ClientWins, "phone", 0},
+	} {
+		t.Run(string(tc.rule), func(t *testing.T) {
+			srv := startServer(t, serverd.Config{DefaultRule: tc.rule})
+			laptop := srv.client(t, "alice", "laptop")
+			var armed atomic.Bool
+			hook := &hookTransport{base: http.DefaultTransport, before: func(req *http.Request) {
+				if req.URL.Path == protocol.PathExchange && armed.CompareAndSwap(true, false) {
+					require.NoError(t, laptop.Put("notes", "n", []byte("laptop")))
+					mustSync(t, laptop)
+				}
+			}}
+			phone := srv.client(t, "alice", "phone", withTransport(hook))
+			require.NoError(t, laptop.Put("notes", "n", []byte("v0")))
+			mustSync(t, laptop)
+			mustSync(t, phone)
+			require.NoError(t, phone.Put("notes", "n", []byte("phone")))
+
+			armed.Store(true)
+			rep := mustSync(t, phone)
+			require.Equal(t, 2, rep.Rounds, "round 1 met stale, round 2 re-planned")
+			require.Equal(t, tc.conflicts, rep.Conflicts)
+			mustSync(t, laptop)
+			require.Equal(t, tc.winner, mustGet(t, phone, "notes", "n"))
+			require.Equal(t, tc.winner, mustGet(t, laptop, "notes", "n"))
+			cs, err := phone.Conflicts()
+			require.NoError(t, err)
+			require.Len(t, cs, 1, "the loser is kept either way")
+		})
+	}
+}
+
+func TestBatchesAndPagesStayWithinTheAnnouncedLimits(t *testing.T) {
+	srv := startServer(t, serverd.Config{Limits: protocol.Limits{MaxBatchItems: 7, MaxIDs: 5, MaxPage: 4, MaxBatchBytes: 64}})
+	var events []clientd.ProgressEvent
+	a := srv.client(t, "alice", "laptop")
+	b := srv.client(t, "alice", "phone", func(cfg *clientd.Config) {
+		cfg.Progress = func(ev clientd.ProgressEvent) { events = append(events, ev) }
+	})
+	items := map[string][]byte{}
+	for i := 0; i < 30; i++ {
+		items[fmt.Sprintf("i%02d", i)] = bytes.Repeat([]byte{byte('a' + i%26)}, 20)
+	}
+	require.NoError(t, a.PutMany("notes", items))
+	rep := mustSync(t, a)
+	require.Equal(t, 30, rep.Uploaded)
+	rep = mustSync(t, b)
+	require.Equal(t, 30, rep.Downloaded)
+	for id, want := range items {
+		require.Equal(t, string(want), mustGet(t, b, "notes", id))
+	}
+	require.NotEmpty(t, events)
+	last := events[len(events)-1]
+	require.Equal(t, 30, last.Downloaded)
+}
+
+func TestConcurrentSyncsOfOneClientAreSerialised(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	a := srv.client(t, "alice", "laptop")
+	for i := 0; i < 20; i++ {
+		require.NoError(t, a.Put("notes", fmt.Sprint(i), []byte("x")))
+	}
+	var wg sync.WaitGroup
+	total := atomic.Int64{}
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rep, err := a.Sync(context.Background())
+			require.NoError(t, err)
+			total.Add(int64(rep.Uploaded))
+		}()
+	}
+	wg.Wait()
+	require.Equal(t, int64(20), total.Load(), "each item went up exactly once")
+}
+
+func TestAnUnknownTokenIsAFinalError(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	c := openStore(t, t.TempDir()+"/s.db", clientd.Config{ServerURL: srv.url, Token: "sp_" + string(bytes.Repeat([]byte("A"), 43))})
+	_, err := c.Sync(context.Background())
+	require.Equal(t, protocol.CodeUnauthorized, protocol.CodeOf(err))
+	require.False(t, clientd.Retryable(err))
+}
+
+func TestAnUnreachableServerIsANetworkError(t *testing.T) {
+	c := openStore(t, t.TempDir()+"/s.db", clientd.Config{ServerURL: "http://127.0.0.1:1", Token: "x", MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond})
+	_, err := c.Sync(context.Background())
+	require.ErrorIs(t, err, clientd.ErrNetwork)
+	require.True(t, clientd.Retryable(err))
+}

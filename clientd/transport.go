@@ -1,0 +1,168 @@
+package clientd
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/syncprint/syncprint/protocol"
+)
+
+// call sends one request and decodes the answer into out. body nil means
+// GET. A protocol error comes back as *protocol.Error (with
+// RetryAfterSeconds from the Retry-After header); anything else that went
+// wrong on the way is wrapped in ErrNetwork.
+func (c *Client) call(ctx context.Context, path string, body []byte, out any, timeout time.Duration) error {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	method := http.MethodPost
+	var rd io.Reader
+	if body == nil {
+		method = http.MethodGet
+	} else {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.cfg.ServerURL+path, rd)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	req.Header.Set(protocol.HeaderVersion, strconv.Itoa(protocol.Version))
+	req.Header.Set("Accept", protocol.ContentType)
+	if body != nil {
+		req.Header.Set("Content-Type", protocol.ContentType)
+	}
+	if c.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		if perr := parent.Err(); perr != nil {
+			return fmt.Errorf("%s: %w", path, perr) // the caller gave up: not a network fault
+		}
+		return fmt.Errorf("%w: %s: %w", ErrNetwork, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	if err != nil {
+		return fmt.Errorf("%w: %s: read response: %w", ErrNetwork, path, err)
+	}
+	if len(data) > maxResponseBytes {
+		return fmt.Errorf("%w: %s: response over %d bytes", ErrNetwork, path, maxResponseBytes)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %w", path, errorFromResponse(resp, data))
+	}
+	if err := protocol.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("%w: %s: bad response body: %w", ErrNetwork, path, err)
+	}
+	return nil
+}
+
+// errorFromResponse parses an error body; a body that is not a protocol
+// error (a proxy's HTML page) becomes one with a code derived from the
+// status.
+func errorFromResponse(resp *http.Response, data []byte) error {
+	var pe protocol.Error
+	if err := protocol.Unmarshal(data, &pe); err != nil || pe.Code == "" {
+		pe = protocol.Error{Code: codeForStatus(resp.StatusCode), Message: fmt.Sprintf("HTTP %s without a protocol error body", resp.Status)}
+		if pe.Code == "" {
+			return fmt.Errorf("%w: unexpected HTTP %s", ErrNetwork, resp.Status)
+		}
+	}
+	if s := resp.Header.Get(protocol.HeaderRetryAfter); s != "" {
+		if n, err := strconv.Atoi(s); err == nil && n > 0 {
+			pe.RetryAfterSeconds = n
+		} else if t, err := http.ParseTime(s); err == nil {
+			pe.RetryAfterSeconds = max(int(time.Until(t).Seconds()+0.5), 1)
+		}
+	}
+	return &pe
+}
+
+func codeForStatus(status int) protocol.Code {
+	switch status {
+	case http.StatusTooManyRequests:
+		return protocol.CodeRateLimited
+	case http.StatusServiceUnavailable, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return protocol.CodeUnavailable
+	case http.StatusUnauthorized:
+		return protocol.CodeUnauthorized
+	case http.StatusNotFound:
+		return protocol.CodeNotFound
+	}
+	if status >= 500 {
+		return protocol.CodeInternal
+	}
+	return ""
+}
+
+// callRetry sends the same body up to requestAttempts times while the
+// failure is retryable, sleeping with backoff (honouring Retry-After up to
+// maxInlineRetryWait). Retrying an exchange with the same bytes and batch
+// ID is safe: the server answers a repeat with the first result.
+func (c *Client) callRetry(ctx context.Context, path string, req, out any) error {
+	var body []byte
+	if req != nil {
+		var err error
+		if body, err = protocol.Marshal(req); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+	}
+	for attempt := 1; ; attempt++ {
+		err := c.call(ctx, path, body, out, c.cfg.RequestTimeout)
+		if err == nil || attempt >= requestAttempts || !retryableRequest(err) || ctx.Err() != nil {
+			return err
+		}
+		wait := backoff(c.cfg.MinBackoff, c.cfg.MaxBackoff, attempt)
+		if ra := RetryAfter(err); ra > 0 {
+			if ra > maxInlineRetryWait {
+				return err
+			}
+			wait = max(wait, ra)
+		}
+		wait = min(wait, maxInlineRetryWait)
+		c.cfg.Logger.Debug("retrying request", "path", path, "attempt", attempt, "wait", wait, "err", err)
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+	}
+}
+
+func retryableRequest(err error) bool {
+	if code := protocol.CodeOf(err); code != "" {
+		return code.Retryable()
+	}
+	return errors.Is(err, ErrNetwork)
+}
+
+// backoff returns the wait before attempt n+1 (n >= 1): uniformly random
+// between lo and min(hi, lo*2^(n-1)) — exponential growth with full jitter.
+func backoff(lo, hi time.Duration, n int) time.Duration {
+	ceil := lo
+	for i := 1; i < n && ceil < hi; i++ {
+		ceil *= 2
+	}
+	ceil = min(ceil, hi)
+	if ceil <= lo {
+		return lo
+	}
+	return lo + rand.N(ceil-lo+1)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
