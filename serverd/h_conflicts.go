@@ -2,6 +2,7 @@ package serverd
 
 import (
 	"context"
+	"encoding/binary"
 
 	"github.com/syncprint/syncprint/changelog"
 	"github.com/syncprint/syncprint/fingerprint"
@@ -126,6 +127,11 @@ func (s *Server) handleResolve(c *call) (any, error) {
 				changed = true
 			}
 			resp.Result = res
+		}
+		if changed {
+			if err := tx.PutMeta(metaHLC, binary.BigEndian.AppendUint64(nil, uint64(s.clock.Now()))); err != nil {
+				return err
+			}
 		}
 		for _, id := range req.Close {
 			if err := tx.DeleteConflict(c.user, id); err != nil {

@@ -45,11 +45,15 @@ func (s *Server) handleWatch(c *call) (any, error) {
 		if len(changed) > 0 {
 			return &protocol.WatchResponse{Changed: changed}, nil
 		}
+		s.watching.Add(1)
 		select {
 		case <-wake:
+			s.watching.Add(-1)
 		case <-timer.C:
+			s.watching.Add(-1)
 			return &protocol.WatchResponse{Changed: []string{}}, nil
 		case <-s.quit:
+			s.watching.Add(-1)
 			return &protocol.WatchResponse{Changed: []string{}}, nil
 		}
 	}

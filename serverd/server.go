@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/valyala/fasthttp"
@@ -61,6 +62,8 @@ type Server struct {
 	http    *fasthttp.Server
 	handler fasthttp.RequestHandler
 	quit    chan struct{} // closed by Shutdown: ends watches
+	// watching counts watch requests currently waiting.
+	watching atomic.Int64
 
 	// batchRetention and batchKeep bound the idempotency records (fields
 	// so that tests can shrink them).
@@ -235,7 +238,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
 		s.mu.Unlock()
-		_ = ln.Close()
+		if ln != nil {
+			_ = ln.Close()
+		}
 		return ErrClosed
 	}
 	s.listeners = append(s.listeners, ln)
