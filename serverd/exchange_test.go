@@ -261,3 +261,31 @@ func TestExchangeCursorAdvancesOnlyWhenItWasCurrent(t *testing.T) {
 	require.Equal(t, ts.srv.cursors.issue("alice", "notes", 1), resp.Cursor, "someone else wrote in between: the cursor is echoed")
 	require.Equal(t, uint64(3), resp.Head)
 }
+
+func TestExchangeEdgeCases(t *testing.T) {
+	ts := startServer(t, Config{DefaultRule: protocol.Manual})
+	tok := ts.token("alice", "phone")
+	h := hlcAt(time.Now())
+
+	// An item the server never held applies whatever base the client claims.
+	r := ts.exchange(tok, "notes", []protocol.Upload{up("new", "n", 7, 0, h)}).Results[0]
+	require.Equal(t, protocol.StatusApplied, r.Status)
+
+	// An ID may be both uploaded and downloaded: the item comes back as stored.
+	resp := ts.exchange(tok, "notes", []protocol.Upload{up("both", "b", 0, 0, h)}, "both")
+	require.Equal(t, protocol.StatusApplied, resp.Results[0].Status)
+	require.Len(t, resp.Items, 1)
+	require.Equal(t, "b", string(resp.Items[0].Content))
+	require.Equal(t, resp.Results[0].Version, resp.Items[0].Version)
+
+	// A rejected or conflict upload that is also downloaded is listed once.
+	resp = ts.exchange(tok, "notes", []protocol.Upload{up("both", "other", 0, 2, h)}, "both")
+	require.Equal(t, protocol.StatusConflict, resp.Results[0].Status)
+	require.Equal(t, []string{"both"}, itemIDs(resp.Items))
+
+	// A garbage cursor in an exchange is echoed, not an error.
+	var er protocol.ExchangeResponse
+	ts.mustCall(protocol.PathExchange, tok, protocol.ExchangeRequest{Collection: "notes", BatchID: batchID(), Cursor: "whatever"}, &er)
+	require.Equal(t, "whatever", er.Cursor)
+	require.Equal(t, uint64(2), er.Head)
+}

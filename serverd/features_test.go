@@ -1,20 +1,24 @@
 package serverd
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/valyala/fasthttp"
 
-	"github.com/syncprint/syncprint/fingerprint"
 	"github.com/syncprint/syncprint/protocol"
 )
 
@@ -296,4 +300,46 @@ func TestShutdownAnswersLateRequestsUnavailable(t *testing.T) {
 	require.True(t, errors.Is(err, ErrClosed), "%v", err)
 }
 
-var _ = fingerprint.Size
+func TestEveryRequestIsLoggedOnceAtDebug(t *testing.T) {
+	var buf syncBuffer
+	ts := startServer(t, Config{Logger: slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	tok := ts.token("alice", "phone")
+	ts.mustCall(protocol.PathCollections, tok, protocol.CollectionsRequest{}, &protocol.CollectionsResponse{})
+	requireCode(t, protocol.CodeUnauthorized, ts.call(protocol.PathCollections, "sp_x", protocol.CollectionsRequest{}, nil))
+	ts.stop()
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(buf.String()), "\n") {
+		var m map[string]any
+		require.NoError(t, json.Unmarshal([]byte(l), &m))
+		if m["msg"] == "request" {
+			lines = append(lines, m)
+		}
+	}
+	require.Len(t, lines, 2)
+	require.Equal(t, "DEBUG", lines[0]["level"])
+	require.Equal(t, "POST", lines[0]["method"])
+	require.Equal(t, protocol.PathCollections, lines[0]["path"])
+	require.Equal(t, float64(200), lines[0]["status"])
+	require.Equal(t, "alice", lines[0]["user"])
+	require.Contains(t, lines[0], "duration")
+	require.Equal(t, "WARN", lines[1]["level"])
+	require.Equal(t, string(protocol.CodeUnauthorized), lines[1]["code"])
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex // guards b
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
