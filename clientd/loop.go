@@ -55,10 +55,11 @@ func (c *Client) setNextAttempt(t time.Time) {
 func (c *Client) loop(ctx context.Context) {
 	defer c.wg.Done()
 	var (
-		failures  int
-		halted    bool      // stopped by a non-retryable error
-		notBefore time.Time // Retry-After / backoff deadline
-		next      time.Time // scheduled attempt; zero: none
+		failures     int
+		halted       bool      // stopped by a non-retryable error
+		backoffUntil time.Time // no sync before this after a failure (backoff or Retry-After)
+		retryUntil   time.Time // no sync before this: the server's Retry-After, even on Trigger
+		next         time.Time // scheduled attempt; zero: none
 	)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
@@ -80,16 +81,16 @@ func (c *Client) loop(ctx context.Context) {
 			return
 		case <-c.writeCh:
 			halted = false
-			t := later(time.Now().Add(c.cfg.Debounce), notBefore)
+			t := later(time.Now().Add(c.cfg.Debounce), backoffUntil)
 			if next.IsZero() || t.Before(next) {
 				schedule(t)
 			}
 		case <-c.triggerCh:
-			halted, failures = false, 0
-			schedule(later(time.Now(), notBefore))
+			halted, failures, backoffUntil = false, 0, retryUntil
+			schedule(later(time.Now(), retryUntil))
 		case <-c.watchCh:
 			if !halted {
-				t := later(time.Now(), notBefore)
+				t := later(time.Now(), backoffUntil)
 				if next.IsZero() || t.Before(next) {
 					schedule(t)
 				}
@@ -103,17 +104,18 @@ func (c *Client) loop(ctx context.Context) {
 			case ctx.Err() != nil:
 				return
 			case err == nil:
-				failures, notBefore = 0, time.Time{}
+				failures, backoffUntil, retryUntil = 0, time.Time{}, time.Time{}
 				schedule(time.Now().Add(c.cfg.SyncInterval))
 			case Retryable(err):
 				failures++
 				d := backoff(c.cfg.MinBackoff, c.cfg.MaxBackoff, failures)
-				if ra := min(RetryAfter(err), maxRetryAfter); ra > d {
-					d = ra
+				if ra := min(RetryAfter(err), maxRetryAfter); ra > 0 {
+					retryUntil = time.Now().Add(ra)
+					d = max(d, ra)
 				}
-				notBefore = time.Now().Add(d)
+				backoffUntil = time.Now().Add(d)
 				c.cfg.Logger.Warn("sync failed; backing off", "err", err, "wait", d, "failures", failures)
-				schedule(notBefore)
+				schedule(backoffUntil)
 			default:
 				halted = true
 				c.cfg.Logger.Error("sync failed; waiting for a local write or Trigger", "err", err)
@@ -159,12 +161,19 @@ func (c *Client) watchLoop(ctx context.Context) {
 		if wm := info.Limits.WatchMaxMillis; wm > 0 {
 			timeout = min(timeout, time.Duration(wm)*time.Millisecond)
 		}
+		if ct := c.hc.Timeout; ct > 0 { // the app's http.Client must not cut the wait
+			timeout = max(min(timeout, ct-5*time.Second), time.Second)
+		}
 		body, err := protocol.Marshal(&protocol.WatchRequest{Cursors: cursors, TimeoutMillis: int(timeout / time.Millisecond)})
 		if err != nil {
 			return
 		}
 		var resp protocol.WatchResponse
 		err = c.call(ctx, protocol.PathWatch, body, &resp, timeout+30*time.Second)
+		if code := protocol.CodeOf(err); code == protocol.CodeCursorExpired || code == protocol.CodeInvalidCursor {
+			// A sync resets the cursors; watch again after it.
+			err, resp.Changed = nil, []string{"*"}
+		}
 		if err != nil {
 			if ctx.Err() != nil {
 				return

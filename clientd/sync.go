@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -293,8 +292,11 @@ func editOf(r *record) uint64 {
 
 func (s *session) syncCollection(name string) error {
 	err := s.syncCollectionOnce(name)
-	if errors.Is(err, &protocol.Error{Code: protocol.CodeCursorExpired}) {
-		s.c.cfg.Logger.Info("cursor expired; pulling the collection again", "collection", name)
+	if code := protocol.CodeOf(err); code == protocol.CodeCursorExpired || code == protocol.CodeInvalidCursor {
+		// Another server epoch (a restored data set), or a cursor the server
+		// no longer accepts: start over from "". Local edits stay pending and
+		// equal fingerprints move nothing, so re-pulling is safe.
+		s.c.cfg.Logger.Info("cursor not accepted; pulling the collection again", "collection", name, "code", code)
 		err = s.c.update(func(tx *bolt.Tx) error {
 			col, err := openColl(tx, name, false)
 			if err != nil || col == nil {
@@ -477,6 +479,18 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 // already holds (record them as seen) and server tombstones (verified
 // against their fingerprint). With final it commits the cursor.
 func (s *session) applyLocal(name string, ws []work, final bool, cursor string) error {
+	if len(ws) == 0 {
+		// Only the cursor: skip the write transaction when it is in place.
+		same := false
+		err := s.c.view(func(tx *bolt.Tx) error {
+			col, err := openColl(tx, name, false)
+			same = col != nil && col.cursor() == cursor
+			return err
+		})
+		if err != nil || same || !final {
+			return err
+		}
+	}
 	var d counts
 	err := s.c.update(func(tx *bolt.Tx) error {
 		d = counts{}
