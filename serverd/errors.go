@@ -20,7 +20,7 @@ var (
 
 // Errors of a running server.
 var (
-	// ErrClosed is returned by Serve and the store methods after Shutdown.
+	// ErrClosed is returned by CreateToken and UserCount after Shutdown.
 	ErrClosed = errors.New("serverd: server is shut down")
 	// ErrInvalidName is returned by CreateToken for a user or device name
 	// outside protocol.ValidateName.

@@ -169,6 +169,7 @@ func newServer(cfg Config, st storage.Store) (*Server, error) {
 		ReadTimeout:                  time.Minute,
 		IdleTimeout:                  2 * time.Minute,
 		CloseOnShutdown:              true,
+		Logger:                       fasthttpLogger{s.log},
 		NoDefaultContentType:         true,
 		DisablePreParseMultipartForm: true,
 	}
@@ -232,8 +233,9 @@ func newConflictID() string { return idEncoding.EncodeToString(randomBytes(16)) 
 // own limit.
 func (s *Server) Handler() fasthttp.RequestHandler { return s.handler }
 
-// Serve serves HTTP on ln until Shutdown, after which it returns nil. It
-// returns ErrClosed if the server was already shut down.
+// Serve serves HTTP on ln until Shutdown, after which it returns nil. On a
+// server already shut down it closes ln and returns nil at once, so that
+// "go srv.Serve(ln)" racing with Shutdown needs no special case.
 func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.closing {
@@ -241,7 +243,7 @@ func (s *Server) Serve(ln net.Listener) error {
 		if ln != nil {
 			_ = ln.Close()
 		}
-		return ErrClosed
+		return nil
 	}
 	s.listeners = append(s.listeners, ln)
 	s.mu.Unlock()
@@ -386,4 +388,13 @@ func (s *Server) update(ctx context.Context, fn func(storage.Tx) error) error {
 // isAdmin compares a presented token with the admin token in constant time.
 func (s *Server) isAdmin(tok string) bool {
 	return subtle.ConstantTimeCompare([]byte(tok), []byte(s.admin)) == 1
+}
+
+// fasthttpLogger sends fasthttp's own messages (connection errors) to the
+// structured log at debug level; the requests themselves are logged by
+// handle and handleTransportError.
+type fasthttpLogger struct{ log *slog.Logger }
+
+func (l fasthttpLogger) Printf(format string, args ...any) {
+	l.log.Debug("fasthttp: " + fmt.Sprintf(format, args...))
 }
