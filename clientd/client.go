@@ -11,6 +11,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/syncprint/syncprint/changelog"
 	"github.com/syncprint/syncprint/fingerprint"
@@ -209,7 +210,7 @@ func (c *Client) update(fn func(tx *bolt.Tx) error) error {
 }
 
 func mapClosed(err error) error {
-	if errors.Is(err, bolt.ErrDatabaseNotOpen) {
+	if errors.Is(err, bolterrors.ErrDatabaseNotOpen) {
 		return ErrClosed
 	}
 	return err
@@ -399,6 +400,41 @@ func (c *Client) Get(collName, id string) ([]byte, error) {
 	return out, err
 }
 
+// Stat describes one live item without reading its content; ErrNotFound
+// if it is missing or deleted.
+func (c *Client) Stat(collName, id string) (ItemInfo, error) {
+	var out ItemInfo
+	err := c.view(func(tx *bolt.Tx) error {
+		col, err := openColl(tx, collName, false)
+		if err != nil {
+			return err
+		}
+		if col == nil {
+			return ErrNotFound
+		}
+		r, err := col.get(id, false)
+		if err != nil {
+			return err
+		}
+		if r == nil || r.Deleted {
+			return ErrNotFound
+		}
+		out = itemInfo(col, id, r)
+		return nil
+	})
+	if errors.Is(err, ErrNotFound) {
+		return ItemInfo{}, fmt.Errorf("stat %s/%q: %w", collName, id, ErrNotFound)
+	}
+	return out, err
+}
+
+func itemInfo(col *coll, id string, r *record) ItemInfo {
+	return ItemInfo{
+		ID: id, Size: r.Size, Fingerprint: r.FP, HLC: r.HLC, Author: string(r.Author),
+		Pending: col.isPending(id), Version: uint64(r.Base),
+	}
+}
+
 // List returns the live items of a collection sorted by ID (byte-wise).
 // A collection the store does not hold is empty.
 func (c *Client) List(collName string) ([]ItemInfo, error) {
@@ -416,10 +452,7 @@ func (c *Client) List(collName string) ([]ItemInfo, error) {
 			if r.Deleted {
 				return nil
 			}
-			out = append(out, ItemInfo{
-				ID: string(k), Size: r.Size, Fingerprint: r.FP, HLC: r.HLC, Author: string(r.Author),
-				Pending: col.isPending(string(k)), Version: uint64(r.Base),
-			})
+			out = append(out, itemInfo(col, string(k), r))
 			return nil
 		})
 	})

@@ -2,6 +2,7 @@ package clientd_test
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -104,6 +105,9 @@ type hookTransport struct {
 	before func(req *http.Request)
 	// after may replace the response body bytes.
 	after func(req *http.Request, body []byte) []byte
+	// fail, when it returns true, drops the response (after the server
+	// handled the request) and reports a transport error.
+	fail func(req *http.Request) bool
 
 	mu    sync.Mutex // guards paths
 	paths []string
@@ -117,6 +121,10 @@ func (h *hookTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		h.before(req)
 	}
 	resp, err := h.base.RoundTrip(req)
+	if err == nil && h.fail != nil && h.fail(req) {
+		_, _ = readAll(resp)
+		return nil, errors.New("connection reset by test")
+	}
 	if err != nil || h.after == nil {
 		return resp, err
 	}

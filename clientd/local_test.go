@@ -30,7 +30,12 @@ func TestLocalWritesReadBackWithoutAServer(t *testing.T) {
 	require.Equal(t, "local", items[1].Author)
 	require.Zero(t, items[1].Version)
 
+	info, err := c.Stat("notes", "b")
+	require.NoError(t, err)
+	require.Equal(t, items[1], info)
 	require.NoError(t, c.Delete("notes", "b"))
+	_, err = c.Stat("notes", "b")
+	require.ErrorIs(t, err, clientd.ErrNotFound)
 	_, err = c.Get("notes", "b")
 	require.ErrorIs(t, err, clientd.ErrNotFound)
 	require.ErrorIs(t, c.Delete("notes", "b"), clientd.ErrNotFound, "deleting a deleted item")

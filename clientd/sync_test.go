@@ -379,3 +379,45 @@ func TestAnUnreachableServerIsANetworkError(t *testing.T) {
 	require.ErrorIs(t, err, clientd.ErrNetwork)
 	require.True(t, clientd.Retryable(err))
 }
+
+func TestALostExchangeResponseIsRetriedWithTheSameBytes(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	var mu sync.Mutex // guards bodies
+	var bodies [][]byte
+	var dropped atomic.Bool
+	hook := &hookTransport{
+		base: http.DefaultTransport,
+		before: func(req *http.Request) {
+			if req.URL.Path != protocol.PathExchange {
+				return
+			}
+			b, err := readAll(&http.Response{Body: req.Body})
+			require.NoError(t, err)
+			req.Body = nopCloser(b)
+			mu.Lock()
+			bodies = append(bodies, b)
+			mu.Unlock()
+		},
+		// The server applies the first exchange; its answer is lost.
+		fail: func(req *http.Request) bool {
+			return req.URL.Path == protocol.PathExchange && dropped.CompareAndSwap(false, true)
+		},
+	}
+	a := srv.client(t, "alice", "laptop", withTransport(hook))
+	require.NoError(t, a.Put("notes", "n", []byte("once")))
+	rep := mustSync(t, a)
+	require.Equal(t, 1, rep.Uploaded)
+	mu.Lock()
+	require.Len(t, bodies, 2)
+	require.Equal(t, bodies[0], bodies[1], "the retry repeats the batch byte for byte")
+	mu.Unlock()
+
+	b := srv.client(t, "alice", "phone")
+	mustSync(t, b)
+	h, err := b.History("notes", "n", 0)
+	require.NoError(t, err)
+	require.Len(t, h, 1, "applied once")
+	items, err := b.List("notes")
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), items[0].Version)
+}
