@@ -98,5 +98,9 @@ func TestAnExpiredCursorIsResetAndTheCollectionPulledAgain(t *testing.T) {
 		return err
 	}))
 	require.Contains(t, cur, "."+srv.Epoch()+".")
+	st, err := b.Status()
+	require.NoError(t, err)
+	require.Zero(t, st.Pending, "items equal on both sides are settled again")
+	require.Zero(t, st.Conflicts)
 	require.NoError(t, b.Close())
 }

@@ -1,6 +1,7 @@
 package clientd
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -302,6 +303,11 @@ func (s *session) syncCollection(name string) error {
 			if err != nil || col == nil {
 				return err
 			}
+			if code == protocol.CodeCursorExpired {
+				if err := forgetServerVersions(col); err != nil {
+					return err
+				}
+			}
 			return col.setCursor("")
 		})
 		if err != nil {
@@ -310,6 +316,45 @@ func (s *session) syncCollection(name string) error {
 		err = s.syncCollectionOnce(name)
 	}
 	return err
+}
+
+// forgetServerVersions prepares a collection for a server of another epoch
+// (a restored or replaced data set), whose versions mean nothing to the
+// old ones: every item's base and seen version go back to 0, and every live
+// item is marked pending. Re-pulling then matches equal fingerprints
+// (nothing moves, pending clears), while an item the new data set lacks
+// or holds differently is decided by the collection's rule like any
+// concurrent edit — so a version only this replica still holds is never
+// dropped silently.
+func forgetServerVersions(col *coll) error {
+	type upd struct {
+		id  []byte
+		rec *record
+	}
+	var ups []upd
+	err := col.items.ForEach(func(k, v []byte) error {
+		r, err := decodeRecord(v, true)
+		if err != nil {
+			return err
+		}
+		ups = append(ups, upd{bytes.Clone(k), r})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, u := range ups {
+		u.rec.Base, u.rec.Seen = 0, 0
+		if err := col.put(string(u.id), u.rec); err != nil {
+			return err
+		}
+		if !u.rec.Deleted && !col.isPending(string(u.id)) {
+			if err := col.setPending(string(u.id), u.rec.Edit); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 func (s *session) syncCollectionOnce(name string) error {
@@ -746,7 +791,21 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 					return err
 				}
 			case protocol.StatusStale:
-				next = append(next, cand{id: r.ID, remote: currentEntry(r)})
+				cur := currentEntry(r)
+				if cur == nil || cur.Seq < rec.Seen {
+					// The server holds less than the client saw (the item is
+					// gone, or the data set was restored): trust the server.
+					rec.Seen = 0
+					if cur != nil {
+						rec.Seen = cur.Seq
+					}
+					rec.Base = min(rec.Base, rec.Seen)
+					if err := col.put(r.ID, rec); err != nil {
+						return err
+					}
+					cur = nil
+				}
+				next = append(next, cand{id: r.ID, remote: cur})
 			default:
 				return fmt.Errorf("exchange: unknown upload status %q for %q", r.Status, r.ID)
 			}
