@@ -3,7 +3,6 @@ package clientd
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -68,7 +67,8 @@ type Config struct {
 	// Trigger and SyncInterval only).
 	WatchTimeout time.Duration
 	// Progress, when set, is called during Sync with the session's
-	// progress. It runs on the syncing goroutine and must be quick.
+	// progress. It runs on the syncing goroutine and must be quick; it must
+	// not call Sync, Resolve or Close (they wait for the session).
 	Progress func(ProgressEvent)
 	// Logger receives the background loop's log lines. nil: discard.
 	Logger *slog.Logger
@@ -121,7 +121,7 @@ func (cfg *Config) validate() error {
 		cfg.HTTPClient = defaultHTTPClient()
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -35,6 +35,10 @@ var (
 	// since the last sync; Resolve has synced again and the caller should
 	// look at the item and its conflicts once more.
 	ErrStale = errors.New("clientd: item changed on the server; synced, resolve again")
+	// ErrWrongReplica is returned by Sync when the token identifies another
+	// device (user/device) than the one the store was synced as: syncing
+	// would mix two replicas' data. Use a new store for a new identity.
+	ErrWrongReplica = errors.New("clientd: token belongs to another replica than the store")
 	// ErrResolution is returned by Resolve when the Resolution does not set
 	// exactly one choice.
 	ErrResolution = errors.New("clientd: a resolution sets exactly one of UseConflict, Content, Delete, KeepCurrent")

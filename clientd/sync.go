@@ -217,6 +217,12 @@ func (c *Client) fetchInfo(ctx context.Context) (*protocol.Info, error) {
 	if info.Replica == "" {
 		return nil, protocol.Errorf(protocol.CodeUnauthorized, "the server did not identify this device's token")
 	}
+	c.mu.Lock()
+	known := c.replica
+	c.mu.Unlock()
+	if known != "" && known != changelog.ReplicaID(info.Replica) {
+		return nil, fmt.Errorf("%w: the store belongs to %s, the token to %s", ErrWrongReplica, known, info.Replica)
+	}
 	c.clock.Observe(changelog.HLC(info.ServerTime))
 	maxItem := info.Limits.MaxItemBytes
 	if maxItem <= 0 {

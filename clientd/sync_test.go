@@ -421,3 +421,15 @@ func TestALostExchangeResponseIsRetriedWithTheSameBytes(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), items[0].Version)
 }
+
+func TestAStoreRefusesATokenOfAnotherDevice(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	path := t.TempDir() + "/s.db"
+	c := openStore(t, path, clientd.Config{ServerURL: srv.url, Token: srv.token("alice", "laptop")})
+	mustSync(t, c)
+	require.NoError(t, c.Close())
+	c = openStore(t, path, clientd.Config{ServerURL: srv.url, Token: srv.token("bob", "laptop")})
+	_, err := c.Sync(context.Background())
+	require.ErrorIs(t, err, clientd.ErrWrongReplica)
+	require.False(t, clientd.Retryable(err))
+}
