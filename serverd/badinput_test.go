@@ -171,3 +171,38 @@ func TestBadInputIsRefusedWithTheRightCodeAndChangesNothing(t *testing.T) {
 	require.Equal(t, protocol.StatusApplied, resp.Results[0].Status)
 	require.Equal(t, "alpha", string(resp.Items[0].Content))
 }
+
+// TestExchangeValidationFollowsTheDocumentedOrder: with two faults in one
+// request, the one checked first is reported.
+func TestExchangeValidationFollowsTheDocumentedOrder(t *testing.T) {
+	ts := startServer(t, Config{Limits: protocol.Limits{MaxItemBytes: 4, MaxBatchItems: 2, MaxIDs: 2, MaxBatchBytes: 6}})
+	tok := ts.token("alice", "phone")
+	h := hlcAt(time.Now())
+	wrongFP := up("w", "w", 0, 0, h)
+	wrongFP.FP[0] ^= 1
+	wrongBig := up("w", "abc", 0, 0, h)
+	wrongBig.FP[0] ^= 1
+	shortFP := up("s", "s", 0, 0, h)
+	shortFP.FP = shortFP.FP[:3]
+	for _, c := range []struct {
+		name string
+		req  protocol.ExchangeRequest
+		want protocol.Code
+	}{
+		{"collection before batch id", protocol.ExchangeRequest{Collection: "X", BatchID: "x"}, protocol.CodeInvalidCollection},
+		{"batch id before counts", protocol.ExchangeRequest{Collection: "c", BatchID: "x", Downloads: []string{"a", "b", "c"}}, protocol.CodeMalformed},
+		{"counts before ids", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Downloads: []string{"", "b", "c"}}, protocol.CodeTooManyItems},
+		{"upload ids before duplicates", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("a", "", 0, 0, h), up("a", "", 0, 0, h)}, Downloads: []string{""}}, protocol.CodeDuplicateID},
+		{"an invalid upload id before a duplicate upload", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("a", "", 0, 0, h), up("\x01", "", 0, 0, h)}}, protocol.CodeInvalidID},
+		{"duplicate downloads before invalid download ids", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Downloads: []string{"a", "a"}}, protocol.CodeDuplicateID},
+		{"ids before fingerprint lengths", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{shortFP}, Downloads: []string{"\x02"}}, protocol.CodeInvalidID},
+		{"fingerprint lengths before sizes", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("big", "12345", 0, 0, h), shortFP}}, protocol.CodeMalformed},
+		{"item sizes before batch size", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("big", "12345", 0, 0, h), up("b", "1234", 0, 0, h)}}, protocol.CodeItemTooLarge},
+		{"batch size before fingerprints", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("a", "1234", 0, 0, h), wrongBig}}, protocol.CodePayloadTooLarge},
+		{"fingerprints last", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("a", "1234", 0, 0, h), wrongFP}}, protocol.CodeFingerprintMismatch},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			requireCode(t, c.want, ts.call(protocol.PathExchange, tok, c.req, nil))
+		})
+	}
+}

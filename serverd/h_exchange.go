@@ -32,12 +32,14 @@ func (s *Server) validateExchange(req *protocol.ExchangeRequest) error {
 	if len(req.Downloads) > lim.MaxIDs {
 		return protocol.Errorf(protocol.CodeTooManyItems, "%d downloads, max_ids is %d", len(req.Downloads), lim.MaxIDs)
 	}
-	seen := make(map[string]struct{}, len(req.Uploads))
 	for i := range req.Uploads {
-		id := req.Uploads[i].ID
-		if err := protocol.ValidateID(id); err != nil {
+		if err := protocol.ValidateID(req.Uploads[i].ID); err != nil {
 			return err
 		}
+	}
+	seen := make(map[string]struct{}, max(len(req.Uploads), len(req.Downloads)))
+	for i := range req.Uploads {
+		id := req.Uploads[i].ID
 		if _, dup := seen[id]; dup {
 			return protocol.Errorf(protocol.CodeDuplicateID, "item %q is uploaded twice", id).WithIDs(id)
 		}
@@ -45,13 +47,20 @@ func (s *Server) validateExchange(req *protocol.ExchangeRequest) error {
 	}
 	clear(seen)
 	for _, id := range req.Downloads {
+		if _, dup := seen[id]; dup {
+			return protocol.Errorf(protocol.CodeDuplicateID, "item %q is requested twice", clip(id)).WithIDs(id)
+		}
+		seen[id] = struct{}{}
+	}
+	for _, id := range req.Downloads {
 		if err := protocol.ValidateID(id); err != nil {
 			return err
 		}
-		if _, dup := seen[id]; dup {
-			return protocol.Errorf(protocol.CodeDuplicateID, "item %q is requested twice", id).WithIDs(id)
+	}
+	for i := range req.Uploads {
+		if up := &req.Uploads[i]; len(up.FP) != fingerprint.Size {
+			return protocol.Errorf(protocol.CodeMalformed, "item %q: fp is %d bytes, want %d", up.ID, len(up.FP), fingerprint.Size).WithIDs(up.ID)
 		}
-		seen[id] = struct{}{}
 	}
 	var tooLarge []string
 	total := 0
