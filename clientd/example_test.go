@@ -147,7 +147,7 @@ func ExampleClient_Sync() {
 		ServerURL: url, Token: token,
 		Progress: func(ev clientd.ProgressEvent) {
 			if ev.Phase == clientd.PhaseExchange {
-				fmt.Printf("%s round %d: %d/%d\n", ev.Collection, ev.Round, ev.Done, ev.Planned)
+				fmt.Printf("%s: %s\n", ev.Collection, ev)
 			}
 		},
 	})
@@ -166,6 +166,6 @@ func ExampleClient_Sync() {
 	}
 	fmt.Printf("uploaded %d, downloaded %d, conflicts %d\n", rep.Uploaded, rep.Downloaded, rep.Conflicts)
 	// Output:
-	// tasks round 1: 3/3
+	// tasks: round 1: 3/3 items (3 up, 0 down)
 	// uploaded 3, downloaded 0, conflicts 0
 }

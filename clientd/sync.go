@@ -37,9 +37,9 @@ type Report struct {
 
 // Phases of a ProgressEvent.
 const (
-	PhasePull      = "pull"      // pulling change-info pages
-	PhaseExchange  = "exchange"  // an exchange was applied
-	PhaseConflicts = "conflicts" // refreshing the server conflict cache
+	PhasePull     = "pull"     // pulling change-info pages
+	PhaseExchange = "exchange" // an exchange was applied
+	PhaseDone     = "done"     // the collection is synced (Done is true)
 )
 
 // ProgressEvent reports a sync session's progress to Config.Progress.
@@ -50,11 +50,26 @@ type ProgressEvent struct {
 	Round int
 	// Pulled counts change entries pulled for the collection so far.
 	Pulled int
-	// Planned counts uploads plus downloads planned for the round; Done
+	// Planned counts uploads plus downloads planned for the round; Sent
 	// counts those sent so far in the round.
-	Planned, Done int
+	Planned, Sent int
 	// Uploaded and Downloaded are the session's totals so far.
 	Uploaded, Downloaded int
+	// Done is true on the last event of a collection.
+	Done bool
+}
+
+// String renders the event as one status line, e.g. for a terminal.
+func (ev ProgressEvent) String() string {
+	switch ev.Phase {
+	case PhasePull:
+		return fmt.Sprintf("pulling changes: %d", ev.Pulled)
+	case PhaseExchange:
+		return fmt.Sprintf("round %d: %d/%d items (%d up, %d down)", ev.Round, ev.Sent, ev.Planned, ev.Uploaded, ev.Downloaded)
+	case PhaseDone:
+		return fmt.Sprintf("synced (%d up, %d down in this session)", ev.Uploaded, ev.Downloaded)
+	}
+	return ev.Phase
 }
 
 // Reasons of local conflict records.
@@ -194,9 +209,9 @@ func (s *session) run() error {
 			return fmt.Errorf("sync %s: %w", name, err)
 		}
 		s.rep.Collections++
+		s.progress(ProgressEvent{Collection: name, Phase: PhaseDone, Done: true})
 	}
 	if slices.Contains(info.Features, protocol.FeatureConflicts) {
-		s.progress(ProgressEvent{Phase: PhaseConflicts})
 		if err := s.c.refreshServerConflicts(s.ctx); err != nil {
 			return fmt.Errorf("sync: %w", err)
 		}
@@ -521,7 +536,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			return nil, err
 		}
 		next = append(next, more...)
-		s.progress(ProgressEvent{Collection: name, Phase: PhaseExchange, Round: round, Planned: planned, Done: ui + di})
+		s.progress(ProgressEvent{Collection: name, Phase: PhaseExchange, Round: round, Planned: planned, Sent: ui + di})
 	}
 	return next, nil
 }
