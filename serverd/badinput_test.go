@@ -88,7 +88,7 @@ func TestBadInputIsRefusedWithTheRightCodeAndChangesNothing(t *testing.T) {
 			r.Uploads = []protocol.Upload{up("c", "1", 0, 0, h), up("d", "2", 0, 0, h), up("e", "3", 0, 0, h), up("f", "4", 0, 0, h)}
 		}), want: protocol.CodeTooManyItems},
 		{name: "too many download IDs", body: ex(func(r *protocol.ExchangeRequest) { r.Downloads = []string{"a", "b", "c", "d"} }), want: protocol.CodeTooManyItems},
-		{name: "an empty upload ID", body: ex(func(r *protocol.ExchangeRequest) { r.Uploads = []protocol.Upload{up("", "x", 0, 0, h)} }), want: protocol.CodeInvalidID},
+		{name: "an empty upload ID", body: ex(func(r *protocol.ExchangeRequest) { r.Uploads = []protocol.Upload{up("", "x", 0, 0, h)} }), want: protocol.CodeInvalidID, wantIDs: []string{""}},
 		{name: "a too-long upload ID", body: ex(func(r *protocol.ExchangeRequest) { r.Uploads = []protocol.Upload{up(long, "x", 0, 0, h)} }), want: protocol.CodeInvalidID, wantIDs: []string{long[:protocol.MaxIDBytes]}},
 		{name: "an upload ID of invalid UTF-8", body: ex(func(r *protocol.ExchangeRequest) { r.Uploads = []protocol.Upload{up("a\xffb", "x", 0, 0, h)} }), want: protocol.CodeInvalidID},
 		{name: "an upload ID with a control character", body: ex(func(r *protocol.ExchangeRequest) { r.Uploads = []protocol.Upload{up("a\nb", "x", 0, 0, h)} }), want: protocol.CodeInvalidID, wantIDs: []string{"a\nb"}},
@@ -175,7 +175,7 @@ func TestBadInputIsRefusedWithTheRightCodeAndChangesNothing(t *testing.T) {
 // TestExchangeValidationFollowsTheDocumentedOrder: with two faults in one
 // request, the one checked first is reported.
 func TestExchangeValidationFollowsTheDocumentedOrder(t *testing.T) {
-	ts := startServer(t, Config{Limits: protocol.Limits{MaxItemBytes: 4, MaxBatchItems: 2, MaxIDs: 2, MaxBatchBytes: 6}})
+	ts := startServer(t, Config{Limits: protocol.Limits{MaxItemBytes: 4, MaxBatchItems: 3, MaxIDs: 3, MaxBatchBytes: 6}})
 	tok := ts.token("alice", "phone")
 	h := hlcAt(time.Now())
 	wrongFP := up("w", "w", 0, 0, h)
@@ -184,25 +184,36 @@ func TestExchangeValidationFollowsTheDocumentedOrder(t *testing.T) {
 	wrongBig.FP[0] ^= 1
 	shortFP := up("s", "s", 0, 0, h)
 	shortFP.FP = shortFP.FP[:3]
+	tombContent := tomb("t", 0, 0, h)
+	tombContent.Content = []byte("x")
 	for _, c := range []struct {
 		name string
 		req  protocol.ExchangeRequest
 		want protocol.Code
+		ids  []string
 	}{
-		{"collection before batch id", protocol.ExchangeRequest{Collection: "X", BatchID: "x"}, protocol.CodeInvalidCollection},
-		{"batch id before counts", protocol.ExchangeRequest{Collection: "c", BatchID: "x", Downloads: []string{"a", "b", "c"}}, protocol.CodeMalformed},
-		{"counts before ids", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Downloads: []string{"", "b", "c"}}, protocol.CodeTooManyItems},
-		{"upload ids before duplicates", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("a", "", 0, 0, h), up("a", "", 0, 0, h)}, Downloads: []string{""}}, protocol.CodeDuplicateID},
-		{"an invalid upload id before a duplicate upload", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("a", "", 0, 0, h), up("\x01", "", 0, 0, h)}}, protocol.CodeInvalidID},
-		{"duplicate downloads before invalid download ids", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Downloads: []string{"a", "a"}}, protocol.CodeDuplicateID},
-		{"ids before fingerprint lengths", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{shortFP}, Downloads: []string{"\x02"}}, protocol.CodeInvalidID},
-		{"fingerprint lengths before sizes", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("big", "12345", 0, 0, h), shortFP}}, protocol.CodeMalformed},
-		{"item sizes before batch size", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("big", "12345", 0, 0, h), up("b", "1234", 0, 0, h)}}, protocol.CodeItemTooLarge},
-		{"batch size before fingerprints", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("a", "1234", 0, 0, h), wrongBig}}, protocol.CodePayloadTooLarge},
-		{"fingerprints last", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("a", "1234", 0, 0, h), wrongFP}}, protocol.CodeFingerprintMismatch},
+		{"collection before batch id", protocol.ExchangeRequest{Collection: "X", BatchID: "x"}, protocol.CodeInvalidCollection, nil},
+		{"batch id before counts", protocol.ExchangeRequest{Collection: "c", BatchID: "x", Downloads: []string{"a", "b", "c", "d"}}, protocol.CodeMalformed, nil},
+		{"counts before ids", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Downloads: []string{"", "b", "c", "d"}}, protocol.CodeTooManyItems, nil},
+		{"uploads before downloads", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("a", "", 0, 0, h), up("a", "", 0, 0, h)}, Downloads: []string{""}}, protocol.CodeDuplicateID, nil},
+		{"uploads in request order: a duplicate before an invalid id", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("a", "", 0, 0, h), up("a", "", 0, 0, h), up("\x01", "", 0, 0, h)}}, protocol.CodeDuplicateID, nil},
+		{"uploads in request order: an invalid id before a duplicate", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("a", "", 0, 0, h), up("\x01", "", 0, 0, h), up("a", "", 0, 0, h)}}, protocol.CodeInvalidID, nil},
+		{"downloads in request order: an invalid id before a duplicate", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Downloads: []string{"a", "\x03", "a"}}, protocol.CodeInvalidID, nil},
+		{"downloads in request order: a duplicate before an invalid id", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Downloads: []string{"a", "a", "\x03"}}, protocol.CodeDuplicateID, nil},
+		{"uploads in request order: a tombstone with content before a short fp", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{tombContent, shortFP}}, protocol.CodeMalformed, []string{"t"}},
+		{"uploads in request order: a short fp before a tombstone with content", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{shortFP, tombContent}}, protocol.CodeMalformed, []string{"s"}},
+		{"ids before fingerprint lengths", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{shortFP}, Downloads: []string{"\x02"}}, protocol.CodeInvalidID, nil},
+		{"fingerprint lengths before sizes", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("big", "12345", 0, 0, h), shortFP}}, protocol.CodeMalformed, nil},
+		{"item sizes before batch size", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("big", "12345", 0, 0, h), up("b", "1234", 0, 0, h)}}, protocol.CodeItemTooLarge, nil},
+		{"batch size before fingerprints", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("a", "1234", 0, 0, h), wrongBig}}, protocol.CodePayloadTooLarge, nil},
+		{"fingerprints last", protocol.ExchangeRequest{Collection: "c", BatchID: "order-batch-0001", Uploads: []protocol.Upload{up("a", "1234", 0, 0, h), wrongFP}}, protocol.CodeFingerprintMismatch, nil},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			requireCode(t, c.want, ts.call(protocol.PathExchange, tok, c.req, nil))
+			e := ts.call(protocol.PathExchange, tok, c.req, nil)
+			requireCode(t, c.want, e)
+			if c.ids != nil {
+				require.Equal(t, c.ids, e.IDs)
+			}
 		})
 	}
 }

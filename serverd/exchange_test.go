@@ -289,3 +289,21 @@ func TestExchangeEdgeCases(t *testing.T) {
 	require.Equal(t, "whatever", er.Cursor)
 	require.Equal(t, uint64(2), er.Head)
 }
+
+func TestServerItemsOfRejectedUploadsTakeTheirShareOfTheBudgetFirst(t *testing.T) {
+	ts := startServer(t, Config{Limits: protocol.Limits{MaxBatchBytes: 250, MaxItemBytes: 200}})
+	laptop, phone := ts.token("alice", "laptop"), ts.token("alice", "phone")
+	h := hlcAt(time.Now())
+	big := string(bytes.Repeat([]byte("z"), 200))
+	ts.exchange(laptop, "notes", []protocol.Upload{up("r", big, 0, 0, h)})
+	ts.exchange(laptop, "notes", []protocol.Upload{up("a", big[:100], 0, 0, h)})
+	// "r" is rejected (server-wins) and requested: it is listed at its place
+	// and counts as added, so "a" (over the remaining budget) is deferred.
+	resp := ts.exchange(phone, "notes", []protocol.Upload{up("r", "mine", 0, 1, h)}, "r", "a")
+	require.Equal(t, protocol.StatusRejected, resp.Results[0].Status)
+	require.Equal(t, []string{"r"}, itemIDs(resp.Items))
+	require.Equal(t, []string{"a"}, resp.Deferred)
+	// Not requested: it still takes its share, and goes after the downloads.
+	resp = ts.exchange(phone, "notes", []protocol.Upload{up("r", "mine", 0, 1, h)}, "a")
+	require.Equal(t, []string{"a", "r"}, itemIDs(resp.Items), "the first requested item always goes")
+}

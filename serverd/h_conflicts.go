@@ -40,7 +40,7 @@ func (s *Server) validateResolve(req *protocol.ResolveRequest) error {
 	if err := protocol.ValidateCollection(req.Collection); err != nil {
 		return err
 	}
-	if err := protocol.ValidateID(req.ID); err != nil {
+	if err := validateID(req.ID); err != nil {
 		return err
 	}
 	if len(req.Close) > s.cfg.Limits.MaxIDs {

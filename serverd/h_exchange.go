@@ -17,7 +17,7 @@ import (
 const pruneBatchesPerWrite = 16
 
 // validateExchange checks a request before anything is read or written,
-// in the order of the brief (step 1).
+// in the order of SP-6.3-2: the first failure is answered.
 func (s *Server) validateExchange(req *protocol.ExchangeRequest) error {
 	lim := s.cfg.Limits
 	if err := protocol.ValidateCollection(req.Collection); err != nil {
@@ -32,14 +32,12 @@ func (s *Server) validateExchange(req *protocol.ExchangeRequest) error {
 	if len(req.Downloads) > lim.MaxIDs {
 		return protocol.Errorf(protocol.CodeTooManyItems, "%d downloads, max_ids is %d", len(req.Downloads), lim.MaxIDs)
 	}
-	for i := range req.Uploads {
-		if err := protocol.ValidateID(req.Uploads[i].ID); err != nil {
-			return err
-		}
-	}
 	seen := make(map[string]struct{}, max(len(req.Uploads), len(req.Downloads)))
 	for i := range req.Uploads {
 		id := req.Uploads[i].ID
+		if err := validateID(id); err != nil {
+			return err
+		}
 		if _, dup := seen[id]; dup {
 			return protocol.Errorf(protocol.CodeDuplicateID, "item %q is uploaded twice", id).WithIDs(id)
 		}
@@ -47,28 +45,23 @@ func (s *Server) validateExchange(req *protocol.ExchangeRequest) error {
 	}
 	clear(seen)
 	for _, id := range req.Downloads {
+		if err := validateID(id); err != nil {
+			return err
+		}
 		if _, dup := seen[id]; dup {
-			return protocol.Errorf(protocol.CodeDuplicateID, "item %q is requested twice", clip(id)).WithIDs(id)
+			return protocol.Errorf(protocol.CodeDuplicateID, "item %q is requested twice", id).WithIDs(id)
 		}
 		seen[id] = struct{}{}
 	}
-	for _, id := range req.Downloads {
-		if err := protocol.ValidateID(id); err != nil {
-			return err
-		}
-	}
 	for i := range req.Uploads {
-		if up := &req.Uploads[i]; len(up.FP) != fingerprint.Size {
-			return protocol.Errorf(protocol.CodeMalformed, "item %q: fp is %d bytes, want %d", up.ID, len(up.FP), fingerprint.Size).WithIDs(up.ID)
+		if err := checkUploadShape(&req.Uploads[i]); err != nil {
+			return err
 		}
 	}
 	var tooLarge []string
 	total := 0
 	for i := range req.Uploads {
 		up := &req.Uploads[i]
-		if err := checkUploadShape(up); err != nil {
-			return err
-		}
 		if len(up.Content) > lim.MaxItemBytes {
 			tooLarge = append(tooLarge, up.ID)
 		}
@@ -91,6 +84,16 @@ func (s *Server) validateExchange(req *protocol.ExchangeRequest) error {
 		return protocol.Errorf(protocol.CodeFingerprintMismatch, "%d upload(s) carry a fingerprint that is not that of their content", len(bad)).WithIDs(bad...)
 	}
 	return nil
+}
+
+// validateID is protocol.ValidateID with the offending ID always in ids
+// (an empty ID too).
+func validateID(id string) error {
+	err := protocol.ValidateID(id)
+	if e, ok := err.(*protocol.Error); ok && len(e.IDs) == 0 {
+		e.IDs = []string{id}
+	}
+	return err
 }
 
 // checkUploadShape checks what decoding cannot: a 32-byte fingerprint and
@@ -321,6 +324,7 @@ func (s *Server) downloads(coll storage.Collection, ids, keep []string, resp *pr
 		case keepSet[id]:
 			resp.Items = append(resp.Items, it)
 			kept[id] = true
+			downloaded++
 		case downloaded > 0 && used+len(it.Content) > budget:
 			deferring = true
 			resp.Deferred = append(resp.Deferred, id)

@@ -18,8 +18,17 @@ func (s *Server) handleWatch(c *call) (any, error) {
 	if err := c.decode(&req); err != nil {
 		return nil, err
 	}
+	if len(req.Cursors) > s.cfg.Limits.MaxIDs {
+		return nil, protocol.Errorf(protocol.CodeTooManyItems, "%d cursors, max_ids is %d", len(req.Cursors), s.cfg.Limits.MaxIDs)
+	}
 	after := make(map[string]changelog.Seq, len(req.Cursors))
-	for coll, cur := range req.Cursors {
+	names := make([]string, 0, len(req.Cursors))
+	for coll := range req.Cursors {
+		names = append(names, coll)
+	}
+	sort.Strings(names) // validate in a stable order
+	for _, coll := range names {
+		cur := req.Cursors[coll]
 		if err := protocol.ValidateCollection(coll); err != nil {
 			return nil, err
 		}
