@@ -174,7 +174,10 @@ func Open(path string, cfg Config) (*Client, error) {
 // to end (it is cancelled), and closes the store. It is safe to call more
 // than once; later calls return ErrClosed.
 func (c *Client) Close() error {
-	if !c.closed.CompareAndSwap(false, true) {
+	c.mu.Lock() // orders Close after a concurrent Start's wg.Add
+	first := c.closed.CompareAndSwap(false, true)
+	c.mu.Unlock()
+	if !first {
 		return ErrClosed
 	}
 	c.closeCancel()

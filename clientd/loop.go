@@ -18,11 +18,11 @@ import (
 // the loop's attempts until the next local write or Trigger. An
 // offline-only client starts no loop. Close stops it.
 func (c *Client) Start() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.closed.Load() {
 		return ErrClosed
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	if c.started {
 		return ErrStarted
 	}
