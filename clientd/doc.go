@@ -36,9 +36,19 @@
 // the cursor. An edit made while an exchange was in flight is detected with
 // a per-item edit counter and stays pending.
 //
+// When the server answers cursor_expired (its data set was restored or
+// replaced: a new epoch), the session forgets the old epoch's versions,
+// marks every live item pending and pulls the collection from the start:
+// equal fingerprints settle silently, and an item the new data set lacks
+// or holds differently goes through the collection's rule, so a version
+// that only this device still holds is never dropped.
+//
 // # Caveats
 //
-// One process may hold a store at a time (bbolt locks the file). Tombstones
-// of deleted items are kept so that later edits carry the right base
-// version. The store file layout is described in store.go.
+// One process may hold a store at a time (bbolt locks the file). A store
+// belongs to one replica (user/device): Sync refuses a token of another
+// (ErrWrongReplica). Tombstones of deleted items are kept so that later
+// edits carry the right base version. Callbacks (Config.Progress) run on
+// the syncing goroutine and must not call Sync, Resolve or Close. The
+// store file layout is described in store.go.
 package clientd

@@ -135,3 +135,39 @@ func TestAFinalErrorStopsTheLoopUntilTrigger(t *testing.T) {
 	c.Trigger()
 	eventually(t, 10*time.Second, "Trigger to start another attempt", func() bool { return hook.count(protocol.PathInfo) == 2 })
 }
+
+func TestCloseCancelsASyncInFlightAndWaitsForTheLoop(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	inFlight := make(chan struct{})
+	var once sync.Once
+	hook := &hookTransport{base: http.DefaultTransport, before: func(req *http.Request) {
+		if req.URL.Path == protocol.PathExchange {
+			once.Do(func() { close(inFlight) })
+			<-req.Context().Done() // the server never answers
+		}
+	}}
+	c := srv.client(t, "alice", "laptop", withTransport(hook))
+	events, _ := c.Subscribe()
+	require.NoError(t, c.Put("notes", "n", []byte("x")))
+	require.NoError(t, c.Start())
+	select {
+	case <-inFlight:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop never sent the exchange")
+	}
+	closed := make(chan error, 1)
+	go func() { closed <- c.Close() }()
+	select {
+	case err := <-closed:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	_, open := <-events
+	require.False(t, open, "Close ends subscriptions")
+	_, err := c.Status()
+	require.ErrorIs(t, err, clientd.ErrClosed)
+	_, err = c.Sync(t.Context())
+	require.ErrorIs(t, err, clientd.ErrClosed)
+	require.ErrorIs(t, c.Start(), clientd.ErrClosed)
+}
