@@ -3,6 +3,7 @@ package spec_test
 import (
 	"bufio"
 	"bytes"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -418,6 +419,29 @@ func TestSessionVector(t *testing.T) {
 	for _, it := range resp.Items {
 		if got := fingerprint.Of(it.ID, it.Deleted, it.Content); !bytes.Equal(got.Bytes(), it.FP) {
 			t.Errorf("item %s: fingerprint does not verify", it.ID)
+		}
+	}
+}
+
+func TestFormatVectors(t *testing.T) {
+	var f gen.FormatsFile
+	readJSON(t, "formats.json", &f)
+	for _, c := range f.Cursors {
+		in := c.User + "\x00" + c.Collection + "\x00" + c.Epoch + "\x00" + strconv.FormatUint(c.Version, 10)
+		if hex.EncodeToString([]byte(in)) != c.MACInput {
+			t.Errorf("cursor %s: mac input differs", c.Cursor)
+		}
+		m := hmac.New(sha256.New, unhex(t, c.SecretHex))
+		m.Write([]byte(in))
+		want := fmt.Sprintf("1.%s.%d.%s", c.Epoch, c.Version, hex.EncodeToString(m.Sum(nil))[:16])
+		if c.Cursor != want {
+			t.Errorf("cursor %s, want %s", c.Cursor, want)
+		}
+	}
+	for _, tok := range f.Tokens {
+		sum := sha256.Sum256([]byte(tok.Token))
+		if hex.EncodeToString(sum[:]) != tok.SHA256Hex || len(tok.Token) != 46 || !strings.HasPrefix(tok.Token, "sp_") {
+			t.Errorf("token %s: bad form or hash", tok.Token)
 		}
 	}
 }
