@@ -599,6 +599,25 @@ func TestHexBlocksOfTheSpecAreVectors(t *testing.T) {
 	}
 }
 
+// TestFingerprintExampleOfTheSpecIsAVector checks the example of
+// section 4.2 against fingerprint.json.
+func TestFingerprintExampleOfTheSpecIsAVector(t *testing.T) {
+	d := readSpec(t)
+	var f gen.FingerprintFile
+	readJSON(t, "fingerprint.json", &f)
+	canon := regexp.MustCompile(`(?m)^canonical +([0-9a-f ]+)$`).FindStringSubmatch(d.text)
+	fpr := regexp.MustCompile(`(?m)^fingerprint +([0-9a-f]{64})$`).FindStringSubmatch(d.text)
+	if canon == nil || fpr == nil {
+		t.Fatal("no fingerprint example in PROTOCOL.md")
+	}
+	for _, c := range f.Cases {
+		if c.CanonicalHex == strings.ReplaceAll(canon[1], " ", "") && c.FingerprintHex == fpr[1] {
+			return
+		}
+	}
+	t.Error("the fingerprint example of PROTOCOL.md is not a vector of fingerprint.json")
+}
+
 // tableAfter returns the first-column keys of the markdown table that
 // follows the line "`name`" in the spec.
 func tableAfter(t *testing.T, text, name string) []string {
