@@ -1,0 +1,60 @@
+package clientd
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/syncprint/syncprint/protocol"
+)
+
+func TestErrorResponsesBecomeProtocolErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		status     int
+		body       []byte
+		retryAfter string
+		code       protocol.Code
+		seconds    int
+		network    bool
+	}{
+		{"a protocol error body keeps its code and message", 409, mustMarshal(t, protocol.Errorf(protocol.CodeBatchReused, "nope")), "", protocol.CodeBatchReused, 0, false},
+		{"Retry-After in seconds is carried", 429, mustMarshal(t, protocol.Errorf(protocol.CodeRateLimited, "slow down")), "7", protocol.CodeRateLimited, 7, false},
+		{"a proxy's 502 page is unavailable", 502, []byte("<html>bad gateway</html>"), "", protocol.CodeUnavailable, 0, false},
+		{"an unexplained 400 page is a network error", 400, []byte("<html>?</html>"), "", "", 0, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				require.Equal(t, "1", r.Header.Get(protocol.HeaderVersion))
+				require.Equal(t, "Bearer tok", r.Header.Get("Authorization"))
+				if tc.retryAfter != "" {
+					w.Header().Set(protocol.HeaderRetryAfter, tc.retryAfter)
+				}
+				w.WriteHeader(tc.status)
+				_, _ = w.Write(tc.body)
+			}))
+			defer hs.Close()
+			c, err := Open(filepath.Join(t.TempDir(), "s.db"), Config{ServerURL: hs.URL + "/", Token: "tok"})
+			require.NoError(t, err)
+			defer c.Close()
+			var out protocol.Info
+			err = c.call(context.Background(), protocol.PathInfo, nil, &out, time.Second)
+			require.Error(t, err)
+			require.Equal(t, tc.network, errors.Is(err, ErrNetwork))
+			require.Equal(t, tc.code, protocol.CodeOf(err))
+			require.Equal(t, time.Duration(tc.seconds)*time.Second, RetryAfter(err))
+		})
+	}
+}
+
+func mustMarshal(t *testing.T, v any) []byte {
+	b, err := protocol.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
