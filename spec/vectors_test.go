@@ -618,6 +618,70 @@ func TestFingerprintExampleOfTheSpecIsAVector(t *testing.T) {
 	t.Error("the fingerprint example of PROTOCOL.md is not a vector of fingerprint.json")
 }
 
+// TestDecisionTableOfTheSpecMatchesTheVectors checks every cell of the
+// table of SP-7-5 against the arbitrate vectors of its row and rule.
+func TestDecisionTableOfTheSpecMatchesTheVectors(t *testing.T) {
+	d := readSpec(t)
+	rows := map[int][]string{} // row number -> cells per rule, in protocol.Rules order
+	rowRe := regexp.MustCompile(`(?m)^\| ([0-9]) \| [^|]+\| [^|]+\| [^|]+\| ([^|]+)\| ([^|]+)\| ([^|]+)\| ([^|]+)\|$`)
+	for _, m := range rowRe.FindAllStringSubmatch(d.text, -1) {
+		n, _ := strconv.Atoi(m[1])
+		rows[n] = []string{strings.TrimSpace(m[2]), strings.TrimSpace(m[3]), strings.TrimSpace(m[4]), strings.TrimSpace(m[5])}
+	}
+	if len(rows) != 9 {
+		t.Fatalf("found %d rows of the decision table, want 9", len(rows))
+	}
+	var f gen.DecisionsFile
+	readJSON(t, "decisions.json", &f)
+	gridName := regexp.MustCompile(`^[a-z-]+: client (edit|delete)(, server [a-z]+, (equal|different) fingerprints| of an item the server never held)$`)
+	checked := 0
+	for _, c := range f.Arbitrate {
+		var row int
+		eq := c.FingerprintsEqual
+		switch {
+		case c.Verdict == "stale":
+			row = 9
+		case !gridName.MatchString(c.Name):
+			continue
+		case c.ServerChange == "absent":
+			row = 1
+		case c.ServerChange == "unchanged" && !eq:
+			row = 2
+		case c.ServerChange == "unchanged" && c.ClientChange == "edit", c.ServerChange == "edit" && eq:
+			row = 3 + map[bool]int{true: 1}[c.ServerChange == "edit"]
+		case eq:
+			row = 5
+		case c.ClientChange == "edit" && c.ServerChange == "edit":
+			row = 6
+		case c.ClientChange == "edit":
+			row = 7
+		default:
+			row = 8
+		}
+		ri := -1
+		for i, r := range protocol.Rules {
+			if string(r) == c.Rule {
+				ri = i
+			}
+		}
+		cell := rows[row][ri]
+		if c.Rule == string(protocol.LatestWins) {
+			// Grid cases give the client the later HLC: the first half.
+			cell = strings.Split(cell, " / ")[0]
+		}
+		if !strings.HasPrefix(cell, c.Verdict) {
+			t.Errorf("%s: row %d says %q, the vector says %s", c.Name, row, cell, c.Verdict)
+		}
+		if strings.Contains(cell, "`overwritten`") != c.OverwrittenRecord {
+			t.Errorf("%s: row %d says %q, the vector says overwritten_record=%v", c.Name, row, cell, c.OverwrittenRecord)
+		}
+		checked++
+	}
+	if checked < 40 {
+		t.Errorf("checked only %d vectors against the table", checked)
+	}
+}
+
 // tableAfter returns the first-column keys of the markdown table that
 // follows the line "`name`" in the spec.
 func tableAfter(t *testing.T, text, name string) []string {
