@@ -42,6 +42,15 @@ const (
 	metaHLC    = "hlc"
 )
 
+// HTTP timeouts of Serve. There is no write timeout: a watch may take up
+// to watch_max_ms before its response is written.
+const (
+	// ReadTimeout bounds reading one request (headers and body).
+	ReadTimeout = 2 * time.Minute
+	// IdleTimeout closes keep-alive connections idle this long.
+	IdleTimeout = 2 * time.Minute
+)
+
 // tokenPrefix starts every bearer token; 43 base64url characters follow.
 const (
 	tokenPrefix  = "sp_"
@@ -166,8 +175,8 @@ func newServer(cfg Config, st storage.Store) (*Server, error) {
 		ErrorHandler:                 s.handleTransportError,
 		Name:                         "syncprint/" + cfg.Version,
 		MaxRequestBodySize:           cfg.Limits.MaxBodyBytes,
-		ReadTimeout:                  time.Minute,
-		IdleTimeout:                  2 * time.Minute,
+		ReadTimeout:                  ReadTimeout,
+		IdleTimeout:                  IdleTimeout,
 		CloseOnShutdown:              true,
 		Logger:                       fasthttpLogger{s.log},
 		NoDefaultContentType:         true,
