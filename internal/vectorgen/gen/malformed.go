@@ -52,7 +52,6 @@ func (m *mp) str(s string) *mp {
 	return m
 }
 func (m *mp) fixmap(n int) *mp   { return m.raw(0x80 | byte(n)) }
-func (m *mp) fixarray(n int) *mp { return m.raw(0x90 | byte(n)) }
 
 func b2(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
