@@ -51,7 +51,7 @@ func (m *mp) str(s string) *mp {
 	m.WriteString(s)
 	return m
 }
-func (m *mp) fixmap(n int) *mp   { return m.raw(0x80 | byte(n)) }
+func (m *mp) fixmap(n int) *mp { return m.raw(0x80 | byte(n)) }
 
 func b2(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 
