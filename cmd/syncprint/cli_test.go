@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -26,6 +27,9 @@ import (
 // against it from two stores.
 
 var binPath string
+
+// mu guards the fields of serveProc written by its output reader.
+var mu sync.Mutex
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "syncprint-cli")
@@ -80,24 +84,29 @@ func startServe(t *testing.T, data string, args ...string) *serveProc {
 	p := &serveProc{cmd: cmd, stdout: &bytes.Buffer{}, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait(); pw.Close() }()
 	ready := make(chan struct{})
+	var once sync.Once
+	markReady := func() { once.Do(func() { close(ready) }) }
 	go func() {
+		defer markReady()
 		sc := bufio.NewScanner(pr)
+		sawFirst := false
 		for sc.Scan() {
 			line := sc.Text()
+			mu.Lock()
 			p.stdout.WriteString(line + "\n")
 			if m := tokenLine.FindStringSubmatch(line); m != nil {
 				p.token = m[1]
 			}
-			if strings.Contains(line, "listening on ") && p.url == "" {
+			if strings.Contains(line, "listening on ") {
 				p.url = "http://" + addr
 			}
-			if strings.HasPrefix(line, "try:") || (p.url != "" && !strings.Contains(p.stdout.String(), "first start") && strings.HasPrefix(line, "rules:")) {
-				close(ready)
-				ready = nil
+			mu.Unlock()
+			sawFirst = sawFirst || strings.HasPrefix(line, "first start")
+			// The banner ends with the rules line, or with the "try:" hint
+			// on a first start.
+			if strings.HasPrefix(line, "try:") || (!sawFirst && strings.HasPrefix(line, "rules:")) {
+				markReady()
 			}
-		}
-		if ready != nil {
-			close(ready)
 		}
 	}()
 	select {
