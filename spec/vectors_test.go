@@ -374,7 +374,7 @@ func TestMalformedVectors(t *testing.T) {
 			if err := protocol.Unmarshal(unhex(t, c.Hex), msg); err != nil {
 				t.Fatalf("Unmarshal: %v", err)
 			}
-			b, err := protocol.Marshal(msg)
+			b, err := protocol.Marshal(gen.Canonical(msg))
 			if err != nil {
 				t.Fatal(err)
 			}

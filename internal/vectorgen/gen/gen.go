@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strconv"
 	"time"
 	"unicode/utf8"
@@ -208,4 +209,57 @@ func render(out *bytes.Buffer, b []byte, off int) (int, error) {
 
 func fingerprintOf(id string, deleted bool, content []byte) fingerprint.Fingerprint {
 	return fingerprint.Of(id, deleted, content)
+}
+
+// Canonical returns a pointer to a copy of the message v in which every nil
+// slice and map is empty, so that protocol.Marshal writes an empty array,
+// map or bin as 0x90, 0x80 or 0xc4 0x00 and keeps nil (0xc0) for absent
+// nested messages only, as the canonical form requires [SP-4.1-2].
+func Canonical(v any) any {
+	rv := reflect.ValueOf(v)
+	var p reflect.Value
+	if rv.Kind() == reflect.Pointer {
+		p = reflect.New(rv.Elem().Type())
+		p.Elem().Set(rv.Elem())
+	} else {
+		p = reflect.New(rv.Type())
+		p.Elem().Set(rv)
+	}
+	fillEmpty(p.Elem())
+	return p.Interface()
+}
+
+// fillEmpty replaces nil slices and maps below v with empty ones. It copies
+// what it changes, so values shared with the caller are left alone.
+func fillEmpty(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Struct:
+		for i := 0; i < v.NumField(); i++ {
+			if f := v.Field(i); f.CanSet() {
+				fillEmpty(f)
+			}
+		}
+	case reflect.Pointer:
+		if !v.IsNil() {
+			c := reflect.New(v.Elem().Type())
+			c.Elem().Set(v.Elem())
+			fillEmpty(c.Elem())
+			v.Set(c)
+		}
+	case reflect.Slice:
+		if v.IsNil() {
+			v.Set(reflect.MakeSlice(v.Type(), 0, 0))
+			return
+		}
+		c := reflect.MakeSlice(v.Type(), v.Len(), v.Len())
+		reflect.Copy(c, v)
+		for i := 0; i < c.Len(); i++ {
+			fillEmpty(c.Index(i))
+		}
+		v.Set(c)
+	case reflect.Map:
+		if v.IsNil() {
+			v.Set(reflect.MakeMap(v.Type()))
+		}
+	}
 }

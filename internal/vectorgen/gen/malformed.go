@@ -146,7 +146,7 @@ func genMalformed(files map[string][]byte) error {
 		if err := protocol.Unmarshal(c.body, msg); err != nil {
 			return fmt.Errorf("bug: accepted case %q: %w", c.name, err)
 		}
-		b, err := protocol.Marshal(msg)
+		b, err := protocol.Marshal(Canonical(msg))
 		if err != nil {
 			return err
 		}

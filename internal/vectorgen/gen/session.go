@@ -61,7 +61,7 @@ func genSession(files map[string][]byte) error {
 	step := func(name, method, path string, headers []string, req any, status int, resp any) error {
 		s := SessionStep{Name: name, Method: method, Path: path, Headers: headers, Status: status}
 		if req != nil {
-			b, err := protocol.Marshal(req)
+			b, err := protocol.Marshal(Canonical(req))
 			if err != nil {
 				return err
 			}
@@ -70,7 +70,7 @@ func genSession(files map[string][]byte) error {
 				return err
 			}
 		}
-		b, err := protocol.Marshal(resp)
+		b, err := protocol.Marshal(Canonical(resp))
 		if err != nil {
 			return err
 		}
