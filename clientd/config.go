@@ -41,6 +41,10 @@ type Config struct {
 	ServerURL string
 	// Token is the device's bearer token.
 	Token string
+	// AllowInsecureHTTP permits sending the token over plain http:// to a
+	// host other than a loopback address (SP-3-12). Leave it false unless
+	// the network is trusted.
+	AllowInsecureHTTP bool
 	// HTTPClient carries every request. nil: a client with connection
 	// timeouts and keep-alive. Per-request deadlines come from
 	// RequestTimeout and the watch timeout, not from http.Client.Timeout;
@@ -86,6 +90,9 @@ func (cfg *Config) validate() error {
 		if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 			return fmt.Errorf("server url %q: want http(s)://host[:port]", cfg.ServerURL)
 		}
+		if u.Scheme == "http" && cfg.Token != "" && !cfg.AllowInsecureHTTP && !isLoopback(u.Hostname()) {
+			return fmt.Errorf("server url %q: refusing to send the token over plain http to a non-loopback host (use https, or set AllowInsecureHTTP)", cfg.ServerURL)
+		}
 		for len(cfg.ServerURL) > 0 && cfg.ServerURL[len(cfg.ServerURL)-1] == '/' {
 			cfg.ServerURL = cfg.ServerURL[:len(cfg.ServerURL)-1]
 		}
@@ -127,6 +134,14 @@ func (cfg *Config) validate() error {
 		cfg.Now = time.Now
 	}
 	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // defaultHTTPClient keeps connections alive and bounds connection set-up;

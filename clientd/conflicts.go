@@ -45,8 +45,9 @@ type Conflict struct {
 	CreatedAt time.Time
 	// Base is the server version the losing edit started from (0: unknown).
 	Base uint64
-	// ServerVersion is, for server records, the version the record
-	// conflicted with (see protocol.Conflict).
+	// ServerVersion is the server version the losing one conflicted with:
+	// for local records, the server's item that won; for server records,
+	// see protocol.Conflict.
 	ServerVersion uint64
 }
 
@@ -84,7 +85,7 @@ func localConflicts(tx *bolt.Tx, coll, id string) ([]Conflict, error) {
 		out = append(out, Conflict{
 			ConflictID: lc.ConflictID, Kind: KindLocal, Reason: lc.Reason, Collection: lc.Collection, ID: lc.ID,
 			Content: bytes.Clone(lc.Content), Deleted: lc.Deleted, Fingerprint: fp, HLC: changelog.HLC(lc.HLC),
-			Replica: lc.Replica, CreatedAt: time.UnixMilli(int64(lc.CreatedMS)), Base: lc.Base,
+			Replica: lc.Replica, CreatedAt: time.UnixMilli(int64(lc.CreatedMS)), Base: lc.Base, ServerVersion: lc.ServerVersion,
 		})
 		return nil
 	})

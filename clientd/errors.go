@@ -31,6 +31,13 @@ var (
 	// ErrNetwork wraps transport failures (connection refused, reset,
 	// timeout, a response that is not a protocol message). They are retried.
 	ErrNetwork = errors.New("clientd: network error")
+	// ErrProtocol is returned when a server's 200 response cannot be decoded
+	// or breaks the protocol (an unknown upload status). The request is not
+	// retried within the session; a later session may try again.
+	ErrProtocol = errors.New("clientd: protocol violation by the server")
+	// ErrIncompatible is returned when the server speaks no protocol version
+	// this client speaks ("server too new" or "server too old").
+	ErrIncompatible = errors.New("clientd: incompatible server")
 	// ErrStale is returned by Resolve when the item changed on the server
 	// since the last sync; Resolve has synced again and the caller should
 	// look at the item and its conflicts once more.
@@ -44,18 +51,19 @@ var (
 	ErrResolution = errors.New("clientd: a resolution sets exactly one of UseConflict, Content, Delete, KeepCurrent")
 )
 
-// Retryable reports whether a failed Sync may succeed if tried again later:
-// network errors, failed verification and the protocol's retryable codes.
+// Retryable reports whether a failed Sync may succeed if tried again later
+// (in a later session, after a backoff): network errors, failed
+// verification, protocol violations and the protocol's retryable codes.
 // Other protocol errors (unauthorized, invalid names, ...) and local store
 // errors are final until something changes.
 func Retryable(err error) bool {
 	if err == nil {
 		return false
 	}
-	if code := protocol.CodeOf(err); code != "" {
-		return code.Retryable()
+	if errors.Is(err, ErrNetwork) || errors.Is(err, ErrFingerprint) || errors.Is(err, ErrProtocol) {
+		return true
 	}
-	return errors.Is(err, ErrNetwork) || errors.Is(err, ErrFingerprint)
+	return protocol.CodeOf(err).Retryable()
 }
 
 // RetryAfter returns the wait a server asked for with Retry-After, or 0.

@@ -222,8 +222,10 @@ type localConflict struct {
 	HLC        uint64 `msgpack:"hlc"`
 	Replica    string `msgpack:"replica"`
 	// Base is the server version the losing edit started from.
-	Base      uint64 `msgpack:"base"`
-	CreatedMS uint64 `msgpack:"created_ms"`
+	Base uint64 `msgpack:"base"`
+	// ServerVersion is the version of the server's item that won.
+	ServerVersion uint64 `msgpack:"server_version"`
+	CreatedMS     uint64 `msgpack:"created_ms"`
 }
 
 // historyRecord is one entry of the bounded history.

@@ -33,6 +33,10 @@ type Report struct {
 	Collections int
 	// Duration is the session's wall time.
 	Duration time.Duration
+	// TooLarge lists pending items ("collection/id") not uploaded because
+	// their content exceeds the server's max_item_bytes; they stay pending
+	// until edited smaller or the limit grows.
+	TooLarge []string
 }
 
 // Phases of a ProgressEvent.
@@ -158,6 +162,9 @@ type session struct {
 	self    changelog.ReplicaID
 	rep     Report
 	changed map[string]bool // collections whose local items changed
+	// hold keeps the collection's old cursor: an entry of the pulled
+	// change info could not be handled (an oversized pending item).
+	hold bool
 }
 
 // counts are a transaction's additions to the report, merged on commit.
@@ -227,7 +234,11 @@ func (c *Client) fetchInfo(ctx context.Context) (*protocol.Info, error) {
 		return nil, fmt.Errorf("info: %w", err)
 	}
 	if !slices.Contains(info.Versions, protocol.Version) {
-		return nil, protocol.Errorf(protocol.CodeUnsupportedVersion, "server speaks versions %v, this client %d", info.Versions, protocol.Version)
+		side := "too old"
+		if len(info.Versions) > 0 && slices.Min(info.Versions) > protocol.Version {
+			side = "too new"
+		}
+		return nil, fmt.Errorf("%w: server %s: it speaks protocol versions %v, this client %d", ErrIncompatible, side, info.Versions, protocol.Version)
 	}
 	if info.Replica == "" {
 		return nil, protocol.Errorf(protocol.CodeUnauthorized, "the server did not identify this device's token")
@@ -274,7 +285,15 @@ func (c *Client) refreshServerConflicts(ctx context.Context) error {
 			return err
 		}
 		for i := range resp.Conflicts {
-			v, err := marshal(&resp.Conflicts[i])
+			cf := &resp.Conflicts[i]
+			fp, err := fingerprint.FromBytes(cf.FP)
+			if err != nil || fingerprint.Of(cf.ID, cf.Deleted, cf.Content) != fp {
+				// SP-10-5: never show or use a record that fails verification.
+				c.cfg.Logger.Warn("server conflict record failed fingerprint verification; not cached",
+					"conflict", cf.ConflictID, "collection", cf.Collection, "id", cf.ID)
+				continue
+			}
+			v, err := marshal(cf)
 			if err != nil {
 				return err
 			}
@@ -380,6 +399,7 @@ func forgetServerVersions(col *coll) error {
 
 func (s *session) syncCollectionOnce(name string) error {
 	rule := s.info.RuleFor(name)
+	s.hold = false
 	var cursor string
 	var pendingIDs []string
 	err := s.c.view(func(tx *bolt.Tx) error {
@@ -553,7 +573,7 @@ func (s *session) applyLocal(name string, ws []work, final bool, cursor string) 
 			same = col != nil && col.cursor() == cursor
 			return err
 		})
-		if err != nil || same || !final {
+		if err != nil || same || !final || s.hold {
 			return err
 		}
 	}
@@ -587,7 +607,7 @@ func (s *session) applyLocal(name string, ws []work, final bool, cursor string) 
 				return fmt.Errorf("%w: %s/%q version %d: tombstone fingerprint", ErrFingerprint, name, w.id, w.remote.Seq)
 			}
 			if w.action == reconcile.DownloadKeepLocal && rec != nil {
-				if err := s.c.addLocalConflict(tx, name, w.id, rec, ReasonServerWon); err != nil {
+				if err := s.c.addLocalConflict(tx, name, w.id, rec, ReasonServerWon, w.remote.Seq); err != nil {
 					return err
 				}
 				d.conflicts++
@@ -597,7 +617,7 @@ func (s *session) applyLocal(name string, ws []work, final bool, cursor string) 
 				return err
 			}
 		}
-		if final {
+		if final && !s.hold {
 			if err := col.setCursor(cursor); err != nil {
 				return err
 			}
@@ -635,6 +655,7 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 	maxBytes := orDefault(lim.MaxBatchBytes, protocol.DefaultMaxBatchBytes)
 	maxBody := orDefault(lim.MaxBodyBytes, protocol.DefaultMaxBodyBytes)
 	maxIDs := orDefault(lim.MaxIDs, protocol.DefaultMaxIDs)
+	maxItem := orDefault(lim.MaxItemBytes, protocol.DefaultMaxItemBytes)
 	req := &protocol.ExchangeRequest{Collection: name, BatchID: newBatchID(), Cursor: cursor, Uploads: []protocol.Upload{}, Downloads: []string{}}
 	var bu, bd []work
 	err := s.c.view(func(tx *bolt.Tx) error {
@@ -653,6 +674,15 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 			}
 			if rec == nil || !col.isPending(w.id) {
 				*ui++ // resolved or superseded meanwhile
+				continue
+			}
+			if len(rec.Content) > maxItem {
+				// SP-6.2-4: never sent; it stays pending and is reported.
+				s.rep.TooLarge = append(s.rep.TooLarge, name+"/"+w.id)
+				if w.remote != nil {
+					s.hold = true
+				}
+				*ui++
 				continue
 			}
 			cost := len(rec.Content) + len(w.id) + 128
@@ -782,6 +812,10 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 					if err := col.clearPending(r.ID); err != nil {
 						return err
 					}
+				} else {
+					// Edited during the exchange: the newer edit derives from
+					// the acknowledged one and goes up in the next round.
+					next = append(next, cand{id: r.ID})
 				}
 				if err := col.put(r.ID, rec); err != nil {
 					return err
@@ -794,16 +828,18 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 				}
 				handled[r.ID] = true
 				if edited {
-					// A newer local edit replaced the refused one; it goes up
-					// at the next sync, on top of the version now known.
+					// A newer local edit replaced the refused one: keep it
+					// pending, with the server's item as the known version,
+					// and plan it again in the next round.
 					rec.Seen = max(rec.Seen, changelog.Seq(it.Version))
 					if err := col.put(r.ID, rec); err != nil {
 						return err
 					}
+					next = append(next, cand{id: r.ID, remote: currentEntry(r)})
 					continue
 				}
 				if r.Status == protocol.StatusRejected {
-					if err := s.c.addLocalConflict(tx, name, r.ID, rec, ReasonRejected); err != nil {
+					if err := s.c.addLocalConflict(tx, name, r.ID, rec, ReasonRejected, changelog.Seq(it.Version)); err != nil {
 						return err
 					}
 				}
@@ -828,7 +864,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 				}
 				next = append(next, cand{id: r.ID, remote: cur})
 			default:
-				return fmt.Errorf("exchange: unknown upload status %q for %q", r.Status, r.ID)
+				return fmt.Errorf("%w: exchange: unknown upload status %q for %q", ErrProtocol, r.Status, r.ID)
 			}
 		}
 		for i := range resp.Items {
@@ -844,17 +880,13 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 			}
 			if editOf(rec) != w.edit {
 				// Edited while the exchange was in flight: keep the edit
-				// pending, remember the server version it now races with.
-				if rec != nil {
-					rec.Seen = max(rec.Seen, changelog.Seq(it.Version))
-					if err := col.put(it.ID, rec); err != nil {
-						return err
-					}
-				}
+				// pending and plan it again next round against this item.
+				e := changelog.Entry{ID: it.ID, Seq: changelog.Seq(it.Version), Fingerprint: fps[it.ID], HLC: changelog.HLC(it.HLC), Deleted: it.Deleted, Replica: changelog.ReplicaID(it.Replica), Size: uint32(len(it.Content))}
+				next = append(next, cand{id: it.ID, remote: &e})
 				continue
 			}
 			if w.action == reconcile.DownloadKeepLocal && rec != nil {
-				if err := s.c.addLocalConflict(tx, name, it.ID, rec, ReasonServerWon); err != nil {
+				if err := s.c.addLocalConflict(tx, name, it.ID, rec, ReasonServerWon, changelog.Seq(it.Version)); err != nil {
 					return err
 				}
 				d.conflicts++
@@ -868,7 +900,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 				next = append(next, cand{id: id, remote: w.remote})
 			}
 		}
-		if commitIfDone && len(next) == 0 {
+		if commitIfDone && len(next) == 0 && !s.hold {
 			if err := col.setCursor(newChain); err != nil {
 				return err
 			}
@@ -887,7 +919,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 }
 
 // addLocalConflict puts a losing local version into the local conflict log.
-func (c *Client) addLocalConflict(tx *bolt.Tx, coll, id string, r *record, reason string) error {
+func (c *Client) addLocalConflict(tx *bolt.Tx, coll, id string, r *record, reason string, winner changelog.Seq) error {
 	n, err := nextCounter(tx, keyConfSeq)
 	if err != nil {
 		return err
@@ -895,7 +927,7 @@ func (c *Client) addLocalConflict(tx *bolt.Tx, coll, id string, r *record, reaso
 	lc := localConflict{
 		ConflictID: fmt.Sprintf("local-%012d", n), Reason: reason, Collection: coll, ID: id,
 		Content: r.Content, Deleted: r.Deleted, FP: r.FP.Bytes(), HLC: uint64(r.HLC), Replica: string(r.Author),
-		Base: uint64(r.Base), CreatedMS: uint64(max(c.cfg.Now().UnixMilli(), 0)),
+		Base: uint64(r.Base), ServerVersion: uint64(winner), CreatedMS: uint64(max(c.cfg.Now().UnixMilli(), 0)),
 	}
 	if lc.Content == nil {
 		lc.Content = []byte{}

@@ -166,6 +166,7 @@ func TestEachRuleDecidesAConcurrentEditAndKeepsTheLoser(t *testing.T) {
 			require.Equal(t, "notes", cf.Collection)
 			require.Equal(t, "n", cf.ID)
 			require.Equal(t, "alice/"+tc.loser, cf.Replica)
+			require.NotZero(t, cf.ServerVersion, "the version the loser conflicted with")
 			require.False(t, cf.CreatedAt.IsZero())
 			lcs, err := laptop.Conflicts()
 			require.NoError(t, err)
@@ -192,17 +193,13 @@ func TestAnEditMadeWhileTheExchangeIsInFlightStaysPending(t *testing.T) {
 	require.NoError(t, c.Put("notes", "n", []byte("first")))
 
 	rep := mustSync(t, c)
-	require.Equal(t, 1, rep.Uploaded, "the first version went up")
+	require.Equal(t, 2, rep.Uploaded, "round 1 acknowledged the first version without clearing the second edit")
+	require.Equal(t, 2, rep.Rounds, "the second edit went up in round 2, on top of the first")
+	require.Zero(t, rep.Conflicts)
 	require.Equal(t, "second", mustGet(t, c, "notes", "n"))
 	items, err := c.List("notes")
 	require.NoError(t, err)
-	require.True(t, items[0].Pending, "the edit made during the exchange is still pending")
-	mustSync(t, other)
-	require.Equal(t, "first", mustGet(t, other, "notes", "n"))
-
-	rep = mustSync(t, c)
-	require.Equal(t, 1, rep.Uploaded)
-	require.Zero(t, rep.Conflicts, "the second edit is based on the first: a fast-forward")
+	require.False(t, items[0].Pending)
 	mustSync(t, other)
 	require.Equal(t, "second", mustGet(t, other, "notes", "n"))
 	cs, err := c.Conflicts()
@@ -210,36 +207,78 @@ func TestAnEditMadeWhileTheExchangeIsInFlightStaysPending(t *testing.T) {
 	require.Empty(t, cs)
 }
 
-func TestAnEditMadeWhileADownloadIsInFlightIsNotOverwritten(t *testing.T) {
+func TestAnItemEditedDuringEveryExchangeStaysPendingAfterMaxRounds(t *testing.T) {
 	srv := startServer(t, serverd.Config{})
 	var c *clientd.Client
-	var armed atomic.Bool
+	var edits atomic.Int64
+	var editing atomic.Bool
+	editing.Store(true)
 	hook := &hookTransport{base: http.DefaultTransport, before: func(req *http.Request) {
-		if req.URL.Path == protocol.PathExchange && armed.CompareAndSwap(true, false) {
-			require.NoError(t, c.Put("notes", "n", []byte("mine")))
+		if req.URL.Path == protocol.PathExchange && editing.Load() {
+			require.NoError(t, c.Put("notes", "n", []byte(fmt.Sprintf("edit %d", edits.Add(1)))))
 		}
 	}}
 	c = srv.client(t, "alice", "laptop", withTransport(hook))
-	other := srv.client(t, "alice", "phone")
-	require.NoError(t, other.Put("notes", "n", []byte("v1")))
-	mustSync(t, other)
-	mustSync(t, c)
-	require.NoError(t, other.Put("notes", "n", []byte("v2")))
-	mustSync(t, other)
+	require.NoError(t, c.Put("notes", "n", []byte("edit 0")))
 
-	armed.Store(true)
-	mustSync(t, c) // plans a download of v2; "mine" is written meanwhile
-	require.Equal(t, "mine", mustGet(t, c, "notes", "n"))
-	// Under server-wins the next sync sends "mine", the server refuses it
-	// and it lands in the local conflict log.
 	rep := mustSync(t, c)
-	require.Equal(t, 1, rep.Conflicts)
-	require.Equal(t, "v2", mustGet(t, c, "notes", "n"))
-	cs, err := c.Conflicts()
+	require.Equal(t, protocol.MaxRounds, rep.Rounds)
+	want := fmt.Sprintf("edit %d", edits.Load())
+	require.Equal(t, want, mustGet(t, c, "notes", "n"))
+	st, err := c.Status()
 	require.NoError(t, err)
-	require.Len(t, cs, 1)
-	require.Equal(t, "mine", string(cs[0].Content))
-	require.Equal(t, clientd.ReasonRejected, cs[0].Reason)
+	require.Equal(t, 1, st.Pending, "the newest edit is still pending")
+
+	editing.Store(false)
+	mustSync(t, c)
+	other := srv.client(t, "alice", "phone")
+	mustSync(t, other)
+	require.Equal(t, want, mustGet(t, other, "notes", "n"))
+}
+
+func TestAnEditMadeWhileADownloadIsInFlightIsNotOverwritten(t *testing.T) {
+	for _, tc := range []struct {
+		rule   protocol.Rule
+		winner string
+		kind   string
+		loser  string
+	}{
+		{protocol.ServerWins, "v2", clientd.KindLocal, "mine"},
+		{protocol.ClientWins, "mine", clientd.KindServer, "v2"},
+	} {
+		t.Run(string(tc.rule), func(t *testing.T) {
+			srv := startServer(t, serverd.Config{DefaultRule: tc.rule})
+			var c *clientd.Client
+			var armed atomic.Bool
+			hook := &hookTransport{base: http.DefaultTransport, before: func(req *http.Request) {
+				if req.URL.Path == protocol.PathExchange && armed.CompareAndSwap(true, false) {
+					require.NoError(t, c.Put("notes", "n", []byte("mine")))
+				}
+			}}
+			c = srv.client(t, "alice", "laptop", withTransport(hook))
+			other := srv.client(t, "alice", "phone")
+			require.NoError(t, other.Put("notes", "n", []byte("v1")))
+			mustSync(t, other)
+			mustSync(t, c)
+			require.NoError(t, other.Put("notes", "n", []byte("v2")))
+			mustSync(t, other)
+
+			// The session plans a download of v2; "mine" is written while
+			// it is in flight, so v2 is not stored over it. Round 2 plans
+			// "mine" against v2 and the rule decides.
+			armed.Store(true)
+			rep := mustSync(t, c)
+			require.Equal(t, 2, rep.Rounds)
+			mustSync(t, other)
+			require.Equal(t, tc.winner, mustGet(t, c, "notes", "n"))
+			require.Equal(t, tc.winner, mustGet(t, other, "notes", "n"))
+			cs, err := c.Conflicts()
+			require.NoError(t, err)
+			require.Len(t, cs, 1)
+			require.Equal(t, tc.kind, cs[0].Kind)
+			require.Equal(t, tc.loser, string(cs[0].Content))
+		})
+	}
 }
 
 func TestACorruptedDownloadIsRefusedAndNothingIsStored(t *testing.T) {
@@ -432,4 +471,36 @@ func TestAStoreRefusesATokenOfAnotherDevice(t *testing.T) {
 	_, err := c.Sync(context.Background())
 	require.ErrorIs(t, err, clientd.ErrWrongReplica)
 	require.False(t, clientd.Retryable(err))
+}
+
+func TestAnItemOverTheServersLimitStaysPendingAndIsReported(t *testing.T) {
+	srv := startServer(t, serverd.Config{Limits: protocol.Limits{MaxItemBytes: 10}})
+	c := srv.client(t, "alice", "laptop")
+	require.NoError(t, c.Put("notes", "big", []byte("twenty bytes of text")), "offline, the server's limit is not known yet")
+	require.NoError(t, c.Put("notes", "small", []byte("ok")))
+	rep := mustSync(t, c)
+	require.Equal(t, 1, rep.Uploaded)
+	require.Equal(t, []string{"notes/big"}, rep.TooLarge)
+	info, err := c.Stat("notes", "big")
+	require.NoError(t, err)
+	require.True(t, info.Pending)
+	require.Equal(t, protocol.CodeItemTooLarge, protocol.CodeOf(c.Put("notes", "other", []byte("twenty bytes of text"))),
+		"after a sync, Put checks the announced limit")
+	require.NoError(t, c.Put("notes", "big", []byte("short")))
+	rep = mustSync(t, c)
+	require.Equal(t, 1, rep.Uploaded)
+	require.Empty(t, rep.TooLarge)
+}
+
+func TestTheTokenIsNotSentOverPlainHTTPToARemoteHost(t *testing.T) {
+	_, err := clientd.Open(t.TempDir()+"/s.db", clientd.Config{ServerURL: "http://sync.example.com", Token: "sp_x"})
+	require.ErrorContains(t, err, "plain http")
+	c, err := clientd.Open(t.TempDir()+"/s.db", clientd.Config{ServerURL: "http://sync.example.com", Token: "sp_x", AllowInsecureHTTP: true})
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	for _, url := range []string{"https://sync.example.com", "http://localhost:7070", "http://[::1]:7070", "http://127.0.0.2"} {
+		c, err := clientd.Open(t.TempDir()+"/s.db", clientd.Config{ServerURL: url, Token: "sp_x"})
+		require.NoError(t, err, url)
+		require.NoError(t, c.Close())
+	}
 }

@@ -60,7 +60,7 @@ func (c *Client) call(ctx context.Context, path string, body []byte, out any, ti
 		return fmt.Errorf("%s: %w", path, errorFromResponse(resp, data))
 	}
 	if err := protocol.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("%w: %s: bad response body: %w", ErrNetwork, path, err)
+		return fmt.Errorf("%w: %s: undecodable response: %w", ErrProtocol, path, err)
 	}
 	return nil
 }

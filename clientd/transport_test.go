@@ -58,3 +58,37 @@ func mustMarshal(t *testing.T, v any) []byte {
 	require.NoError(t, err)
 	return b
 }
+
+func TestAServerOfAnotherProtocolVersionIsRefused(t *testing.T) {
+	for _, tc := range []struct {
+		versions []int
+		want     string
+	}{{[]int{2, 3}, "too new"}, {[]int{0}, "too old"}} {
+		hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			_, _ = w.Write(mustMarshal(t, &protocol.Info{Versions: tc.versions, Replica: "a/b"}))
+		}))
+		c, err := Open(filepath.Join(t.TempDir(), "s.db"), Config{ServerURL: hs.URL, Token: "tok"})
+		require.NoError(t, err)
+		_, err = c.Sync(context.Background())
+		require.ErrorIs(t, err, ErrIncompatible)
+		require.ErrorContains(t, err, tc.want)
+		require.NoError(t, c.Close())
+		hs.Close()
+	}
+}
+
+func TestAnUndecodableResponseIsAProtocolErrorAndNotRetriedInTheSession(t *testing.T) {
+	calls := 0
+	hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		calls++
+		_, _ = w.Write([]byte{0x93, 1, 2, 3}) // an array, not a map
+	}))
+	defer hs.Close()
+	c, err := Open(filepath.Join(t.TempDir(), "s.db"), Config{ServerURL: hs.URL, Token: "tok", MinBackoff: time.Millisecond})
+	require.NoError(t, err)
+	defer c.Close()
+	_, err = c.Sync(context.Background())
+	require.ErrorIs(t, err, ErrProtocol)
+	require.Equal(t, 1, calls)
+	require.True(t, Retryable(err), "a later session may try again")
+}
