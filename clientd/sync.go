@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -37,6 +38,10 @@ type Report struct {
 	// their content exceeds the server's max_item_bytes; they stay pending
 	// until edited smaller or the limit grows.
 	TooLarge []string
+	// Corrupt lists pending items ("collection/id") whose upload the server
+	// refused with fingerprint_mismatch (local corruption or a bug); they
+	// stay pending and are not sent again in the session.
+	Corrupt []string
 }
 
 // Phases of a ProgressEvent.
@@ -165,6 +170,9 @@ type session struct {
 	// hold keeps the collection's old cursor: an entry of the pulled
 	// change info could not be handled (an oversized pending item).
 	hold bool
+	// skip holds "collection/id" of uploads the server refused
+	// (item_too_large, fingerprint_mismatch); not sent again this session.
+	skip map[string]bool
 }
 
 // counts are a transaction's additions to the report, merged on commit.
@@ -534,6 +542,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 	var next []cand
 	ui, di := 0, 0
 	for ui < len(ups) || di < len(downs) {
+		ui0, di0 := ui, di
 		req, bu, bd, err := s.buildBatch(name, ups, downs, &ui, &di, *chain)
 		if err != nil {
 			return nil, err
@@ -549,6 +558,12 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		}
 		var resp protocol.ExchangeResponse
 		if err := s.c.callRetry(s.ctx, protocol.PathExchange, req, &resp); err != nil {
+			if s.refuse(name, bu, err) {
+				// SP-9-9: the listed uploads stay pending and are reported;
+				// the rest of the batch goes again with a new batch ID.
+				ui, di = ui0, di0
+				continue
+			}
 			return nil, fmt.Errorf("exchange: %w", err)
 		}
 		more, err := s.applyExchange(name, bu, bd, &resp, last && len(next) == 0, chain)
@@ -559,6 +574,39 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		s.progress(ProgressEvent{Collection: name, Phase: PhaseExchange, Round: round, Planned: planned, Sent: ui + di})
 	}
 	return next, nil
+}
+
+// refuse handles an exchange refused for particular uploads
+// (item_too_large, fingerprint_mismatch): it marks the listed uploads of
+// the batch as not to be sent again in this session and reports them. It
+// returns false when err names no upload of the batch.
+func (s *session) refuse(name string, bu []work, err error) bool {
+	var pe *protocol.Error
+	if !errors.As(err, &pe) || pe.Code != protocol.CodeItemTooLarge && pe.Code != protocol.CodeFingerprintMismatch {
+		return false
+	}
+	inBatch := map[string]bool{}
+	for _, w := range bu {
+		inBatch[w.id] = true
+	}
+	n := 0
+	for _, id := range pe.IDs {
+		if !inBatch[id] || s.skip[name+"/"+id] {
+			continue
+		}
+		if s.skip == nil {
+			s.skip = map[string]bool{}
+		}
+		s.skip[name+"/"+id] = true
+		if pe.Code == protocol.CodeItemTooLarge {
+			s.rep.TooLarge = append(s.rep.TooLarge, name+"/"+id)
+		} else {
+			s.rep.Corrupt = append(s.rep.Corrupt, name+"/"+id)
+			s.c.cfg.Logger.Error("the server found an upload's fingerprint wrong: local corruption or a bug", "collection", name, "id", id)
+		}
+		n++
+	}
+	return n > 0
 }
 
 // applyLocal applies what needs no exchange: server versions the client
@@ -674,6 +722,13 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 			}
 			if rec == nil || !col.isPending(w.id) {
 				*ui++ // resolved or superseded meanwhile
+				continue
+			}
+			if s.skip[name+"/"+w.id] {
+				if w.remote != nil {
+					s.hold = true
+				}
+				*ui++
 				continue
 			}
 			if len(rec.Content) > maxItem {

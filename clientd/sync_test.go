@@ -504,3 +504,52 @@ func TestTheTokenIsNotSentOverPlainHTTPToARemoteHost(t *testing.T) {
 		require.NoError(t, c.Close())
 	}
 }
+
+func TestUploadsTheServerRefusesAreReportedAndTheRestOfTheBatchGoesAgain(t *testing.T) {
+	srv := startServer(t, serverd.Config{Limits: protocol.Limits{MaxItemBytes: 10}})
+	secret := []byte("flip-me!")
+	var flipped atomic.Bool
+	hook := &hookTransport{
+		base: http.DefaultTransport,
+		// The client believes items may be large (a limit that changed
+		// after it read Info), so the server refuses the big one.
+		after: func(req *http.Request, body []byte) []byte {
+			if req.URL.Path != protocol.PathInfo {
+				return body
+			}
+			var info protocol.Info
+			require.NoError(t, protocol.Unmarshal(body, &info))
+			info.Limits.MaxItemBytes = 1 << 20
+			out, err := protocol.Marshal(&info)
+			require.NoError(t, err)
+			return out
+		},
+		// One upload's content is damaged on the way: fingerprint_mismatch.
+		before: func(req *http.Request) {
+			if req.URL.Path != protocol.PathExchange {
+				return
+			}
+			b, err := readAll(&http.Response{Body: req.Body})
+			require.NoError(t, err)
+			// (The server checks sizes first: damage the request after.)
+			if i := bytes.Index(b, secret); i >= 0 && !bytes.Contains(b, []byte("more than ten")) && flipped.CompareAndSwap(false, true) {
+				b = bytes.Clone(b)
+				b[i] ^= 1
+			}
+			req.Body, req.ContentLength = nopCloser(b), int64(len(b))
+		},
+	}
+	c := srv.client(t, "alice", "laptop", withTransport(hook))
+	require.NoError(t, c.PutMany("notes", map[string][]byte{"big": []byte("more than ten bytes"), "bent": secret, "fine": []byte("ok")}))
+	rep := mustSync(t, c)
+	require.Equal(t, 1, rep.Uploaded)
+	require.ElementsMatch(t, []string{"notes/big"}, rep.TooLarge)
+	require.ElementsMatch(t, []string{"notes/bent"}, rep.Corrupt)
+	st, err := c.Status()
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Pending)
+	// The next session tries again (the damage was in transit).
+	rep = mustSync(t, c)
+	require.Equal(t, 1, rep.Uploaded)
+	require.Equal(t, []string{"notes/big"}, rep.TooLarge)
+}
