@@ -56,6 +56,7 @@ type Client struct {
 	syncing     bool
 	lastSync    time.Time
 	lastErr     string
+	lastReport  Report
 	nextAttempt time.Time
 	info        *protocol.Info // from the last successful GET /v1/info
 	replica     changelog.ReplicaID
@@ -111,6 +112,9 @@ type Status struct {
 	NextAttempt time.Time
 	// Replica is this device's replica ID ("" before the first contact).
 	Replica string
+	// LastReport is the report of the last session (successful or not),
+	// including items it could not upload (TooLarge, Corrupt).
+	LastReport Report
 }
 
 // Event tells a subscriber that a sync changed local data.
@@ -521,6 +525,7 @@ func (c *Client) Status() (Status, error) {
 	defer c.mu.Unlock()
 	st.LastSync, st.LastError, st.Syncing, st.NextAttempt = c.lastSync, c.lastErr, c.syncing, c.nextAttempt
 	st.Replica = string(c.replica)
+	st.LastReport = c.lastReport
 	return st, nil
 }
 

@@ -223,12 +223,16 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 		return fmt.Errorf("resolve %s/%q: server conflict records: %w", collName, id, ErrOffline)
 	}
 	c.mu.Lock()
-	haveInfo := c.info != nil
+	info := c.info
 	c.mu.Unlock()
-	if !haveInfo {
-		if _, err := c.fetchInfo(ctx); err != nil {
+	if info == nil {
+		var err error
+		if info, err = c.fetchInfo(ctx); err != nil {
 			return fmt.Errorf("resolve %s/%q: %w", collName, id, err)
 		}
+	}
+	if !slices.Contains(info.Features, protocol.FeatureConflicts) {
+		return fmt.Errorf("resolve %s/%q: the server does not offer %q", collName, id, protocol.FeatureConflicts)
 	}
 	req := &protocol.ResolveRequest{Collection: collName, ID: id, Close: []string{}}
 	for _, cf := range servers {

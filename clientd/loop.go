@@ -157,6 +157,10 @@ func (c *Client) watchLoop(ctx context.Context) {
 		if err != nil {
 			return // closed
 		}
+		if maxIDs := info.Limits.MaxIDs; maxIDs > 0 && len(cursors) > maxIDs {
+			c.cfg.Logger.Info("more collections than a watch may name; relying on periodic sync", "collections", len(cursors))
+			return
+		}
 		timeout := c.cfg.WatchTimeout
 		if wm := info.Limits.WatchMaxMillis; wm > 0 {
 			timeout = min(timeout, time.Duration(wm)*time.Millisecond)

@@ -141,6 +141,7 @@ func (c *Client) endSync(s *session, err error) {
 	}
 	c.mu.Lock()
 	c.syncing = false
+	c.lastReport = s.rep
 	if err == nil {
 		c.lastSync, c.lastErr = now, ""
 	} else {

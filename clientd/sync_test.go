@@ -552,4 +552,7 @@ func TestUploadsTheServerRefusesAreReportedAndTheRestOfTheBatchGoesAgain(t *test
 	rep = mustSync(t, c)
 	require.Equal(t, 1, rep.Uploaded)
 	require.Equal(t, []string{"notes/big"}, rep.TooLarge)
+	st, err = c.Status()
+	require.NoError(t, err)
+	require.Equal(t, rep.TooLarge, st.LastReport.TooLarge, "apps using the loop see it in Status")
 }
