@@ -267,33 +267,7 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 	self := c.self()
 	err = c.update(func(tx *bolt.Tx) error {
 		if put != nil && resp.Result != nil {
-			col, err := openColl(tx, collName, true)
-			if err != nil {
-				return err
-			}
-			n, err := nextCounter(tx, keyEdit) // invalidates plans made before
-			if err != nil {
-				return err
-			}
-			v := changelog.Seq(resp.Result.Version)
-			put.Base, put.Seen, put.Author, put.Edit = v, v, self, n
-			if resp.Result.HLC != 0 {
-				put.HLC = changelog.HLC(resp.Result.HLC)
-			}
-			if err := col.put(id, put); err != nil {
-				return err
-			}
-			if err := col.clearPending(id); err != nil {
-				return err
-			}
-			h := newHistory(tx, c.cfg.HistoryLimit)
-			if err := h.add(c.cfg.Now(), collName, id, put, SourceLocal); err != nil {
-				return err
-			}
-			if err := h.flush(); err != nil {
-				return err
-			}
-			if err := c.persistClock(tx); err != nil {
+			if err := c.storeResolution(tx, collName, id, put, cur, resp.Result, self); err != nil {
 				return err
 			}
 		}
@@ -308,6 +282,47 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 		return fmt.Errorf("resolve %s/%q: store: %w", collName, id, err)
 	}
 	return nil
+}
+
+// storeResolution stores a resolution's written version as the item's
+// local one (SP-10-6), unless the item was edited while the resolution was
+// in flight: then the newer edit stays pending, racing the written version.
+func (c *Client) storeResolution(tx *bolt.Tx, collName, id string, put, before *record, res *protocol.UploadResult, self changelog.ReplicaID) error {
+	col, err := openColl(tx, collName, true)
+	if err != nil {
+		return err
+	}
+	v := changelog.Seq(res.Version)
+	now, err := col.get(id, true)
+	if err != nil {
+		return err
+	}
+	if editOf(now) != editOf(before) {
+		now.Seen = max(now.Seen, v)
+		return col.put(id, now)
+	}
+	n, err := nextCounter(tx, keyEdit) // invalidates plans made before
+	if err != nil {
+		return err
+	}
+	put.Base, put.Seen, put.Author, put.Edit = v, v, self, n
+	if res.HLC != 0 {
+		put.HLC = changelog.HLC(res.HLC)
+	}
+	if err := col.put(id, put); err != nil {
+		return err
+	}
+	if err := col.clearPending(id); err != nil {
+		return err
+	}
+	h := newHistory(tx, c.cfg.HistoryLimit)
+	if err := h.add(c.cfg.Now(), collName, id, put, SourceLocal); err != nil {
+		return err
+	}
+	if err := h.flush(); err != nil {
+		return err
+	}
+	return c.persistClock(tx)
 }
 
 // resolveLocally closes the local records of an item and applies the

@@ -34,7 +34,8 @@
 // item's fingerprint is verified before anything from its response is
 // stored; each response is applied in one local transaction together with
 // the cursor. An edit made while an exchange was in flight is detected with
-// a per-item edit counter and stays pending.
+// a per-item edit counter: it stays pending and is planned again in the next
+// round (a resolution's write likewise never overwrites it).
 //
 // When the server answers cursor_expired (its data set was restored or
 // replaced: a new epoch), the session forgets the old epoch's versions,
