@@ -104,3 +104,19 @@ func TestAnExpiredCursorIsResetAndTheCollectionPulledAgain(t *testing.T) {
 	require.Zero(t, st.Conflicts)
 	require.NoError(t, b.Close())
 }
+
+// FuzzDecodeRecord: any stored bytes decode to a record or errCorrupt,
+// never a panic, and a decoded record encodes back to the same bytes.
+func FuzzDecodeRecord(f *testing.F) {
+	f.Add(encodeRecord(&record{Content: []byte("x"), Author: "a/b", Base: 1, Seen: 2, Edit: 3}))
+	f.Add(encodeRecord(&record{Deleted: true}))
+	f.Add([]byte{1, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := decodeRecord(b, true)
+		if err != nil {
+			require.ErrorIs(t, err, errCorrupt)
+			return
+		}
+		require.Equal(t, b, encodeRecord(r))
+	})
+}
