@@ -28,8 +28,27 @@ import (
 
 var binPath string
 
-// mu guards the fields of serveProc written by its output reader.
+// mu guards serveProc's url, token and stdout, written by its output
+// reader goroutine.
 var mu sync.Mutex
+
+// syncBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type syncBuffer struct {
+	mu  sync.Mutex // guards buf
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "syncprint-cli")
@@ -57,7 +76,7 @@ type serveProc struct {
 	cmd    *exec.Cmd
 	url    string
 	token  string // printed on first start
-	stdout *bytes.Buffer
+	stdout *syncBuffer
 	done   chan error
 }
 
@@ -78,10 +97,10 @@ func startServe(t *testing.T, data string, args ...string) *serveProc {
 	cmd := exec.Command(binPath, append([]string{"serve", "--addr", addr, "--data", data}, args...)...)
 	pr, pw := io.Pipe()
 	cmd.Stdout = pw
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	require.NoError(t, cmd.Start())
-	p := &serveProc{cmd: cmd, stdout: &bytes.Buffer{}, done: make(chan error, 1)}
+	p := &serveProc{cmd: cmd, stdout: &syncBuffer{}, done: make(chan error, 1)}
 	go func() { p.done <- cmd.Wait(); pw.Close() }()
 	ready := make(chan struct{})
 	var once sync.Once
@@ -89,11 +108,10 @@ func startServe(t *testing.T, data string, args ...string) *serveProc {
 	go func() {
 		defer markReady()
 		sc := bufio.NewScanner(pr)
-		sawFirst := false
 		for sc.Scan() {
 			line := sc.Text()
+			p.stdout.Write([]byte(line + "\n"))
 			mu.Lock()
-			p.stdout.WriteString(line + "\n")
 			if m := tokenLine.FindStringSubmatch(line); m != nil {
 				p.token = m[1]
 			}
@@ -101,10 +119,7 @@ func startServe(t *testing.T, data string, args ...string) *serveProc {
 				p.url = "http://" + addr
 			}
 			mu.Unlock()
-			sawFirst = sawFirst || strings.HasPrefix(line, "first start")
-			// The banner ends with the rules line, or with the "try:" hint
-			// on a first start.
-			if strings.HasPrefix(line, "try:") || (!sawFirst && strings.HasPrefix(line, "rules:")) {
+			if strings.HasPrefix(line, "ready;") {
 				markReady()
 			}
 		}

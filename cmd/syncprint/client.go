@@ -350,7 +350,7 @@ func (cc *clientCmd) conflicts(args []string) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(cc.e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONFLICT\tWHERE\tREASON\tITEM\tAUTHOR\tVERSION")
+	fmt.Fprintln(tw, "CONFLICT\tWHERE\tREASON\tITEM\tAUTHOR\tCONTENT")
 	for _, cf := range list {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s/%s\t%s\t%s\n", cf.ConflictID, cf.Kind, cf.Reason, cf.Collection, cf.ID, cf.Replica, preview(cf.Content, cf.Deleted))
 	}

@@ -109,6 +109,8 @@ func cmdServe(e env, args []string) error {
 		fmt.Fprintf(e.stdout, "try: syncprint client --store a.db --server %s --token %s put notes hello 'Hello, world'\n", url, firstToken)
 	}
 
+	fmt.Fprintln(e.stdout, "ready; stop with Ctrl-C (SIGINT) or SIGTERM")
+
 	sigs := e.interrupt
 	if sigs == nil {
 		ch := make(chan os.Signal, 1)
