@@ -17,9 +17,12 @@ import (
 )
 
 // testServer is a real serverd on a loopback port with a real bbolt file.
+// It can be stopped and started again on the same address and data.
 type testServer struct {
 	t    testing.TB
+	cfg  serverd.Config
 	srv  *serverd.Server
+	addr string
 	url  string
 	done chan error
 }
@@ -29,19 +32,37 @@ func startServer(t testing.TB, cfg serverd.Config) *testServer {
 	if cfg.DataDir == "" {
 		cfg.DataDir = filepath.Join(t.TempDir(), "server")
 	}
-	srv, err := serverd.Open(cfg)
-	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	ts := &testServer{t: t, srv: srv, url: "http://" + ln.Addr().String(), done: make(chan error, 1)}
-	go func() { ts.done <- srv.Serve(ln) }()
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		require.NoError(t, srv.Shutdown(ctx))
-		<-ts.done
-	})
+	ts := &testServer{t: t, cfg: cfg}
+	ts.start("127.0.0.1:0")
+	t.Cleanup(ts.stop)
 	return ts
+}
+
+func (ts *testServer) start(addr string) {
+	ts.t.Helper()
+	srv, err := serverd.Open(ts.cfg)
+	require.NoError(ts.t, err)
+	var ln net.Listener
+	for i := 0; i < 100; i++ { // a port just closed can take a moment to be free
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	require.NoError(ts.t, err)
+	ts.srv, ts.addr, ts.url, ts.done = srv, ln.Addr().String(), "http://"+ln.Addr().String(), make(chan error, 1)
+	go func() { ts.done <- srv.Serve(ln) }()
+}
+
+func (ts *testServer) stop() {
+	if ts.srv == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	require.NoError(ts.t, ts.srv.Shutdown(ctx))
+	<-ts.done
+	ts.srv = nil
 }
 
 func (ts *testServer) token(user, device string) string {

@@ -171,3 +171,39 @@ func TestCloseCancelsASyncInFlightAndWaitsForTheLoop(t *testing.T) {
 	require.ErrorIs(t, err, clientd.ErrClosed)
 	require.ErrorIs(t, c.Start(), clientd.ErrClosed)
 }
+
+func TestTheLoopRecoversWhenTheServerComesBack(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	a := srv.client(t, "alice", "laptop")
+	b := srv.client(t, "alice", "phone", func(cfg *clientd.Config) { cfg.SyncInterval = time.Hour })
+	require.NoError(t, b.Start())
+	eventually(t, 10*time.Second, "the first sync", func() bool {
+		st, err := b.Status()
+		return err == nil && !st.LastSync.IsZero()
+	})
+
+	srv.stop()
+	require.NoError(t, b.Put("notes", "offline", []byte("written while the server was down")))
+	eventually(t, 10*time.Second, "a failed attempt", func() bool {
+		st, err := b.Status()
+		return err == nil && st.LastError != "" && !st.NextAttempt.IsZero()
+	})
+	st, err := b.Status()
+	require.NoError(t, err)
+	require.Contains(t, st.LastError, "network")
+	require.Equal(t, 1, st.Pending)
+
+	srv.start(srv.addr)
+	eventually(t, 20*time.Second, "the loop to upload after the restart", func() bool {
+		st, err := b.Status()
+		return err == nil && st.Pending == 0 && st.LastError == ""
+	})
+	// The watch is back too: a change on the laptop reaches the phone.
+	require.NoError(t, a.Put("notes", "after", []byte("restart")))
+	mustSync(t, a)
+	eventually(t, 20*time.Second, "the phone to pull the laptop's change", func() bool {
+		_, err := b.Get("notes", "after")
+		return err == nil
+	})
+	require.Equal(t, "written while the server was down", mustGet(t, a, "notes", "offline"))
+}
