@@ -644,6 +644,7 @@ func (s *session) applyLocal(name string, ws []work, final bool, cursor string) 
 			}
 			if w.action == reconcile.Nothing {
 				rec.Base, rec.Seen = w.remote.Seq, w.remote.Seq
+				s.c.clock.Observe(w.remote.HLC)
 				if err := col.put(w.id, rec); err != nil {
 					return err
 				}
@@ -862,6 +863,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 					if r.Status == protocol.StatusApplied {
 						if r.HLC != 0 {
 							rec.HLC = changelog.HLC(r.HLC)
+							s.c.clock.Observe(rec.HLC)
 						}
 						rec.Author = s.self
 					}
