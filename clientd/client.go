@@ -478,7 +478,7 @@ func (c *Client) Collections() ([]string, error) {
 			}
 			cur := col.items.Cursor()
 			for k, v := cur.First(); k != nil; k, v = cur.Next() {
-				if len(v) > 1 && v[1] == 0 { // flags byte: not deleted
+				if live(v) {
 					out = append(out, string(name))
 					break
 				}

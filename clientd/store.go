@@ -116,6 +116,10 @@ func decodeRecord(v []byte, withContent bool) (*record, error) {
 	return r, nil
 }
 
+// live reports, without decoding the rest, whether an encoded record is a
+// live item (not a tombstone).
+func live(v []byte) bool { return len(v) >= recordFixed && v[1] == 0 }
+
 // coll is one collection's buckets inside a transaction.
 type coll struct {
 	name    string
