@@ -47,6 +47,7 @@ func cmdClient(e env, args []string) error {
 	server := fs.String("server", e.getenv("SYNCPRINT_SERVER"), "server URL, e.g. http://127.0.0.1:7070 (default $SYNCPRINT_SERVER)")
 	token := fs.String("token", e.getenv("SYNCPRINT_TOKEN"), "bearer token of this device (default $SYNCPRINT_TOKEN)")
 	timeout := fs.Duration("timeout", 5*time.Minute, "longest time a sync may take")
+	insecure := fs.Bool("insecure-http", false, "allow sending the token over plain http:// to a host that is not loopback")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -58,7 +59,7 @@ func cmdClient(e env, args []string) error {
 		*store = "syncprint-client.db"
 	}
 	cmd, rest := fs.Arg(0), fs.Args()[1:]
-	cc := &clientCmd{e: e, store: *store, server: *server, token: *token, timeout: *timeout}
+	cc := &clientCmd{e: e, store: *store, server: *server, token: *token, timeout: *timeout, insecure: *insecure}
 	switch cmd {
 	case "put":
 		return cc.put(rest)
@@ -89,6 +90,7 @@ type clientCmd struct {
 	store         string
 	server, token string
 	timeout       time.Duration
+	insecure      bool
 }
 
 // open opens the local store; the server and token are needed only by
@@ -102,7 +104,7 @@ func (cc *clientCmd) open(online bool) (*clientd.Client, error) {
 			return nil, usagef("no token: give --token TOKEN or set SYNCPRINT_TOKEN (create one with: syncprint token create --data DIR --user NAME --device NAME)")
 		}
 	}
-	cfg := clientd.Config{ServerURL: cc.server, Token: cc.token}
+	cfg := clientd.Config{ServerURL: cc.server, Token: cc.token, AllowInsecureHTTP: cc.insecure}
 	if online && isTerminal(cc.e.stderr) {
 		cfg.Progress = progressPrinter(cc.e.stderr)
 	}
@@ -273,6 +275,12 @@ func (cc *clientCmd) sync(args []string) error {
 	if rep.Conflicts > 0 {
 		fmt.Fprintln(cc.e.stdout, "see: syncprint client conflicts")
 	}
+	if len(rep.TooLarge) > 0 {
+		fmt.Fprintf(cc.e.stdout, "not uploaded, larger than the server's item limit (still pending): %s\n", strings.Join(rep.TooLarge, ", "))
+	}
+	if len(rep.Corrupt) > 0 {
+		return fmt.Errorf("the server refused these items' fingerprints (local corruption?); they stay pending: %s", strings.Join(rep.Corrupt, ", "))
+	}
 	return nil
 }
 
@@ -309,6 +317,9 @@ func (cc *clientCmd) status(args []string) error {
 		last = st.LastSync.Local().Format(time.DateTime)
 	}
 	fmt.Fprintf(cc.e.stdout, "store:      %s\n", cc.store)
+	if st.Replica != "" {
+		fmt.Fprintf(cc.e.stdout, "replica:    %s\n", st.Replica)
+	}
 	fmt.Fprintf(cc.e.stdout, "pending:    %d change(s) not yet on the server\n", st.Pending)
 	fmt.Fprintf(cc.e.stdout, "last sync:  %s\n", last)
 	if st.LastError != "" {
