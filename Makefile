@@ -5,11 +5,12 @@ LDFLAGS := -X main.version=$(VERSION)
 GO      ?= go
 ADDR    ?= 127.0.0.1:7070
 DATA    ?= ./data
+ARGS    ?=
 
 .PHONY: run build test test-short test-race lint fmt vet staticcheck deps-check bench vectors clean
 
 run: build
-	./bin/syncprint serve --addr $(ADDR) --data $(DATA)
+	./bin/syncprint serve --addr $(ADDR) --data $(DATA) $(ARGS)
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/syncprint ./cmd/syncprint
