@@ -133,7 +133,7 @@ func Open(path string, cfg Config) (*Client, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, fmt.Errorf("open %s: config: %w", path, err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second})
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: time.Second, InitialMmapSize: storeMmapSize()})
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)
 	}
