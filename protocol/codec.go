@@ -62,6 +62,14 @@ func encodeRuleMap(e *msgpack.Encoder, v reflect.Value) error {
 // declaration order, integers in their smallest encoding, and the keys of
 // nested maps in increasing byte order [SP-4.1-2].
 func Marshal(v any) ([]byte, error) {
+	if b, ok := fastMarshal(nil, v); ok {
+		return b, nil
+	}
+	return marshalReflect(v)
+}
+
+// marshalReflect is Marshal by reflection, the reference encoding.
+func marshalReflect(v any) ([]byte, error) {
 	p := encoderPool.Get().(*pooledEncoder)
 	defer encoderPool.Put(p)
 	p.buf.Reset()
@@ -73,6 +81,9 @@ func Marshal(v any) ([]byte, error) {
 
 // AppendMarshal appends the canonical encoding of v to dst.
 func AppendMarshal(dst []byte, v any) ([]byte, error) {
+	if b, ok := fastMarshal(dst, v); ok {
+		return b, nil
+	}
 	b, err := Marshal(v)
 	if err != nil {
 		return dst, err
@@ -97,6 +108,15 @@ func Unmarshal(b []byte, v any) error {
 	if n != len(b) {
 		return Errorf(CodeMalformed, "%d bytes after the message", len(b)-n)
 	}
+	if fastUnmarshal(b, v) {
+		return nil
+	}
+	return unmarshalReflect(b, v)
+}
+
+// unmarshalReflect is the reflective decoder, the reference for
+// fastUnmarshal; b has passed scan.
+func unmarshalReflect(b []byte, v any) error {
 	dec := msgpack.NewDecoder(bytes.NewReader(b))
 	if err := dec.Decode(v); err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
