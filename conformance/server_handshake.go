@@ -311,9 +311,9 @@ func init() {
 
 	serverCase(Case{
 		ID: "server/auth/user-token-at-admin-endpoint", Level: MUST,
-		Reqs: []string{"SP-11-1", "SP-3-10"},
+		Reqs:  []string{"SP-11-1", "SP-3-10"},
 		Needs: []string{"feature:admin-tokens"},
-		Desc: "a user token at /v1/admin/tokens is unauthorized and creates no token",
+		Desc:  "a user token at /v1/admin/tokens is unauthorized and creates no token",
 		Procedure: `
 			When admin-tokens is announced: POST /v1/admin/tokens {user, device} with user A's
 			token. Assert: unauthorized (401). When it is not announced the endpoint may be

@@ -1,0 +1,282 @@
+package conformance
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/syncprint/syncprint/protocol"
+)
+
+// Collections, change info, cursors.
+
+func init() {
+	serverCase(Case{
+		ID: "server/collections/lists-written-collections", Level: MUST,
+		Reqs: []string{"SP-6-1", "SP-2-5", "SP-3-11"},
+		Desc: "/v1/collections lists the user's collections holding items, by name, with rule and head",
+		Procedure: `
+			Write 2 items to a fresh collection X and a tombstone (deleted at once, no item
+			before) to a fresh collection Y; name a third fresh collection Z in a change-info
+			request only. POST /v1/collections {}. Assert: X (head 2) and Y (head 1) are listed
+			with the rule Info announces for them, Z is not; names are in increasing byte order
+			without duplicates.`,
+	}, func(t *T) {
+		x, y, z := t.NewCollection(), t.NewCollection(), t.NewCollection()
+		t.Put(UserA, x, "a", 0, 0, "1")
+		t.Put(UserA, x, "b", 0, 0, "2")
+		res := t.Upload(UserA, y, Del("gone", 0, 0, t.HLC(0)))
+		t.WantStatus(res[0], protocol.StatusApplied)
+		t.Changes(UserA, z.Collection, "", 0)
+		var resp protocol.CollectionsResponse
+		t.OK(t.Do(Request{Path: protocol.PathCollections, As: UserA, Body: []byte{0x80}}), &resp)
+		names := make([]string, len(resp.Collections))
+		got := map[string]protocol.Collection{}
+		for i, c := range resp.Collections {
+			names[i] = c.Name
+			got[c.Name] = c
+		}
+		t.Check(sort.StringsAreSorted(names), "collections in increasing byte order", "%v", names)
+		for i := 1; i < len(names); i++ {
+			t.Check(names[i] != names[i-1], "no collection twice", "%q twice", names[i])
+		}
+		for _, w := range []struct {
+			ns   Namespace
+			head uint64
+		}{{x, 2}, {y, 1}} {
+			c, ok := got[w.ns.Collection]
+			t.Check(ok, fmt.Sprintf("collection %s listed", w.ns.Collection), "not listed")
+			t.Equal("head of "+w.ns.Collection, w.head, c.Head)
+			t.Equal("rule of "+w.ns.Collection, t.info.RuleFor(w.ns.Collection), c.Rule)
+		}
+		_, listed := got[z.Collection]
+		t.Check(!listed, fmt.Sprintf("an empty collection (%s) not listed", z.Collection), "listed")
+	})
+
+	serverCase(Case{
+		ID: "server/changes/empty-collection", Level: MUST,
+		Reqs: []string{"SP-6.1-2", "SP-2-5", "SP-6.1-1"},
+		Desc: "a collection never written is empty, not an error, and its cursor is valid",
+		Procedure: `
+			POST /v1/changes {collection: fresh, cursor: ""}. Assert: 200, no changes, more
+			false, head 0, a non-empty cursor; that cursor, sent back, gives the same empty page.`,
+	}, func(t *T) {
+		ns := t.NewCollection()
+		p := t.Changes(UserA, ns.Collection, "", 0)
+		t.Check(len(p.Changes) == 0 && !p.More && p.Head == 0, "no changes, more false, head 0", "%d changes, more %v, head %d", len(p.Changes), p.More, p.Head)
+		t.Check(p.Cursor != "", "a cursor (of version 0)", `cursor ""`)
+		p2 := t.Changes(UserA, ns.Collection, p.Cursor, 0)
+		t.Check(len(p2.Changes) == 0 && !p2.More && p2.Head == 0, "the same empty page for the returned cursor", "%d changes, head %d", len(p2.Changes), p2.Head)
+	})
+
+	serverCase(Case{
+		ID: "server/changes/paging", Level: MUST,
+		Reqs: []string{"SP-6.1-1", "SP-6.1-2", "SP-2-6"},
+		Desc: "pages of change info honour limit, more and the cursor, in increasing version order",
+		Procedure: `
+			Write 7 items one by one to a fresh collection (versions 1..7). Read with limit 3 from
+			"": pages of 3, 3 and 1 entries, more true, true, false; then the last cursor gives an
+			empty page with more false and the same cursor back. Assert: versions 1..7 in order,
+			each item once, head 7 on every page; limit 0 gives all 7 in one page (7 is below any
+			default page size).`,
+	}, func(t *T) {
+		ns := t.NewCollection()
+		for i := 0; i < 7; i++ {
+			v := t.Put(UserA, ns, fmt.Sprintf("item-%d", i), 0, 0, fmt.Sprint(i))
+			t.Equal(fmt.Sprintf("version of the write number %d", i+1), uint64(i+1), v)
+		}
+		cursor := ""
+		var versions []uint64
+		for i, want := range []struct {
+			n    int
+			more bool
+		}{{3, true}, {3, true}, {1, false}} {
+			p := t.Changes(UserA, ns.Collection, cursor, 3)
+			t.Check(len(p.Changes) == want.n && p.More == want.more, fmt.Sprintf("page %d: %d entries, more %v", i+1, want.n, want.more), "%d entries, more %v", len(p.Changes), p.More)
+			t.Equal(fmt.Sprintf("head on page %d", i+1), uint64(7), p.Head)
+			for _, c := range p.Changes {
+				versions = append(versions, c.Version)
+			}
+			cursor = p.Cursor
+		}
+		t.Equal("versions across the pages", []uint64{1, 2, 3, 4, 5, 6, 7}, versions)
+		p := t.Changes(UserA, ns.Collection, cursor, 3)
+		t.Check(len(p.Changes) == 0 && !p.More, "an empty last page with more false", "%d entries, more %v", len(p.Changes), p.More)
+		t.Equal("cursor of an empty page (the request's)", cursor, p.Cursor)
+		all := t.Changes(UserA, ns.Collection, "", 0)
+		t.Check(len(all.Changes) == 7 && !all.More, "limit 0: all 7 entries, more false", "%d entries, more %v", len(all.Changes), all.More)
+	})
+
+	serverCase(Case{
+		ID: "server/changes/entry-fields", Level: MUST,
+		Reqs: []string{"SP-6.1-1", "SP-2-3", "SP-4.2-2", "SP-3-6", "SP-12-2", "SP-5-5"},
+		Desc: "a change-info entry carries ID, version, fingerprint, HLC, deletion mark, the writer's replica and size",
+		Procedure: `
+			Upload "x" (content "hello, world\n", a chosen HLC) and an empty-content item "e" to a
+			fresh collection, then delete "x"'s sibling "d". Read the change info. Assert for each
+			entry: fp is the BLAKE3 fingerprint of SP-4.2 of the uploaded state, hlc the uploaded
+			HLC, replica = Info.replica of the uploading token (never anything from the body),
+			size the content length (0 for the tombstone and the empty item), deleted as uploaded.`,
+	}, func(t *T) {
+		ns := t.NewCollection()
+		h := t.HLC(-1000)
+		res := t.Upload(UserA, ns, Up("x", 0, 0, h, "hello, world\n"), Up("e", 0, 0, h+1, ""), Del("d", 0, 0, h+2))
+		for _, r := range res {
+			t.WantStatus(r, protocol.StatusApplied)
+			t.Check(r.HLC == h || r.HLC == h+1 || r.HLC == h+2, "the applied result's hlc = the uploaded HLC (not clamped) [SP-5-5]", "hlc %d", r.HLC)
+		}
+		p := t.Changes(UserA, ns.Collection, "", 0)
+		t.Equal("number of entries", 3, len(p.Changes))
+		want := map[string]struct {
+			fp      []byte
+			hlc     uint64
+			deleted bool
+			size    uint32
+		}{
+			"x": {FP("x", false, []byte("hello, world\n")), h, false, 13},
+			"e": {FP("e", false, nil), h + 1, false, 0},
+			"d": {FP("d", true, nil), h + 2, true, 0},
+		}
+		for _, c := range p.Changes {
+			w := want[c.ID]
+			t.Check(bytes.Equal(c.FP, w.fp), fmt.Sprintf("fp of %q = %x", c.ID, w.fp), "%x", c.FP)
+			t.Equal("hlc of "+c.ID, w.hlc, c.HLC)
+			t.Equal("deleted of "+c.ID, w.deleted, c.Deleted)
+			t.Equal("size of "+c.ID, w.size, c.Size)
+			t.Equal("replica of "+c.ID, t.info.Replica, c.Replica)
+		}
+	})
+
+	serverCase(Case{
+		ID: "server/changes/rewritten-item-listed-once", Level: MUST,
+		Reqs: []string{"SP-6.1-2", "SP-2-6"},
+		Desc: "an item is listed once, with its current version; an item changed after a page moves to a later page",
+		Procedure: `
+			Write a, b, c (versions 1-3). Read a page with limit 2 (a, b). Edit a (version 4).
+			Read on from the page's cursor. Assert: the second page lists c (3) and a (4), in
+			version order; a full read from "" lists b, c, a with versions 2, 3, 4 and no
+			version 1.`,
+	}, func(t *T) {
+		ns := t.NewCollection()
+		va := t.Put(UserA, ns, "a", 0, 0, "a1")
+		t.Put(UserA, ns, "b", 0, 0, "b1")
+		t.Put(UserA, ns, "c", 0, 0, "c1")
+		p := t.Changes(UserA, ns.Collection, "", 2)
+		t.Equal("IDs of the first page", []string{"a", "b"}, ids(p.Changes))
+		t.Put(UserA, ns, "a", va, va, "a2")
+		p2 := t.Changes(UserA, ns.Collection, p.Cursor, 0)
+		t.Equal("IDs of the next page", []string{"c", "a"}, ids(p2.Changes))
+		t.Equal("versions of the next page", []uint64{3, 4}, versionsOf(p2.Changes))
+		all := t.Changes(UserA, ns.Collection, "", 0)
+		t.Equal("IDs of a full read", []string{"b", "c", "a"}, ids(all.Changes))
+		t.Equal("versions of a full read", []uint64{2, 3, 4}, versionsOf(all.Changes))
+	})
+
+	serverCase(Case{
+		ID: "server/changes/cursor-form", Level: MUST,
+		Reqs: []string{"SP-6.1-3"},
+		Desc: "cursors are at most 256 bytes of printable ASCII",
+		Procedure: `
+			Collect the cursors of an empty page, of a page after writes and of an exchange.
+			Assert: each is 1 to 256 bytes, every byte in 0x21-0x7E.`,
+	}, func(t *T) {
+		ns := t.NewCollection()
+		c0 := t.Changes(UserA, ns.Collection, "", 0).Cursor
+		t.Put(UserA, ns, "a", 0, 0, "x")
+		c1 := t.Changes(UserA, ns.Collection, c0, 0).Cursor
+		c2 := t.Exchange(UserA, protocol.ExchangeRequest{Collection: ns.Collection, Cursor: c1, Uploads: []protocol.Upload{Up("b", 0, 0, t.HLC(0), "y")}}).Cursor
+		for _, c := range []string{c0, c1, c2} {
+			ok := len(c) > 0 && len(c) <= 256
+			for i := 0; i < len(c); i++ {
+				ok = ok && c[i] >= 0x21 && c[i] <= 0x7e
+			}
+			t.Check(ok, "a cursor of 1 to 256 printable ASCII bytes", "%q", c)
+		}
+	})
+
+	serverCase(Case{
+		ID: "server/changes/invalid-cursor", Level: MUST,
+		Reqs: []string{"SP-6.1-4", "SP-6.1-5", "SP-12-4", "SP-9-3"},
+		Desc: "forged, altered, foreign-collection and foreign-user cursors are invalid_cursor",
+		Procedure: `
+			Write one item to fresh collections X and Y (and, as user B, to X under B's name).
+			Take X's cursor after the write. POST /v1/changes with: "garbage"; X's cursor with
+			one character changed (each of the last 4 positions, alternately); X's cursor for Y;
+			X's cursor by user B for B's X; a cursor of 300 "a". Assert: invalid_cursor (400)
+			every time; X's cursor itself still works.`,
+	}, func(t *T) {
+		t.Need(UserB)
+		x, y := t.NewCollection(), t.NewCollection()
+		t.Put(UserA, x, "a", 0, 0, "1")
+		t.Put(UserA, y, "a", 0, 0, "1")
+		t.Put(UserB, x, "a", 0, 0, "1")
+		cur := t.Changes(UserA, x.Collection, "", 0).Cursor
+		bad := []string{"garbage", strings.Repeat("a", 300)}
+		for i := 1; i <= 4 && i <= len(cur); i++ {
+			b := []byte(cur)
+			if b[len(b)-i] == '0' {
+				b[len(b)-i] = '1'
+			} else {
+				b[len(b)-i] = '0'
+			}
+			bad = append(bad, string(b))
+		}
+		for _, c := range bad {
+			t.WantError(t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: x.Collection, Cursor: c}), protocol.CodeInvalidCursor)
+		}
+		t.WantError(t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: y.Collection, Cursor: cur}), protocol.CodeInvalidCursor)
+		t.WantError(t.Post(UserB, protocol.PathChanges, protocol.ChangesRequest{Collection: x.Collection, Cursor: cur}), protocol.CodeInvalidCursor)
+		t.Changes(UserA, x.Collection, cur, 0)
+	})
+
+	serverCase(Case{
+		ID: "server/changes/validation-order", Level: MUST,
+		Reqs: []string{"SP-6.1-1", "SP-2-1"},
+		Desc: "change-info requests are validated collection, then limit, then cursor",
+		Procedure: `
+			POST /v1/changes with (an invalid collection, limit max_page+1, a garbage cursor):
+			invalid_collection; (a valid collection, limit max_page+1, a garbage cursor):
+			too_many_items; (valid, limit max_page, garbage cursor): invalid_cursor.`,
+	}, func(t *T) {
+		ns := t.NewCollection()
+		mp := t.info.Limits.MaxPage
+		t.WantError(t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: "Bad Name", Cursor: "garbage", Limit: mp + 1}), protocol.CodeInvalidCollection)
+		t.WantError(t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: ns.Collection, Cursor: "garbage", Limit: mp + 1}), protocol.CodeTooManyItems)
+		t.WantError(t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: ns.Collection, Cursor: "garbage", Limit: mp}), protocol.CodeInvalidCursor)
+	})
+
+	serverCase(Case{
+		ID: "server/validate/collection-names", Level: MUST,
+		Reqs: []string{"SP-2-1"},
+		Desc: "collection names outside a-z 0-9 . _ - (1 to 64 bytes, first a letter or digit) are invalid_collection",
+		Procedure: `
+			POST /v1/changes and /v1/exchange naming "", "Notes", "-x", ".x", "a b", "a/b", "é",
+			65 "a" and "a\x00". Assert: invalid_collection (400) each time. Then names that are
+			valid ("0", 64 "a", "a.b_c-d") are accepted (200).`,
+	}, func(t *T) {
+		for _, c := range []string{"", "Notes", "-x", ".x", "_x", "a b", "a/b", "é", strings.Repeat("a", 65), "a\x00"} {
+			t.WantError(t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: c}), protocol.CodeInvalidCollection)
+			t.WantError(t.Post(UserA, protocol.PathExchange, protocol.ExchangeRequest{Collection: c, BatchID: NewBatchID()}), protocol.CodeInvalidCollection)
+		}
+		for _, c := range []string{"0" + RandomName(6), strings.Repeat("a", 52) + RandomName(12), "a.b_c-d" + RandomName(6)} {
+			t.OK(t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: c}), nil)
+		}
+	})
+}
+
+func ids(cs []protocol.ChangeInfo) []string {
+	out := make([]string, len(cs))
+	for i, c := range cs {
+		out[i] = c.ID
+	}
+	return out
+}
+
+func versionsOf(cs []protocol.ChangeInfo) []uint64 {
+	out := make([]uint64, len(cs))
+	for i, c := range cs {
+		out[i] = c.Version
+	}
+	return out
+}
