@@ -14,9 +14,9 @@ import (
 type outcome int
 
 const (
-	outRejected        outcome = iota // server keeps; the client gets the server's item
-	outApplied                        // client takes; a non-tombstone server version goes to an overwritten record
-	outConflict                       // keep both: a manual record of the upload
+	outRejected outcome = iota // server keeps; the client gets the server's item
+	outApplied                 // client takes; a non-tombstone server version goes to an overwritten record
+	outConflict                // keep both: a manual record of the upload
 )
 
 func (o outcome) String() string {
