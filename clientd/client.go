@@ -605,20 +605,20 @@ type history struct {
 
 func newHistory(tx *bolt.Tx, limit int) *history {
 	m := tx.Bucket(bktMeta)
-	return &history{b: tx.Bucket(bktHist), meta: m, limit: limit, first: getU64(m, keyHistFirst), next: getU64(m, keyHistNext)}
+	b := tx.Bucket(bktHist)
+	// Keys only ever grow (and are cut from the front): pack pages full.
+	b.FillPercent = 1
+	return &history{b: b, meta: m, limit: limit, first: getU64(m, keyHistFirst), next: getU64(m, keyHistNext)}
 }
 
 func (h *history) add(now time.Time, coll, id string, r *record, source string) error {
 	if h.limit < 0 {
 		return nil
 	}
-	v, err := marshal(historyRecord{
-		TimeMS: uint64(max(now.UnixMilli(), 0)), Collection: coll, ID: id, FP: r.FP.Bytes(),
+	v := appendHistoryRecord(nil, &historyRecord{
+		TimeMS: uint64(max(now.UnixMilli(), 0)), Collection: coll, ID: id, FP: r.FP[:],
 		Deleted: r.Deleted, Author: string(r.Author), Source: source, HLC: uint64(r.HLC),
 	})
-	if err != nil {
-		return err
-	}
 	if err := h.b.Put(u64(h.next), v); err != nil {
 		return err
 	}

@@ -120,3 +120,17 @@ func FuzzDecodeRecord(f *testing.F) {
 		require.Equal(t, b, encodeRecord(r))
 	})
 }
+
+func TestHistoryRecordsEncodeAsMarshalDoes(t *testing.T) {
+	long := string(make([]byte, 300))
+	for _, h := range []historyRecord{
+		{},
+		{TimeMS: 1 << 41, Collection: "notes", ID: "a", FP: make([]byte, 32), Deleted: true, Author: "alice/phone", Source: SourceRemote, HLC: 1 << 52},
+		{TimeMS: 200, Collection: long[:40], ID: long, FP: []byte{}, Author: long[:70000%len(long)], Source: SourceLocal, HLC: 65536},
+		{TimeMS: 127, ID: string(make([]byte, 70000)), HLC: 128},
+	} {
+		want, err := marshal(h)
+		require.NoError(t, err)
+		require.Equal(t, want, appendHistoryRecord(nil, &h))
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"strconv"
 
@@ -128,6 +129,20 @@ type coll struct {
 	b       *bolt.Bucket
 	items   *bolt.Bucket
 	pending *bolt.Bucket
+	// itemsCur and pendingCur serve point lookups: a bbolt Get builds a new
+	// cursor and grows its stack every time, a Seek on a kept cursor reuses
+	// it. Seek repositions from the root, so writes in between are fine.
+	itemsCur, pendingCur *bolt.Cursor
+}
+
+// lookup returns the value stored under key in the cursor's bucket, nil if
+// there is none. It is valid for the life of the transaction.
+func lookup(cur *bolt.Cursor, key string) []byte {
+	k, v := cur.Seek([]byte(key))
+	if k == nil || string(k) != key {
+		return nil
+	}
+	return v
 }
 
 // openColl returns the buckets of collection name; with create false it
@@ -157,12 +172,13 @@ func openColl(tx *bolt.Tx, name string, create bool) (*coll, error) {
 	if c.items == nil || c.pending == nil {
 		return nil, fmt.Errorf("collection %q: %w", name, errCorrupt)
 	}
+	c.itemsCur, c.pendingCur = c.items.Cursor(), c.pending.Cursor()
 	return c, nil
 }
 
 // get returns an item's record, or nil.
 func (c *coll) get(id string, withContent bool) (*record, error) {
-	v := c.items.Get([]byte(id))
+	v := lookup(c.itemsCur, id)
 	if v == nil {
 		return nil, nil
 	}
@@ -177,13 +193,20 @@ func (c *coll) put(id string, r *record) error {
 	return c.items.Put([]byte(id), encodeRecord(r))
 }
 
-func (c *coll) isPending(id string) bool { return c.pending.Get([]byte(id)) != nil }
+func (c *coll) isPending(id string) bool { return lookup(c.pendingCur, id) != nil }
 
 func (c *coll) setPending(id string, edit uint64) error {
 	return c.pending.Put([]byte(id), u64(edit))
 }
 
-func (c *coll) clearPending(id string) error { return c.pending.Delete([]byte(id)) }
+// clearPending removes the pending mark; looking first spares the far
+// costlier Delete for the common case of an item that is not pending.
+func (c *coll) clearPending(id string) error {
+	if !c.isPending(id) {
+		return nil
+	}
+	return c.pending.Delete([]byte(id))
+}
 
 func (c *coll) cursor() string { return string(c.b.Get(keyCursor)) }
 
@@ -244,6 +267,73 @@ type historyRecord struct {
 	Author     string `msgpack:"a"`
 	Source     string `msgpack:"s"`
 	HLC        uint64 `msgpack:"h"`
+}
+
+// appendHistoryRecord appends the msgpack encoding of h, the same bytes as
+// marshal(h) (a test checks), without reflection: a sync writes one record
+// per item it stores.
+func appendHistoryRecord(b []byte, h *historyRecord) []byte {
+	b = append(b, 0x88) // map of 8
+	b = appendUint(appendStr(b, "t"), h.TimeMS)
+	b = appendStr(appendStr(b, "c"), h.Collection)
+	b = appendStr(appendStr(b, "i"), h.ID)
+	b = appendStr(b, "fp")
+	if h.FP == nil {
+		b = append(b, 0xc0)
+	} else {
+		b = appendBinHeader(b, len(h.FP))
+		b = append(b, h.FP...)
+	}
+	b = appendStr(b, "d")
+	if h.Deleted {
+		b = append(b, 0xc3)
+	} else {
+		b = append(b, 0xc2)
+	}
+	b = appendStr(appendStr(b, "a"), h.Author)
+	b = appendStr(appendStr(b, "s"), h.Source)
+	return appendUint(appendStr(b, "h"), h.HLC)
+}
+
+// The append helpers write msgpack's smallest encoding of each value, as
+// protocol.Marshal does.
+
+func appendStr(b []byte, s string) []byte {
+	switch n := len(s); {
+	case n < 32:
+		b = append(b, 0xa0|byte(n))
+	case n <= math.MaxUint8:
+		b = append(b, 0xd9, byte(n))
+	case n <= math.MaxUint16:
+		b = binary.BigEndian.AppendUint16(append(b, 0xda), uint16(n))
+	default:
+		b = binary.BigEndian.AppendUint32(append(b, 0xdb), uint32(n))
+	}
+	return append(b, s...)
+}
+
+func appendBinHeader(b []byte, n int) []byte {
+	switch {
+	case n <= math.MaxUint8:
+		return append(b, 0xc4, byte(n))
+	case n <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, 0xc5), uint16(n))
+	}
+	return binary.BigEndian.AppendUint32(append(b, 0xc6), uint32(n))
+}
+
+func appendUint(b []byte, v uint64) []byte {
+	switch {
+	case v <= math.MaxInt8:
+		return append(b, byte(v))
+	case v <= math.MaxUint8:
+		return append(b, 0xcc, byte(v))
+	case v <= math.MaxUint16:
+		return binary.BigEndian.AppendUint16(append(b, 0xcd), uint16(v))
+	case v <= math.MaxUint32:
+		return binary.BigEndian.AppendUint32(append(b, 0xce), uint32(v))
+	}
+	return binary.BigEndian.AppendUint64(append(b, 0xcf), v)
 }
 
 func marshal(v any) ([]byte, error) { return protocol.Marshal(v) }
