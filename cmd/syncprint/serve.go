@@ -104,9 +104,11 @@ func cmdServe(e env, args []string) error {
 	fmt.Fprintf(e.stdout, "syncprint %s listening on %s (data %s, epoch %s)\n", version, url, *data, srv.Epoch())
 	fmt.Fprintf(e.stdout, "rules: default %s%s\n", defRule, describePolicies(policies))
 	if firstToken != "" {
-		fmt.Fprintf(e.stdout, "first start: created user %q; token for device %q:\n  %s\n", firstUser, firstDevice, firstToken)
+		// The token is printed once, on standard output only (never to the
+		// log), so that a person starting the server can use it at once.
+		fmt.Fprintf(e.stdout, "first start: created user %q; token for device %q (shown once):\n  %s\n", firstUser, firstDevice, firstToken)
 		fmt.Fprintf(e.stdout, "more tokens: syncprint token create --data %s --user %s --device NAME\n", *data, firstUser)
-		fmt.Fprintf(e.stdout, "try: syncprint client --store a.db --server %s --token %s put notes hello 'Hello, world'\n", url, firstToken)
+		fmt.Fprintf(e.stdout, "try: syncprint client --store a.db --server %s --token TOKEN put notes hello 'Hello, world'\n", url)
 	}
 
 	fmt.Fprintln(e.stdout, "ready; stop with Ctrl-C (SIGINT) or SIGTERM")
