@@ -39,8 +39,18 @@ var ErrCorrupt = errors.New("boltstore: corrupt change log entry")
 
 // Log is a changelog.Log stored in a bbolt bucket. It is valid only for the
 // life of the bucket's transaction. Read-only transactions may read it.
+//
+// A Log remembers its sub-buckets and the head once it has read them, so
+// within one transaction every write to a bucket must go through the same
+// Log (reads through others are fine until the first write).
 type Log struct {
-	b *bolt.Bucket
+	b      *bolt.Bucket
+	eb, sb *bolt.Bucket
+	// ec serves Get: a bbolt Get builds a cursor and grows its stack every
+	// time, a Seek on a kept cursor reuses it.
+	ec     *bolt.Cursor
+	head   changelog.Seq
+	headOK bool
 }
 
 var _ changelog.Log = (*Log)(nil)
@@ -50,6 +60,9 @@ func New(b *bolt.Bucket) *Log { return &Log{b: b} }
 
 // Head implements changelog.Log.
 func (l *Log) Head() (changelog.Seq, error) {
+	if l.headOK {
+		return l.head, nil
+	}
 	v := l.b.Get(headKey)
 	if v == nil {
 		return 0, nil
@@ -57,16 +70,30 @@ func (l *Log) Head() (changelog.Seq, error) {
 	if len(v) != 8 {
 		return 0, fmt.Errorf("read head: %w", ErrCorrupt)
 	}
-	return changelog.Seq(binary.BigEndian.Uint64(v)), nil
+	l.head, l.headOK = changelog.Seq(binary.BigEndian.Uint64(v)), true
+	return l.head, nil
+}
+
+// entry returns the stored value of an item, nil if there is none.
+func (l *Log) entry(id string) []byte {
+	if l.eb == nil {
+		if l.eb = l.b.Bucket(entriesName); l.eb == nil {
+			return nil
+		}
+	}
+	if l.ec == nil {
+		l.ec = l.eb.Cursor()
+	}
+	k, v := l.ec.Seek([]byte(id))
+	if k == nil || string(k) != id {
+		return nil
+	}
+	return v
 }
 
 // Get implements changelog.Log.
 func (l *Log) Get(id string) (changelog.Entry, bool, error) {
-	eb := l.b.Bucket(entriesName)
-	if eb == nil {
-		return changelog.Entry{}, false, nil
-	}
-	v := eb.Get([]byte(id))
+	v := l.entry(id)
 	if v == nil {
 		return changelog.Entry{}, false, nil
 	}
@@ -91,36 +118,37 @@ func (l *Log) Append(e changelog.Entry) (changelog.Seq, error) {
 	} else if e.Seq <= head {
 		return 0, changelog.ErrSeqOrder
 	}
-	eb, err := l.b.CreateBucketIfNotExists(entriesName)
-	if err != nil {
-		return 0, fmt.Errorf("append: %w", err)
+	if l.eb == nil || l.sb == nil {
+		if l.eb, err = l.b.CreateBucketIfNotExists(entriesName); err != nil {
+			return 0, fmt.Errorf("append: %w", err)
+		}
+		if l.sb, err = l.b.CreateBucketIfNotExists(seqName); err != nil {
+			return 0, fmt.Errorf("append: %w", err)
+		}
+		l.ec = nil
+		// Seq keys only ever grow, so pages can be packed full.
+		l.sb.FillPercent = 0.95
 	}
-	sb, err := l.b.CreateBucketIfNotExists(seqName)
-	if err != nil {
-		return 0, fmt.Errorf("append: %w", err)
-	}
-	// Seq keys only ever grow, so pages can be packed full.
-	sb.FillPercent = 0.95
-	key := []byte(e.ID)
-	if old := eb.Get(key); old != nil {
+	if old := l.entry(e.ID); old != nil {
 		if len(old) < entryFixed {
 			return 0, fmt.Errorf("append %q: %w", e.ID, ErrCorrupt)
 		}
-		if err := sb.Delete(old[:8]); err != nil {
+		if err := l.sb.Delete(old[:8]); err != nil {
 			return 0, fmt.Errorf("append: %w", err)
 		}
 	}
-	var seqKey [8]byte
-	binary.BigEndian.PutUint64(seqKey[:], uint64(e.Seq))
-	if err := eb.Put(key, encodeEntry(e)); err != nil {
+	key := []byte(e.ID)
+	seqKey := binary.BigEndian.AppendUint64(make([]byte, 0, 8), uint64(e.Seq))
+	if err := l.eb.Put(key, encodeEntry(e)); err != nil {
 		return 0, fmt.Errorf("append: %w", err)
 	}
-	if err := sb.Put(seqKey[:], key); err != nil {
+	if err := l.sb.Put(seqKey, key); err != nil {
 		return 0, fmt.Errorf("append: %w", err)
 	}
-	if err := l.b.Put(headKey, seqKey[:]); err != nil {
+	if err := l.b.Put(headKey, seqKey); err != nil {
 		return 0, fmt.Errorf("append: %w", err)
 	}
+	l.head, l.headOK = e.Seq, true
 	return e.Seq, nil
 }
 

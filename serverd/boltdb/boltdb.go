@@ -480,44 +480,60 @@ func (t *tx) PruneBatches(cutoffMillis uint64, keep, max int) (int, error) {
 }
 
 // collection implements storage.Collection. b is nil until the collection
-// is first written.
+// is first written. It keeps one Log and the content bucket for all its
+// calls: the Log caches its head and sub-buckets, and point lookups reuse
+// kept cursors.
 type collection struct {
 	t          *tx
 	user, name string
 	b          *bolt.Bucket
+	log        *boltstore.Log
+	content    *bolt.Bucket // nil until looked up or created
+	contentCur *bolt.Cursor
+}
+
+func (c *collection) changelog() *boltstore.Log {
+	if c.log == nil {
+		c.log = boltstore.New(c.b)
+	}
+	return c.log
 }
 
 func (c *collection) Head() (changelog.Seq, error) {
 	if c.b == nil {
 		return 0, nil
 	}
-	return boltstore.New(c.b).Head()
+	return c.changelog().Head()
 }
 
 func (c *collection) Get(id string) (changelog.Entry, bool, error) {
 	if c.b == nil {
 		return changelog.Entry{}, false, nil
 	}
-	return boltstore.New(c.b).Get(id)
+	return c.changelog().Get(id)
 }
 
 func (c *collection) Since(after changelog.Seq, limit int, fn func(changelog.Entry) error) error {
 	if c.b == nil {
 		return nil
 	}
-	return boltstore.New(c.b).Since(after, limit, fn)
+	return c.changelog().Since(after, limit, fn)
 }
 
 func (c *collection) Content(id string) ([]byte, error) {
 	if c.b == nil {
 		return nil, nil
 	}
-	cb := c.b.Bucket(bucketContent)
-	if cb == nil {
-		return nil, nil
+	if c.content == nil {
+		if c.content = c.b.Bucket(bucketContent); c.content == nil {
+			return nil, nil
+		}
 	}
-	v := cb.Get([]byte(id))
-	if v == nil {
+	if c.contentCur == nil {
+		c.contentCur = c.content.Cursor()
+	}
+	k, v := c.contentCur.Seek([]byte(id))
+	if k == nil || string(k) != id || v == nil {
 		return nil, nil
 	}
 	return append(make([]byte, 0, len(v)), v...), nil
@@ -539,20 +555,23 @@ func (c *collection) Put(e changelog.Entry, content []byte) (changelog.Seq, erro
 		if c.b, err = colls.CreateBucketIfNotExists([]byte(c.name)); err != nil {
 			return 0, fmt.Errorf("put %q: %w", e.ID, err)
 		}
+		c.log, c.content, c.contentCur = nil, nil, nil
 	}
 	e.Size = uint32(len(content))
-	seq, err := boltstore.New(c.b).Append(e)
+	seq, err := c.changelog().Append(e)
 	if err != nil {
 		return 0, fmt.Errorf("put %q: %w", e.ID, err)
 	}
-	cb, err := c.b.CreateBucketIfNotExists(bucketContent)
-	if err != nil {
-		return 0, fmt.Errorf("put %q: %w", e.ID, err)
+	if c.content == nil {
+		if c.content, err = c.b.CreateBucketIfNotExists(bucketContent); err != nil {
+			return 0, fmt.Errorf("put %q: %w", e.ID, err)
+		}
+		c.contentCur = nil
 	}
 	if e.Deleted || len(content) == 0 {
-		err = cb.Delete([]byte(e.ID))
+		err = c.content.Delete([]byte(e.ID))
 	} else {
-		err = cb.Put([]byte(e.ID), content)
+		err = c.content.Put([]byte(e.ID), content)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("put %q: %w", e.ID, err)
