@@ -37,6 +37,14 @@ type AcceptedCase struct {
 	Rule         string `json:"rule"`
 }
 
+// Batch IDs of the accepted ExchangeRequest cases: valid (SP-6.4-1) and
+// distinct, so that a server accepts each body end to end (an empty
+// exchange) and sending both to one user is not batch_id_reused.
+const (
+	acceptedBatchNil   = "accepted-nil-values-0001"
+	acceptedBatchEmpty = "accepted-empty-array-0002"
+)
+
 // mp builds msgpack bytes by hand, including invalid ones.
 type mp struct{ bytes.Buffer }
 
@@ -136,8 +144,8 @@ func genMalformed(files map[string][]byte) error {
 		{"string in a wider header than needed", "ChangesRequest", b2([]byte{0x81}, field("collection"), []byte{0xd9, 0x05}, []byte(coll)), "any string header is accepted"},
 		{"map16 header", "ChangesRequest", b2([]byte{0xde, 0x00, 0x01}, field("collection"), field(coll)), "any map header is accepted"},
 		{"missing keys take their zero values", "ChangesRequest", b2([]byte{0x81}, field("collection"), field(coll)), "absent keys are zero values"},
-		{"nil for a string and an array", "ExchangeRequest", b2([]byte{0x83}, field("collection"), field(coll), field("cursor"), []byte{0xc0}, field("uploads"), []byte{0xc0}), "nil is the zero value of any type"},
-		{"empty array instead of nil", "ExchangeRequest", b2([]byte{0x82}, field("collection"), field(coll), field("downloads"), []byte{0x90}), "an empty container equals nil"},
+		{"nil for a string and an array", "ExchangeRequest", b2([]byte{0x84}, field("collection"), field(coll), field("batch_id"), field(acceptedBatchNil), field("cursor"), []byte{0xc0}, field("uploads"), []byte{0xc0}), "nil is the zero value of any type"},
+		{"empty array instead of nil", "ExchangeRequest", b2([]byte{0x83}, field("collection"), field(coll), field("batch_id"), field(acceptedBatchEmpty), field("downloads"), []byte{0x90}), "an empty container equals nil"},
 		{"unknown key ignored", "ChangesRequest", unknown(b2([]byte{0x82}, field("a"), []byte{0x01}, field("b"), []byte{0x92, 0xc3, 0xa0})), "unknown keys are ignored"},
 		{"16 levels below the top map", "ChangesRequest", unknown(nest(15, []byte{0x90})), "16 levels of nesting are allowed"},
 	}

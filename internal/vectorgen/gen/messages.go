@@ -171,7 +171,7 @@ func exampleMessages() []message {
 		{"exchange_response", "POST /v1/exchange", "response", "every upload status, downloaded items (one a tombstone), missing and deferred IDs", protocol.ExchangeResponse{
 			Results: []protocol.UploadResult{
 				{ID: "note-b", Status: protocol.StatusApplied, Version: 10, HLC: h(5000)},
-				{ID: "note-x", Status: protocol.StatusUnchanged, Version: 5, HLC: h(100)},
+				{ID: "note-x", Status: protocol.StatusUnchanged, Version: 5}, // hlc 0: only applied carries one [SP-6.3-6]
 				{ID: "note-s", Status: protocol.StatusStale, Version: 9, Current: &currentS},
 				{ID: "note-r", Status: protocol.StatusRejected, Version: 7, Current: &currentR},
 				{ID: "note-m", Status: protocol.StatusConflict, Version: 8, Conflict: conflictA, Current: &currentM},
