@@ -1,0 +1,283 @@
+package conformance
+
+import (
+	"bytes"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/syncprint/syncprint/protocol"
+)
+
+// Conflict records and resolution (section 10).
+
+// recordRules are the rules that make server conflict records, in order of
+// preference, with the HLC offsets that make the client lose (manual) or
+// win (the others) a concurrent edit.
+var recordRules = []protocol.Rule{protocol.Manual, protocol.ClientWins, protocol.LatestWins}
+
+// makeRecord creates an open conflict record of item id in a namespace
+// whose rule makes records, and returns the namespace, the record and the
+// item's current version. It skips when no such rule is announced or the
+// server does not offer the conflicts feature.
+func (t *T) makeRecord(name string) (Namespace, protocol.Conflict, uint64) {
+	t.NeedFeature(protocol.FeatureConflicts)
+	for _, r := range recordRules {
+		ns, ok := t.tryWithRule(r)
+		if !ok {
+			continue
+		}
+		id := ns.ID(name)
+		v1 := t.Put(UserA, ns, id, 0, 0, "base")
+		srv := t.Upload(UserA, ns, Up(id, v1, v1, t.HLC(-20_000), "server side"))[0]
+		t.WantStatus(srv, protocol.StatusApplied)
+		res := t.Upload(UserA, ns, Up(id, v1, srv.Version, t.HLC(-10_000), "losing side"))[0]
+		cur := res.Version
+		recs := t.ConflictsOf(UserA, ns, id)
+		if len(recs) != 1 {
+			t.Failf(fmt.Sprintf("one open record of %q after a %s conflict", id, r), "%d records (upload status %s)", len(recs), res.Status)
+		}
+		return ns, recs[0], cur
+	}
+	t.Skip("no announced rule makes conflict records (manual, client-wins or latest-wins)")
+	return Namespace{}, protocol.Conflict{}, 0
+}
+
+func (t *T) resolve(who Who, req protocol.ResolveRequest) *Response {
+	return t.Post(who, protocol.PathResolve, req)
+}
+
+func init() {
+	serverCase(Case{
+		ID: "server/conflicts/record-fields", Level: MUST,
+		Reqs:  []string{"SP-10-1", "SP-10-2", "SP-7-8", "SP-7-9"},
+		Needs: []string{"feature:conflicts", "rule:manual|client-wins|latest-wins"},
+		Desc:  "a conflict record carries its ID, collection, item, reason, versions, fp, HLC, replica, content and creation time",
+		Procedure: `
+			Create a record by a concurrent edit under manual (else client-wins, else
+			latest-wins). List the collection's records. Assert: conflict_id is 1 to 64 of
+			A-Z a-z 0-9 - _; collection and id name the item; reason manual or overwritten; fp is
+			the fingerprint of its id, deletion mark and content; replica is Info.replica;
+			created_ms within a day of the server's time; a second record of another item is
+			listed after the first (oldest first); listing with collection "" includes both.`,
+	}, func(t *T) {
+		ns, rec, _ := t.makeRecord("rf1")
+		t.Check(regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`).MatchString(rec.ConflictID), "a conflict_id of SP-10-1", "%q", rec.ConflictID)
+		t.Equal("collection", ns.Collection, rec.Collection)
+		t.Check(rec.Reason == protocol.ReasonManual || rec.Reason == protocol.ReasonOverwritten, "reason manual or overwritten", "%q", rec.Reason)
+		t.Check(bytes.Equal(rec.FP, FP(rec.ID, rec.Deleted, rec.Content)), "fp the fingerprint of the record's content", "fp %x for %q", rec.FP, rec.Content)
+		t.Equal("replica", t.info.Replica, rec.Replica)
+		now := t.info.ServerTime >> 16
+		t.Check(rec.CreatedMillis+86_400_000 > now && rec.CreatedMillis < now+86_400_000, "created_ms about the server's time", "%d (server %d)", rec.CreatedMillis, now)
+		_, rec2, _ := t.makeRecord("rf2")
+		var order []string
+		for _, c := range t.Conflicts(UserA, "") {
+			if c.ConflictID == rec.ConflictID || c.ConflictID == rec2.ConflictID {
+				order = append(order, c.ConflictID)
+			}
+		}
+		t.Equal("records listed across collections, oldest first", []string{rec.ConflictID, rec2.ConflictID}, order)
+	})
+
+	serverCase(Case{
+		ID: "server/conflicts/list-validation", Level: MUST,
+		Reqs:  []string{"SP-10-2", "SP-2-1"},
+		Needs: []string{"feature:conflicts"},
+		Desc:  "listing conflicts validates the collection and lists nothing for an empty one",
+		Procedure: `
+			POST /v1/conflicts {collection: "Bad!"}: invalid_collection. {collection: fresh}:
+			200 with no records.`,
+	}, func(t *T) {
+		t.NeedFeature(protocol.FeatureConflicts)
+		t.WantError(t.Post(UserA, protocol.PathConflicts, protocol.ConflictsRequest{Collection: "Bad!"}), protocol.CodeInvalidCollection)
+		t.Equal("records of a fresh collection", 0, len(t.Conflicts(UserA, t.NewCollection().Collection)))
+	})
+
+	serverCase(Case{
+		ID: "server/conflicts/resolve-close", Level: MUST,
+		Reqs:  []string{"SP-10-3", "SP-10-4"},
+		Needs: []string{"feature:conflicts", "rule:manual|client-wins|latest-wins"},
+		Desc:  "a resolution that only closes records deletes them and writes nothing",
+		Procedure: `
+			Create a record R. Resolve {close: [R]}. Assert: closed [R], result nil; R is no
+			longer listed; the item is still at its version. Resolve again with close [R]:
+			not_found with ids [R].`,
+	}, func(t *T) {
+		ns, rec, cur := t.makeRecord("rc")
+		var resp protocol.ResolveResponse
+		t.OK(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}}), &resp)
+		t.Equal("closed", []string{rec.ConflictID}, resp.Closed)
+		t.Check(resp.Result == nil, "result nil without put", "%+v", resp.Result)
+		t.Equal("open records of the item", 0, len(t.ConflictsOf(UserA, ns, rec.ID)))
+		t.Unchanged(UserA, ns, rec.ID, &protocol.Item{Version: cur})
+		t.WantErrorIDs(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}}), protocol.CodeNotFound, rec.ConflictID)
+	})
+
+	serverCase(Case{
+		ID: "server/conflicts/resolve-put", Level: MUST,
+		Reqs:  []string{"SP-10-4", "SP-2-6", "SP-7-6", "SP-6.3-10"},
+		Needs: []string{"feature:conflicts", "rule:manual|client-wins|latest-wins"},
+		Desc:  "a resolution with a put closes the records and writes the put as a new version, whatever the rule",
+		Procedure: `
+			Create a record R of item I at version v. Resolve {close: [R], put: a merge with
+			seen = v and put.id ""}. Assert: closed [R]; result applied with version > v and the
+			put's HLC; I's current version is the merge, written by the caller; no new record.
+			Then a put equal to the current state: unchanged with the current version.`,
+	}, func(t *T) {
+		ns, rec, cur := t.makeRecord("rp")
+		put := Up("", 0, cur, t.HLC(-1000), "merged")
+		put.FP = FP(rec.ID, false, []byte("merged"))
+		var resp protocol.ResolveResponse
+		t.OK(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}, Put: &put}), &resp)
+		t.Equal("closed", []string{rec.ConflictID}, resp.Closed)
+		t.Check(resp.Result != nil && resp.Result.Status == protocol.StatusApplied && resp.Result.Version > cur && resp.Result.HLC == put.HLC,
+			fmt.Sprintf("result applied, version > %d, hlc = the put's", cur), "%+v", resp.Result)
+		it, _ := t.Current(UserA, ns, rec.ID)
+		t.Check(it.Version == resp.Result.Version && string(it.Content) == "merged" && it.Replica == t.info.Replica, "the merge is current", "%+v", it)
+		t.Equal("open records of the item", 0, len(t.ConflictsOf(UserA, ns, rec.ID)))
+		same := Up(rec.ID, 0, it.Version, t.HLC(0), "merged")
+		resp = protocol.ResolveResponse{}
+		t.OK(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Put: &same}), &resp)
+		t.Check(resp.Result != nil && resp.Result.Status == protocol.StatusUnchanged && resp.Result.Version == it.Version,
+			"result unchanged with the current version", "%+v", resp.Result)
+	})
+
+	serverCase(Case{
+		ID: "server/conflicts/resolve-stale-base", Level: MUST,
+		Reqs:  []string{"SP-10-3", "SP-9-2"},
+		Needs: []string{"feature:conflicts", "rule:manual|client-wins|latest-wins"},
+		Desc:  "a resolution whose put.seen is not the current version is stale_base and closes nothing",
+		Procedure: `
+			Create a record R of item I at version v. Resolve {close: [R], put with seen = v-1}.
+			Assert: stale_base (409); R still open; I still at v. A put of a new item with seen 0
+			and no close is applied (seen 0 = the server holds none).`,
+	}, func(t *T) {
+		ns, rec, cur := t.makeRecord("rs")
+		put := Up(rec.ID, 0, cur-1, t.HLC(0), "late")
+		t.WantError(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}, Put: &put}), protocol.CodeStaleBase)
+		t.Equal("open records of the item", 1, len(t.ConflictsOf(UserA, ns, rec.ID)))
+		t.Unchanged(UserA, ns, rec.ID, &protocol.Item{Version: cur})
+		fresh := ns.ID("rs-new")
+		np := Up(fresh, 0, 0, t.HLC(0), "new")
+		var resp protocol.ResolveResponse
+		t.OK(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: fresh, Put: &np}), &resp)
+		t.Check(resp.Result != nil && resp.Result.Status == protocol.StatusApplied, "a put of a new item applied", "%+v", resp.Result)
+	})
+
+	serverCase(Case{
+		ID: "server/conflicts/resolve-validation", Level: MUST,
+		Reqs:  []string{"SP-10-3", "SP-9-7", "SP-4.2-5", "SP-4.2-3"},
+		Needs: []string{"feature:conflicts", "rule:manual|client-wins|latest-wins"},
+		Desc:  "resolutions are validated in the order of SP-10-3 and a failure closes and writes nothing",
+		Procedure: `
+			With an open record R of item I: bad collection: invalid_collection; id "a\x01":
+			invalid_id; close of max_ids+1 IDs: too_many_items; close [R, R]: duplicate_id;
+			put.id "other": malformed_request; put with a 31-byte fp: malformed_request; a
+			tombstone put with content: malformed_request; content over max_item_bytes:
+			item_too_large; a wrong fp: fingerprint_mismatch; close [R, unknown]: not_found
+			with ids [unknown]; close R under another item's ID: not_found. Neither close nor put:
+			200, nothing closed. After all of them R is open and I unchanged.`,
+	}, func(t *T) {
+		ns, rec, cur := t.makeRecord("rv")
+		good := func() *protocol.Upload { u := Up(rec.ID, 0, cur, t.HLC(0), "fix"); return &u }
+		withFP := func(fp []byte) *protocol.Upload { u := good(); u.FP = fp; return u }
+		otherID := good()
+		otherID.ID = ns.ID("other")
+		otherID.FP = FP(otherID.ID, false, otherID.Content)
+		tomb := Del(rec.ID, 0, cur, t.HLC(0))
+		tomb.Content = []byte("x")
+		big := Up(rec.ID, 0, cur, t.HLC(0), strings.Repeat("z", t.info.Limits.MaxItemBytes+1))
+		many := make([]string, t.info.Limits.MaxIDs+1)
+		for i := range many {
+			many[i] = fmt.Sprintf("c%d", i)
+		}
+		unknown := "cf" + RandomName(20)
+		for _, c := range []struct {
+			name string
+			req  protocol.ResolveRequest
+			code protocol.Code
+		}{
+			{"bad collection", protocol.ResolveRequest{Collection: "Bad!", ID: rec.ID, Close: []string{rec.ConflictID}}, protocol.CodeInvalidCollection},
+			{"bad id", protocol.ResolveRequest{Collection: ns.Collection, ID: "a\x01", Close: []string{rec.ConflictID}}, protocol.CodeInvalidID},
+			{"too many", protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: many}, protocol.CodeTooManyItems},
+			{"duplicate", protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID, rec.ConflictID}}, protocol.CodeDuplicateID},
+			{"put.id differs", protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}, Put: otherID}, protocol.CodeMalformed},
+			{"short fp", protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}, Put: withFP(make([]byte, 31))}, protocol.CodeMalformed},
+			{"tombstone with content", protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}, Put: &tomb}, protocol.CodeMalformed},
+			{"too large", protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}, Put: &big}, protocol.CodeItemTooLarge},
+			{"wrong fp", protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}, Put: withFP(FP(rec.ID, false, []byte("nope")))}, protocol.CodeFingerprintMismatch},
+			{"unknown record", protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID, unknown}, Put: good()}, protocol.CodeNotFound},
+			{"record of another item", protocol.ResolveRequest{Collection: ns.Collection, ID: ns.ID("not-the-item"), Close: []string{rec.ConflictID}}, protocol.CodeNotFound},
+		} {
+			t.Logf("resolve: %s", c.name)
+			e := t.WantError(t.resolve(UserA, c.req), c.code)
+			if c.name == "unknown record" {
+				t.Equal("ids of not_found", []string{unknown}, e.IDs)
+			}
+		}
+		var resp protocol.ResolveResponse
+		t.OK(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID}), &resp)
+		t.Check(len(resp.Closed) == 0 && resp.Result == nil, "a resolution without close and put does nothing", "%+v", resp)
+		t.Equal("open records of the item", 1, len(t.ConflictsOf(UserA, ns, rec.ID)))
+		t.Unchanged(UserA, ns, rec.ID, &protocol.Item{Version: cur})
+	})
+
+	serverCase(Case{
+		ID: "server/conflicts/records-per-user", Level: MUST,
+		Reqs:  []string{"SP-10-2", "SP-2-5", "SP-10-3"},
+		Needs: []string{"feature:conflicts", "token-b", "rule:manual|client-wins|latest-wins"},
+		Desc:  "another user cannot list or close a user's records: they answer like missing ones; any device of the user can",
+		Procedure: `
+			User A creates record R. User B lists the collection (R absent) and every collection
+			(R absent); B resolves {close: [R]}: not_found with ids [R], exactly as for a random
+			record ID. With --token-c, device C of user A lists R and closes it.`,
+	}, func(t *T) {
+		t.Need(UserB)
+		ns, rec, _ := t.makeRecord("pu")
+		for _, coll := range []string{ns.Collection, ""} {
+			for _, c := range t.Conflicts(UserB, coll) {
+				t.Check(c.ConflictID != rec.ConflictID, "A's record not listed for B", "listed")
+			}
+		}
+		fake := rec.ConflictID[:len(rec.ConflictID)-1] + map[bool]string{true: "A", false: "B"}[strings.HasSuffix(rec.ConflictID, "B")]
+		eB := t.WantError(t.resolve(UserB, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}}), protocol.CodeNotFound)
+		t.Equal("ids of B's not_found", []string{rec.ConflictID}, eB.IDs)
+		eF := t.WantError(t.resolve(UserB, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{fake}}), protocol.CodeNotFound)
+		t.Equal("ids of not_found for a random record", []string{fake}, eF.IDs)
+		t.Equal("open records of A's item", 1, len(t.ConflictsOf(UserA, ns, rec.ID)))
+		if t.target.TokenC != "" {
+			found := false
+			for _, c := range t.Conflicts(UserC, ns.Collection) {
+				found = found || c.ConflictID == rec.ConflictID
+			}
+			t.Check(found, "device C of the same user lists A's record", "not listed")
+			t.OK(t.resolve(UserC, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}}), nil)
+		}
+	})
+
+	serverCase(Case{
+		ID: "server/conflicts/resolve-wakes-watch", Level: MUST,
+		Reqs:  []string{"SP-10-4", "SP-8-3"},
+		Needs: []string{"feature:conflicts", "feature:watch", "rule:manual|client-wins|latest-wins"},
+		Desc:  "a resolution that writes wakes the user's watches",
+		Procedure: `
+			Create record R of item I at version v. Watch every collection at its head (timeout
+			20 s); after 500 ms resolve with a put (seen v). Assert: the watch answers within 5 s
+			of the resolution, listing the collection.`,
+	}, func(t *T) {
+		t.NeedFeature(protocol.FeatureWatch)
+		ns, rec, cur := t.makeRecord("ww")
+		ch := t.startWatch(UserA, t.headCursors(UserA), 20_000)
+		select {
+		case w := <-ch:
+			t.Failf("the watch to wait", "it answered after %v: %s", w.end.Sub(w.start), renderMsgpack(bodyOf(w)))
+		case <-time.After(500 * time.Millisecond):
+		}
+		put := Up(rec.ID, 0, cur, t.HLC(0), "resolved")
+		at := time.Now()
+		t.OK(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}, Put: &put}), nil)
+		changed, w := t.watchChanged(ch)
+		t.Check(contains(changed, ns.Collection) && w.end.Sub(at) < 5*time.Second, fmt.Sprintf("%s in changed within 5 s", ns.Collection), "changed %v after %v", changed, w.end.Sub(at))
+	})
+}
