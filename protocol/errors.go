@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 )
 
 // Code is a stable error code carried in every error response [SP-9].
@@ -94,13 +95,21 @@ type Error struct {
 	RetryAfterSeconds int `msgpack:"-"`
 }
 
-// Errorf builds an *Error with a formatted message.
+// Errorf builds an *Error with a formatted message. The message is made
+// valid UTF-8 (it may quote client-supplied bytes) [SP-4.1-2].
 func Errorf(code Code, format string, args ...any) *Error {
-	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+	return &Error{Code: code, Message: strings.ToValidUTF8(fmt.Sprintf(format, args...), "\uFFFD")}
 }
 
-// WithIDs returns e with the offending item IDs attached.
-func (e *Error) WithIDs(ids ...string) *Error { e.IDs = ids; return e }
+// WithIDs returns e with the offending item IDs attached, each as ErrorID
+// renders it: valid UTF-8 of at most MaxIDBytes bytes [SP-9-7].
+func (e *Error) WithIDs(ids ...string) *Error {
+	e.IDs = make([]string, len(ids))
+	for i, id := range ids {
+		e.IDs[i] = ErrorID(id)
+	}
+	return e
+}
 
 func (e *Error) Error() string {
 	if e.Message == "" {

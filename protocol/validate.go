@@ -1,18 +1,38 @@
 package protocol
 
 import (
+	"strings"
 	"unicode/utf8"
 )
 
+// ErrorID returns an ID as an Error lists it in ids [SP-9-7]: every
+// maximal run of bytes that is not valid UTF-8 replaced by one U+FFFD
+// (strings.ToValidUTF8), then cut at a character boundary to at most
+// MaxIDBytes bytes. A valid ID of at most MaxIDBytes bytes is returned
+// unchanged, so that a client can match it; every other ID still yields
+// a valid str [SP-4.1-2].
+func ErrorID(id string) string {
+	s := strings.ToValidUTF8(id, "\uFFFD")
+	if len(s) <= MaxIDBytes {
+		return s
+	}
+	n := MaxIDBytes
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
+}
+
 // ValidateID checks an item ID [SP-2-2]: 1 to MaxIDBytes bytes of valid
 // UTF-8 with no C0 control character (U+0000-U+001F) and no U+007F.
-// The error is an *Error with CodeInvalidID naming the ID.
+// The error is an *Error with CodeInvalidID naming the ID as ErrorID
+// renders it (valid UTF-8, at most MaxIDBytes bytes).
 func ValidateID(id string) error {
 	switch {
 	case id == "":
 		return Errorf(CodeInvalidID, "empty item id")
 	case len(id) > MaxIDBytes:
-		return Errorf(CodeInvalidID, "item id is %d bytes, the limit is %d", len(id), MaxIDBytes).WithIDs(id[:MaxIDBytes])
+		return Errorf(CodeInvalidID, "item id is %d bytes, the limit is %d", len(id), MaxIDBytes).WithIDs(id)
 	case !utf8.ValidString(id):
 		return Errorf(CodeInvalidID, "item id %q is not valid UTF-8", id).WithIDs(id)
 	}
