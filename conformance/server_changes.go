@@ -110,7 +110,7 @@ func init() {
 
 	serverCase(Case{
 		ID: "server/changes/entry-fields", Level: MUST,
-		Reqs: []string{"SP-6.1-1", "SP-2-3", "SP-4.2-2", "SP-3-6", "SP-12-2", "SP-5-5"},
+		Reqs: []string{"SP-6.1-1", "SP-2-3", "SP-4.2-2", "SP-3-6", "SP-12-2", "SP-5-5", "SP-5-1"},
 		Desc: "a change-info entry carries ID, version, fingerprint, HLC, deletion mark, the writer's replica and size",
 		Procedure: `
 			Upload "x" (content "hello, world\n", a chosen HLC) and an empty-content item "e" to a

@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"bytes"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -225,7 +226,7 @@ func init() {
 
 	serverCase(Case{
 		ID: "server/auth/missing-or-bad-token", Level: MUST,
-		Reqs: []string{"SP-3-6", "SP-3-3"},
+		Reqs: []string{"SP-3-6", "SP-3-3", "SP-9-1", "SP-9-2"},
 		Desc: "every user endpoint answers a missing, foreign-scheme, malformed or unknown token with unauthorized",
 		Procedure: `
 			For /v1/collections, /v1/changes, /v1/exchange (and /v1/watch, /v1/conflicts when
@@ -363,4 +364,36 @@ func sortedPaths(m map[string][]byte) []string {
 	}
 	sort.Strings(ps)
 	return ps
+}
+
+func init() {
+	serverCase(Case{
+		ID: "server/encoding/canonical-responses", Level: SHOULD,
+		Reqs: []string{"SP-4.1-2"},
+		Desc: "the server's responses are in canonical form",
+		Procedure: `
+			Collect Info, a change-info page, an exchange response (with a tombstone, an applied
+			and a stale result) and an error. Decode each and re-encode it canonically (keys in
+			table order, shortest formats, empty containers, nil only for absent messages).
+			Assert: the bytes are identical.`,
+	}, func(t *T) {
+		ns := t.NewCollection()
+		v := t.Put(UserA, ns, "a", 0, 0, "x")
+		check := func(what string, r *Response, v any) {
+			if r.Status == http.StatusOK {
+				t.OK(r, v)
+			} else {
+				pe := &protocol.Error{}
+				t.Check(protocol.Unmarshal(r.Body, pe) == nil, "an Error body", "%x", r.Body)
+				v = pe
+			}
+			again := t.Marshal(v)
+			t.Check(bytes.Equal(again, r.Body), what+" in canonical form", "%s\nre-encoded: %s", renderMsgpack(r.Body), renderMsgpack(again))
+		}
+		check("Info", t.Do(Request{Method: http.MethodGet, Path: protocol.PathInfo, As: UserA}), &protocol.Info{})
+		check("ChangesResponse", t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: ns.Collection}), &protocol.ChangesResponse{})
+		check("ExchangeResponse", t.Post(UserA, protocol.PathExchange, protocol.ExchangeRequest{Collection: ns.Collection, BatchID: NewBatchID(),
+			Uploads: []protocol.Upload{Del("a", v, v, t.HLC(0)), Up("b", 0, 9, t.HLC(0), "y")}, Downloads: []string{"a", "zz"}}), &protocol.ExchangeResponse{})
+		check("Error", t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: "Bad"}), nil)
+	})
 }
