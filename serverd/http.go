@@ -134,6 +134,9 @@ func (s *Server) serve(c *call) error {
 	if len(c.body) > s.cfg.Limits.MaxBodyBytes {
 		return protocol.Errorf(protocol.CodePayloadTooLarge, "request body is %d bytes, the limit is %d", len(c.body), s.cfg.Limits.MaxBodyBytes)
 	}
+	if err := checkContentEncoding(ctx.Request.Header.PeekAll(fasthttp.HeaderContentEncoding)); err != nil {
+		return err
+	}
 	resp, err := rt.handle(s, c)
 	if err != nil {
 		return err
@@ -166,6 +169,20 @@ func checkVersion(h []byte) error {
 	}
 	if v < protocol.MinVersion {
 		return protocol.Errorf(protocol.CodeVersionTooOld, "protocol version %d is no longer spoken; this server speaks %d to %d", v, protocol.MinVersion, protocol.Version)
+	}
+	return nil
+}
+
+// checkContentEncoding refuses a request with a content coding [SP-3-8]:
+// Content-Encoding must be absent or name only identity (case-insensitive).
+// It is part of decoding (step 6 of [SP-3-3]): the body is never inflated.
+func checkContentEncoding(values [][]byte) error {
+	for _, v := range values {
+		for _, coding := range strings.Split(string(v), ",") {
+			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
+				return protocol.Errorf(protocol.CodeMalformed, "Content-Encoding %q is not supported: protocol version 1 defines no content coding; send the body unencoded", clip(string(v)))
+			}
+		}
 	}
 	return nil
 }
