@@ -540,7 +540,34 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 	if planned == 0 {
 		return nil, nil
 	}
+	// Exchanges are pipelined one deep: the local transaction of a
+	// response runs while the next request is built, sent and answered.
+	// Responses are still verified before anything else happens and
+	// applied one at a time in order, each in its own transaction; a
+	// transaction decides whether to store the cursor only once every
+	// earlier one has committed. If a local transaction fails while the
+	// next request is in flight, the session ends with its error as it
+	// would have, with one more exchange applied on the server: like a
+	// response lost in transit, the next session learns those versions from
+	// the change info with the client's own fingerprints, so nothing is
+	// lost or sent twice (SP-6.5-1).
 	var next []cand
+	var inflight *applying
+	defer func() { inflight.wait() }()
+	join := func() error {
+		if inflight == nil {
+			return nil
+		}
+		a := inflight
+		inflight = nil
+		if err := a.wait(); err != nil {
+			return err
+		}
+		s.merge(name, a.d)
+		next = append(next, a.more...)
+		s.progress(ProgressEvent{Collection: name, Phase: PhaseExchange, Round: round, Planned: planned, Sent: a.sent})
+		return nil
+	}
 	ui, di := 0, 0
 	for ui < len(ups) || di < len(downs) {
 		ui0, di0 := ui, di
@@ -550,6 +577,9 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		}
 		last := ui == len(ups) && di == len(downs)
 		if len(bu) == 0 && len(bd) == 0 {
+			if err := join(); err != nil {
+				return nil, err
+			}
 			if last && len(next) == 0 {
 				if err := s.applyLocal(name, nil, true, *chain); err != nil {
 					return nil, err
@@ -558,23 +588,62 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			continue
 		}
 		var resp protocol.ExchangeResponse
-		if err := s.c.callRetry(s.ctx, protocol.PathExchange, req, &resp); err != nil {
-			if s.refuse(name, bu, err) {
+		callErr := s.c.callRetry(s.ctx, protocol.PathExchange, req, &resp)
+		if err := join(); err != nil {
+			return nil, err
+		}
+		if callErr != nil {
+			if s.refuse(name, bu, callErr) {
 				// SP-9-9: the listed uploads stay pending and are reported;
 				// the rest of the batch goes again with a new batch ID.
 				ui, di = ui0, di0
 				continue
 			}
-			return nil, fmt.Errorf("exchange: %w", err)
+			return nil, fmt.Errorf("exchange: %w", callErr)
 		}
-		more, err := s.applyExchange(name, bu, bd, &resp, last && len(next) == 0, chain)
+		fps, err := verifyItems(name, &resp)
 		if err != nil {
 			return nil, err
 		}
-		next = append(next, more...)
-		s.progress(ProgressEvent{Collection: name, Phase: PhaseExchange, Round: round, Planned: planned, Sent: ui + di})
+		newChain := *chain
+		if resp.Cursor != "" {
+			newChain = resp.Cursor
+		}
+		commit := last && len(next) == 0 && !s.hold
+		a := &applying{done: make(chan struct{}), sent: ui + di}
+		go func() {
+			defer close(a.done)
+			a.more, a.d, a.err = s.applyExchange(name, bu, bd, &resp, fps, commit, newChain)
+		}()
+		inflight = a
+		// The next request carries the cursor of this response; should
+		// its transaction fail, the session ends before that matters.
+		*chain = newChain
+	}
+	if err := join(); err != nil {
+		return nil, err
 	}
 	return next, nil
+}
+
+// applying is a response's local transaction running in the background.
+type applying struct {
+	done chan struct{}
+	sent int
+	// Set by the transaction before done closes.
+	more []cand
+	d    counts
+	err  error
+}
+
+// wait waits for the transaction (a nil applying has none) and returns its
+// error.
+func (a *applying) wait() error {
+	if a == nil {
+		return nil
+	}
+	<-a.done
+	return a.err
 }
 
 // refuse handles an exchange refused for particular uploads
@@ -792,10 +861,10 @@ func currentEntry(r *protocol.UploadResult) *changelog.Entry {
 	return &e
 }
 
-// applyExchange verifies and applies one exchange response in one local
-// transaction. It returns the items for the next round.
-func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.ExchangeResponse, commitIfDone bool, chain *string) ([]cand, error) {
-	// Verify every downloaded item before anything is stored.
+// verifyItems recomputes the fingerprint of every item of a response
+// (SP-6.5-1) and returns them by ID; nothing may be stored from a response
+// that fails.
+func verifyItems(name string, resp *protocol.ExchangeResponse) (map[string]fingerprint.Fingerprint, error) {
 	fps := make(map[string]fingerprint.Fingerprint, len(resp.Items))
 	for i := range resp.Items {
 		it := &resp.Items[i]
@@ -805,6 +874,16 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 		}
 		fps[it.ID] = fp
 	}
+	return fps, nil
+}
+
+// applyExchange applies one verified exchange response (fps from
+// verifyItems) in one local transaction, storing newChain as the cursor
+// when commit is set and nothing is left for the next round. It returns
+// the items for the next round and the transaction's counts. It touches
+// no session state but s.c (safe for concurrent use), so it may run while
+// the session builds and sends the next request.
+func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.ExchangeResponse, fps map[string]fingerprint.Fingerprint, commit bool, newChain string) ([]cand, counts, error) {
 	items := make(map[string]*protocol.Item, len(resp.Items))
 	for i := range resp.Items {
 		items[resp.Items[i].ID] = &resp.Items[i]
@@ -819,10 +898,6 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 	}
 	var next []cand
 	var d counts
-	newChain := *chain
-	if resp.Cursor != "" {
-		newChain = resp.Cursor
-	}
 	err := s.c.update(func(tx *bolt.Tx) error {
 		next, d = nil, counts{}
 		col, err := openColl(tx, name, true)
@@ -958,7 +1033,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 				next = append(next, cand{id: id, remote: w.remote})
 			}
 		}
-		if commitIfDone && len(next) == 0 && !s.hold {
+		if commit && len(next) == 0 {
 			if err := col.setCursor(newChain); err != nil {
 				return err
 			}
@@ -969,11 +1044,9 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 		return s.c.persistClock(tx)
 	})
 	if err != nil {
-		return nil, err
+		return nil, counts{}, err
 	}
-	*chain = newChain
-	s.merge(name, d)
-	return next, nil
+	return next, d, nil
 }
 
 // addLocalConflict puts a losing local version into the local conflict log.
