@@ -615,7 +615,7 @@ func (h *history) add(now time.Time, coll, id string, r *record, source string) 
 	if h.limit < 0 {
 		return nil
 	}
-	v := appendHistoryRecord(nil, &historyRecord{
+	v := appendHistoryRecord(make([]byte, 0, 96+len(coll)+len(id)+len(r.Author)), &historyRecord{
 		TimeMS: uint64(max(now.UnixMilli(), 0)), Collection: coll, ID: id, FP: r.FP[:],
 		Deleted: r.Deleted, Author: string(r.Author), Source: source, HLC: uint64(r.HLC),
 	})

@@ -1007,7 +1007,8 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 				continue
 			}
 			handled[it.ID] = true
-			rec, err := col.get(it.ID, true)
+			// The local content is needed only to keep a losing version.
+			rec, err := col.get(it.ID, w.action == reconcile.DownloadKeepLocal)
 			if err != nil {
 				return err
 			}

@@ -282,6 +282,7 @@ func (s *Server) exchange(tx storage.Tx, c *call, req *protocol.ExchangeRequest)
 // of every rejected or conflict upload not already listed.
 func (s *Server) downloads(coll storage.Collection, ids, keep []string, resp *protocol.ExchangeResponse) error {
 	kept := make(map[string]bool, len(keep))
+	var slab fpSlab
 	budget := s.cfg.Limits.MaxBatchBytes
 	used := 0
 	load := func(id string) (protocol.Item, bool, error) {
@@ -296,7 +297,7 @@ func (s *Server) downloads(coll storage.Collection, ids, keep []string, resp *pr
 		if content == nil {
 			content = []byte{}
 		}
-		return protocol.Item{ID: e.ID, Version: uint64(e.Seq), FP: e.Fingerprint.Bytes(), HLC: uint64(e.HLC), Deleted: e.Deleted, Replica: string(e.Replica), Content: content}, true, nil
+		return protocol.Item{ID: e.ID, Version: uint64(e.Seq), FP: slab.bytes(e.Fingerprint), HLC: uint64(e.HLC), Deleted: e.Deleted, Replica: string(e.Replica), Content: content}, true, nil
 	}
 	keepSet := make(map[string]bool, len(keep))
 	for _, id := range keep {
@@ -347,4 +348,26 @@ func (s *Server) downloads(coll storage.Collection, ids, keep []string, resp *pr
 		}
 	}
 	return nil
+}
+
+// fpSlab hands out wire fingerprints (32-byte slices, never written to)
+// carved from shared blocks: one allocation per fpSlabItems instead of one
+// per item of a large response.
+type fpSlab struct{ buf []byte }
+
+const fpSlabItems = 256
+
+func (s *fpSlab) bytes(fp fingerprint.Fingerprint) []byte {
+	if len(s.buf) < fingerprint.Size {
+		s.buf = make([]byte, fpSlabItems*fingerprint.Size)
+	}
+	b := s.buf[:fingerprint.Size:fingerprint.Size]
+	copy(b, fp[:])
+	s.buf = s.buf[fingerprint.Size:]
+	return b
+}
+
+// changeInfo is e.ToWire with the fingerprint from the slab.
+func (s *fpSlab) changeInfo(e changelog.Entry) protocol.ChangeInfo {
+	return protocol.ChangeInfo{ID: e.ID, Version: uint64(e.Seq), FP: s.bytes(e.Fingerprint), HLC: uint64(e.HLC), Deleted: e.Deleted, Replica: string(e.Replica), Size: e.Size}
 }

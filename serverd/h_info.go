@@ -70,6 +70,7 @@ func (s *Server) handleChanges(c *call) (any, error) {
 		return nil, err
 	}
 	resp := protocol.ChangesResponse{Changes: make([]protocol.ChangeInfo, 0, min(limit, 1024))}
+	var slab fpSlab
 	err = s.view(context.Background(), func(tx storage.Tx) error {
 		coll, err := tx.Collection(c.user, req.Collection)
 		if err != nil {
@@ -85,7 +86,7 @@ func (s *Server) handleChanges(c *call) (any, error) {
 				resp.More = true
 				return nil
 			}
-			resp.Changes = append(resp.Changes, e.ToWire())
+			resp.Changes = append(resp.Changes, slab.changeInfo(e))
 			return nil
 		})
 	})

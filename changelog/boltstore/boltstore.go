@@ -51,6 +51,9 @@ type Log struct {
 	ec     *bolt.Cursor
 	head   changelog.Seq
 	headOK bool
+	// replica is the replica ID of the last entry decoded: runs of entries
+	// by one device share one string instead of allocating one each.
+	replica changelog.ReplicaID
 }
 
 var _ changelog.Log = (*Log)(nil)
@@ -97,7 +100,7 @@ func (l *Log) Get(id string) (changelog.Entry, bool, error) {
 	if v == nil {
 		return changelog.Entry{}, false, nil
 	}
-	e, err := decodeEntry(id, v)
+	e, err := l.decodeEntry(id, v)
 	if err != nil {
 		return changelog.Entry{}, false, fmt.Errorf("get %q: %w", id, err)
 	}
@@ -170,7 +173,7 @@ func (l *Log) Since(after changelog.Seq, limit int, fn func(changelog.Entry) err
 		if v == nil {
 			return fmt.Errorf("since: seq %d names missing item %q: %w", binary.BigEndian.Uint64(k), id, ErrCorrupt)
 		}
-		e, err := decodeEntry(string(id), v)
+		e, err := l.decodeEntry(string(id), v)
 		if err != nil {
 			return fmt.Errorf("since: %w", err)
 		}
@@ -196,9 +199,12 @@ func encodeEntry(e changelog.Entry) []byte {
 	return append(b, e.Replica...)
 }
 
-func decodeEntry(id string, v []byte) (changelog.Entry, error) {
+func (l *Log) decodeEntry(id string, v []byte) (changelog.Entry, error) {
 	if len(v) < entryFixed || v[48] > 1 {
 		return changelog.Entry{}, ErrCorrupt
+	}
+	if string(v[entryFixed:]) != string(l.replica) {
+		l.replica = changelog.ReplicaID(v[entryFixed:])
 	}
 	e := changelog.Entry{
 		ID:      id,
@@ -206,7 +212,7 @@ func decodeEntry(id string, v []byte) (changelog.Entry, error) {
 		HLC:     changelog.HLC(binary.BigEndian.Uint64(v[40:48])),
 		Deleted: v[48] == 1,
 		Size:    binary.BigEndian.Uint32(v[49:53]),
-		Replica: changelog.ReplicaID(v[entryFixed:]),
+		Replica: l.replica,
 	}
 	copy(e.Fingerprint[:], v[8:40])
 	return e, nil
