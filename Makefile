@@ -7,7 +7,7 @@ ADDR    ?= 127.0.0.1:7070
 DATA    ?= ./data
 ARGS    ?=
 
-.PHONY: run build test test-short test-race lint fmt vet staticcheck deps-check bench vectors clean
+.PHONY: run build test test-short test-race lint fmt vet staticcheck deps-check bench vectors conformance clean
 
 run: build
 	./bin/syncprint serve --addr $(ADDR) --data $(DATA) $(ARGS)
@@ -50,5 +50,13 @@ bench:
 vectors:
 	$(GO) run ./internal/vectorgen -out spec/vectors
 
+# conformance starts `syncprint serve` on a free loopback port (temporary data
+# dir, one collection per precedence rule), runs the conformance suite against
+# it and writes JUnit and JSON reports to ./conformance-report/. CONFORM_ARGS
+# passes flags to `syncprint conform server`, e.g. CONFORM_ARGS=--strict.
+CONFORM_ARGS ?=
+conformance: build
+	./conformance/run-local.sh ./bin/syncprint ./conformance-report $(CONFORM_ARGS)
+
 clean:
-	rm -rf bin
+	rm -rf bin conformance-report

@@ -48,6 +48,11 @@ type Case struct {
 	// Needs lists the optional preconditions, for explain: "token-c",
 	// "rule:manual", "feature:watch", ...
 	Needs []string
+	// Hostile ranks cases that send input that may crash a fragile server
+	// (1: malformed msgpack, huge declared lengths; 2: integers out of
+	// range); the runner runs them after the others, in increasing rank,
+	// so that a crash hides as few verdicts as possible.
+	Hostile int
 
 	server func(*T)
 	client func(*CT)
@@ -124,7 +129,14 @@ func Lookup(id string) (*Case, bool) {
 
 // Select returns the cases of a mode whose ID matches one of the patterns
 // (a pattern is an ID prefix, or a glob with *); no pattern selects all.
+// Hostile cases come last; otherwise the order is by ID.
 func Select(mode Mode, patterns []string) []*Case {
+	out := selectCases(mode, patterns)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Hostile < out[j].Hostile })
+	return out
+}
+
+func selectCases(mode Mode, patterns []string) []*Case {
 	var out []*Case
 	for _, c := range Cases() {
 		if c.Mode() != mode {

@@ -225,6 +225,27 @@ func init() {
 	})
 
 	serverCase(Case{
+		ID: "server/http/content-encoding-refused", Level: MUST,
+		Reqs: []string{"SP-3-8", "SP-3-3"},
+		Desc: "a request with a Content-Encoding other than identity is malformed_request and applies nothing",
+		Procedure: `
+			Exchanges uploading "m" to a fresh collection, with a valid (uncompressed) body and
+			Content-Encoding gzip, GZIP, br, "identity, gzip". Assert: malformed_request (400)
+			each time and "m" never exists. With Content-Encoding identity, IDENTITY or empty:
+			200.`,
+	}, func(t *T) {
+		ns := t.NewCollection()
+		for _, ce := range []string{"gzip", "GZIP", "br", "identity, gzip"} {
+			body := t.Marshal(protocol.ExchangeRequest{Collection: ns.Collection, BatchID: NewBatchID(), Uploads: []protocol.Upload{Up("m", 0, 0, t.HLC(0), "x")}})
+			t.WantError(t.Do(Request{Path: protocol.PathExchange, As: UserA, Body: body, Header: map[string]string{"Content-Encoding": ce}}), protocol.CodeMalformed)
+		}
+		t.Unchanged(UserA, ns, "m", nil)
+		for _, ce := range []string{"identity", "IDENTITY"} {
+			t.OK(t.Do(Request{Path: protocol.PathChanges, As: UserA, Body: t.Marshal(protocol.ChangesRequest{Collection: ns.Collection}), Header: map[string]string{"Content-Encoding": ce}}), nil)
+		}
+	})
+
+	serverCase(Case{
 		ID: "server/auth/missing-or-bad-token", Level: MUST,
 		Reqs: []string{"SP-3-6", "SP-3-3", "SP-9-1", "SP-9-2"},
 		Desc: "every user endpoint answers a missing, foreign-scheme, malformed or unknown token with unauthorized",

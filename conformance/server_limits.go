@@ -93,7 +93,8 @@ func init() {
 	})
 
 	serverCase(Case{
-		ID: "server/limits/body-bytes", Level: MUST,
+		Hostile: 1,
+		ID:      "server/limits/body-bytes", Level: MUST,
 		Reqs: []string{"SP-2-9", "SP-3-3", "SP-12-5", "SP-9-3"},
 		Desc: "a request body over max_body_bytes is payload_too_large, decided before decoding",
 		Procedure: `

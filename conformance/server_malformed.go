@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/syncprint/syncprint/protocol"
 )
@@ -63,7 +64,8 @@ func structuralBad(valid []byte) []badBody {
 
 func init() {
 	serverCase(Case{
-		ID: "server/malformed/exchange-structural", Level: MUST,
+		Hostile: 1,
+		ID:      "server/malformed/exchange-structural", Level: MUST,
 		Reqs: []string{"SP-4.1-4", "SP-4.1-1", "SP-9-2", "SP-12-5"},
 		Desc: "structurally malformed exchange bodies are malformed_request and apply nothing",
 		Procedure: `
@@ -86,7 +88,8 @@ func init() {
 	})
 
 	serverCase(Case{
-		ID: "server/malformed/every-endpoint", Level: MUST,
+		Hostile: 1,
+		ID:      "server/malformed/every-endpoint", Level: MUST,
 		Reqs: []string{"SP-4.1-4", "SP-3-3"},
 		Desc: "every POST endpoint refuses malformed bodies with malformed_request",
 		Procedure: `
@@ -119,7 +122,8 @@ func init() {
 	})
 
 	serverCase(Case{
-		ID: "server/malformed/wrong-types", Level: MUST,
+		Hostile: 1,
+		ID:      "server/malformed/wrong-types", Level: MUST,
 		Reqs: []string{"SP-4.1-4", "SP-9-2"},
 		Desc: "a known key with a value of the wrong msgpack family is malformed_request and applies nothing",
 		Procedure: `
@@ -164,7 +168,8 @@ func init() {
 	})
 
 	serverCase(Case{
-		ID: "server/malformed/non-canonical-accepted", Level: MUST,
+		Hostile: 1,
+		ID:      "server/malformed/non-canonical-accepted", Level: MUST,
 		Reqs: []string{"SP-4.1-3", "SP-13-2", "SP-13-3", "SP-4.1-6"},
 		Desc: "non-canonical encodings, nil values, absent and unknown keys are accepted",
 		Procedure: `
@@ -208,7 +213,8 @@ func init() {
 	})
 
 	serverCase(Case{
-		ID: "server/malformed/duplicate-key", Level: MUST,
+		Hostile: 1,
+		ID:      "server/malformed/duplicate-key", Level: MUST,
 		Reqs: []string{"SP-4.1-5"},
 		Desc: "a map with a repeated key is refused as malformed or read with its last occurrence",
 		Procedure: `
@@ -226,7 +232,8 @@ func init() {
 	})
 
 	serverCase(Case{
-		ID: "server/malformed/integer-overflow-controlled", Level: MUST,
+		Hostile: 2,
+		ID:      "server/malformed/integer-overflow-controlled", Level: MUST,
 		Reqs: []string{"SP-4.1-7", "SP-9-2"},
 		Desc: "an integer above its type's range never causes an uncontrolled failure",
 		Procedure: `
@@ -247,7 +254,8 @@ func init() {
 	})
 
 	serverCase(Case{
-		ID: "server/malformed/integer-overflow-refused", Level: SHOULD,
+		Hostile: 2,
+		ID:      "server/malformed/integer-overflow-refused", Level: SHOULD,
 		Reqs: []string{"SP-4.1-7"},
 		Desc: "an integer above its type's range is refused as malformed_request",
 		Procedure: `
@@ -260,23 +268,21 @@ func init() {
 
 	serverCase(Case{
 		ID: "server/validate/item-ids", Level: MUST,
-		Reqs: []string{"SP-2-2", "SP-6.3-2", "SP-9-7"},
-		Desc: "upload and download IDs outside SP-2-2 are invalid_id naming the ID (cut to 256 bytes), and apply nothing",
+		Reqs: []string{"SP-2-2", "SP-6.3-2", "SP-9-7", "SP-4.1-9"},
+		Desc: "upload and download IDs outside SP-2-2 are invalid_id naming the ID (as valid UTF-8 of at most 256 bytes), and apply nothing",
 		Procedure: `
 			Upload (alone, plus a valid "ok" before it) each of: "" ; 257 bytes; invalid UTF-8
 			"a\xff"; a truncated UTF-8 sequence "\xe6\x97"; "a\nb"; "\x00"; "a\x7f". Then download
-			each. Assert: invalid_id (400) with ids = [the ID] (the first 256 bytes of the long
-			one; no ids check for ""), and "ok" never exists. Valid edge IDs are accepted: 256
+			each. Assert: invalid_id (400) with ids = [the ID as SP-9-7 lists it: invalid UTF-8
+			runs replaced by U+FFFD, cut to at most 256 bytes at a character boundary; no ids
+			check for ""], and "ok" never exists. Valid edge IDs are accepted: 256
 			bytes, "Zürich/東京", "🚀", "é" precomposed and decomposed as two items, "A" and "a" as
 			two items.`,
 	}, func(t *T) {
 		ns := t.NewCollection()
 		long := strings.Repeat("x", 255) + "éy"
 		for _, id := range []string{"", long, "a\xff", "\xe6\x97", "a\nb", "\x00", "a\x7f", "tab\there"} {
-			want := []string{id}
-			if len(id) > 256 {
-				want = []string{id[:256]}
-			}
+			want := []string{listedID(id)}
 			r := t.Post(UserA, protocol.PathExchange, protocol.ExchangeRequest{Collection: ns.Collection, BatchID: NewBatchID(),
 				Uploads: []protocol.Upload{Up("ok", 0, 0, t.HLC(0), "x"), Up(id, 0, 0, t.HLC(0), "x")}})
 			e := t.WantError(r, protocol.CodeInvalidID)
@@ -432,5 +438,56 @@ func init() {
 			}
 		}
 		t.SameHead(ns, 0)
+	})
+}
+
+// listedID is an ID as an error's ids lists it [SP-9-7]: every maximal run
+// of invalid UTF-8 replaced by U+FFFD, then cut to at most 256 bytes at a
+// character boundary.
+func listedID(id string) string {
+	s := strings.ToValidUTF8(id, "\uFFFD")
+	if len(s) <= protocol.MaxIDBytes {
+		return s
+	}
+	cut := protocol.MaxIDBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
+}
+
+func init() {
+	serverCase(Case{
+		ID: "server/validate/invalid-utf8-by-field", Level: MUST,
+		Reqs: []string{"SP-4.1-9", "SP-9-7", "SP-6.3-9"},
+		Desc: "invalid UTF-8 in a str is refused with the code of its field, never as malformed by itself",
+		Procedure: `
+			With the str bytes "a\xff": /v1/changes collection: invalid_collection; cursor:
+			invalid_cursor; exchange collection: invalid_collection; batch_id (22 bytes with 0xff):
+			malformed_request; a download ID: invalid_id with ids ["a\uFFFD"]; the exchange's
+			cursor: 200, echoed byte for byte; an unknown key whose name and value are invalid
+			UTF-8: ignored (200). When announced: a watch key: invalid_collection; a watch cursor:
+			invalid_cursor; a resolution's id: invalid_id; a close ID: not_found with ids
+			["a\uFFFD"].`,
+	}, func(t *T) {
+		ns := t.NewCollection()
+		bad := "a\xff"
+		t.WantError(t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: bad}), protocol.CodeInvalidCollection)
+		t.WantError(t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: ns.Collection, Cursor: bad}), protocol.CodeInvalidCursor)
+		t.WantError(t.Post(UserA, protocol.PathExchange, protocol.ExchangeRequest{Collection: bad, BatchID: NewBatchID()}), protocol.CodeInvalidCollection)
+		t.WantError(t.Post(UserA, protocol.PathExchange, protocol.ExchangeRequest{Collection: ns.Collection, BatchID: NewBatchID()[:21] + "\xff"}), protocol.CodeMalformed)
+		t.WantErrorIDs(t.Post(UserA, protocol.PathExchange, protocol.ExchangeRequest{Collection: ns.Collection, BatchID: NewBatchID(), Downloads: []string{bad}}), protocol.CodeInvalidID, "a\uFFFD")
+		resp := t.Exchange(UserA, protocol.ExchangeRequest{Collection: ns.Collection, Cursor: bad})
+		t.Equal("the exchange's cursor echoed as sent", bad, resp.Cursor)
+		body := raw([]byte{0x82}, mStr("collection"), mStr(ns.Collection), mStr("\xfe\xff"), mStr("\xc3\x28"))
+		t.OK(t.Do(Request{Path: protocol.PathChanges, As: UserA, Body: body}), &protocol.ChangesResponse{})
+		if t.HasFeature(protocol.FeatureWatch) {
+			t.WantError(t.Post(UserA, protocol.PathWatch, protocol.WatchRequest{Cursors: map[string]string{bad: ""}, TimeoutMillis: 1}), protocol.CodeInvalidCollection)
+			t.WantError(t.Post(UserA, protocol.PathWatch, protocol.WatchRequest{Cursors: map[string]string{ns.Collection: bad}, TimeoutMillis: 1}), protocol.CodeInvalidCursor)
+		}
+		if t.HasFeature(protocol.FeatureConflicts) {
+			t.WantError(t.Post(UserA, protocol.PathResolve, protocol.ResolveRequest{Collection: ns.Collection, ID: bad}), protocol.CodeInvalidID)
+			t.WantErrorIDs(t.Post(UserA, protocol.PathResolve, protocol.ResolveRequest{Collection: ns.Collection, ID: "x", Close: []string{bad}}), protocol.CodeNotFound, "a\uFFFD")
+		}
 	})
 }

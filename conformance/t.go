@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -316,6 +315,3 @@ func Up(id string, base, seen uint64, hlc uint64, content string) protocol.Uploa
 func Del(id string, base, seen uint64, hlc uint64) protocol.Upload {
 	return protocol.Upload{ID: id, Base: base, Seen: seen, FP: FP(id, true, nil), HLC: hlc, Deleted: true, Content: []byte{}}
 }
-
-// errStop is returned by helpers that must stop the case.
-var errStop = errors.New("stop")

@@ -173,7 +173,7 @@ func (tg *Target) do(ctx context.Context, rec *recorder, req Request) (*Response
 	switch {
 	case req.Auth != "":
 		hr.Header.Set("Authorization", req.Auth)
-		e.Headers["Authorization"] = "(custom: " + redactAuth(req.Auth, tg.secrets()) + ")"
+		e.Headers["Authorization"] = redactAuth(req.Auth, tg.secrets())
 		e.As = "custom"
 	case req.As == UserA || req.As == UserB || req.As == UserC:
 		tok := tg.token(req.As)
@@ -268,10 +268,23 @@ func redact(s string, secrets []string) string {
 	return s
 }
 
-// redactAuth shows the shape of a custom Authorization value without a
-// real token in it.
+// redactAuth describes a custom Authorization value without showing any
+// credential characters: its scheme, the length of the rest and how it
+// relates to the real tokens.
 func redactAuth(v string, secrets []string) string {
-	return redact(v, secrets)
+	scheme, cred, _ := strings.Cut(v, " ")
+	desc := fmt.Sprintf("%s <%d characters", scheme, len(cred))
+	for i, sec := range secrets {
+		switch {
+		case cred == sec:
+			desc += fmt.Sprintf(": token #%d", i+1)
+		case cred != "" && strings.HasPrefix(sec, cred):
+			desc += fmt.Sprintf(": a prefix of token #%d", i+1)
+		case len(cred) == len(sec) && cred[:len(cred)-2] == sec[:len(sec)-2]:
+			desc += fmt.Sprintf(": token #%d altered", i+1)
+		}
+	}
+	return desc + ">"
 }
 
 func sortedKeys(m map[string]string) []string {
