@@ -20,7 +20,7 @@ var Untestable = map[string]string{
 	// Client requirements, checked in client mode (conform client) where a
 	// case exists; the others need the client's internal state or its user
 	// interface, which the driver contract does not expose.
-	"SP-3-13": "client: needs limits that change between sessions and a body over max_body_bytes; not yet a client-mode case",
+	"SP-3-13":  "client: needs limits that change between sessions and a body over max_body_bytes; not yet a client-mode case",
 	"SP-3-12":  "client: needs a non-loopback plain-HTTP server, which a local scripted server is not",
 	"SP-4.1-2": "canonical form is a SHOULD for senders; server responses are checked by server/encoding/canonical-responses",
 	"SP-5-1":   "representation of HLCs; checked through exact 64-bit round trips in server/changes/entry-fields",
