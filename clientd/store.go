@@ -123,6 +123,10 @@ func decodeRecord(v []byte, withContent bool) (*record, error) {
 // live item (not a tombstone).
 func live(v []byte) bool { return len(v) >= recordFixed && v[1] == 0 }
 
+// itemsFillPercent is how full bbolt packs the pages of an items bucket
+// when it splits them (bbolt's default is 0.5).
+const itemsFillPercent = 0.9
+
 // coll is one collection's buckets inside a transaction.
 type coll struct {
 	name    string
@@ -173,6 +177,11 @@ func openColl(tx *bolt.Tx, name string, create bool) (*coll, error) {
 		return nil, fmt.Errorf("collection %q: %w", name, errCorrupt)
 	}
 	c.itemsCur, c.pendingCur = c.items.Cursor(), c.pending.Cursor()
+	// A sync stores items in runs of neighbouring IDs (change info in
+	// version order, uploads in ID order): pack pages nearly full, so a
+	// commit writes far fewer of them. An insert into a full page splits
+	// it as usual.
+	c.items.FillPercent = itemsFillPercent
 	return c, nil
 }
 

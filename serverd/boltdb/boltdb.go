@@ -568,6 +568,8 @@ func (c *collection) Put(e changelog.Entry, content []byte) (changelog.Seq, erro
 		}
 		c.contentCur = nil
 	}
+	// Keyed by item ID like the log's entries: packed the same way.
+	c.content.FillPercent = boltstore.EntriesFillPercent
 	if e.Deleted || len(content) == 0 {
 		err = c.content.Delete([]byte(e.ID))
 	} else {
