@@ -49,7 +49,7 @@ func (c *Client) call(ctx context.Context, path string, body []byte, out any, ti
 		return fmt.Errorf("%w: %s: %w", ErrNetwork, path, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	data, err := readBody(resp, maxResponseBytes+1)
 	if err != nil {
 		return fmt.Errorf("%w: %s: read response: %w", ErrNetwork, path, err)
 	}
@@ -63,6 +63,33 @@ func (c *Client) call(ctx context.Context, path string, body []byte, out any, ti
 		return fmt.Errorf("%w: %s: undecodable response: %w", ErrProtocol, path, err)
 	}
 	return nil
+}
+
+// readBody reads at most limit bytes of the response body. When the
+// server announces the length, the buffer is allocated once at that size
+// instead of growing (and copying) its way up to it.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	n := resp.ContentLength
+	if n < 0 || n >= limit {
+		return io.ReadAll(io.LimitReader(resp.Body, limit))
+	}
+	// One byte more than announced, so that a body longer than its
+	// Content-Length does not go unnoticed (net/http reports it anyway).
+	buf := make([]byte, 0, n+1)
+	for {
+		m, err := resp.Body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+m]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+		if len(buf) == cap(buf) {
+			rest, err := io.ReadAll(io.LimitReader(resp.Body, limit-int64(len(buf))))
+			return append(buf, rest...), err
+		}
+	}
 }
 
 // errorFromResponse parses an error body; a body that is not a protocol

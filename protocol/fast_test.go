@@ -260,3 +260,15 @@ func FuzzFastDecoderAgrees(f *testing.F) {
 		agree(new(ChangesResponse), new(ChangesResponse))
 	})
 }
+
+func BenchmarkScanExchangeResponse5000(b *testing.B) {
+	m := ExchangeResponse{Results: []UploadResult{}, Missing: []string{}, Deferred: []string{}}
+	for i := 0; i < 5000; i++ {
+		m.Items = append(m.Items, Item{ID: "item-000000", Version: uint64(i + 1), FP: make([]byte, 32), HLC: 1 << 50, Replica: "bench/dev", Content: make([]byte, 200)})
+	}
+	body, _ := Marshal(&m)
+	b.ReportAllocs()
+	for b.Loop() {
+		_, _ = scan(body, 0, 0)
+	}
+}
