@@ -115,6 +115,7 @@ func runSuite(t *testing.T, tg conformance.Target, cases []*conformance.Case) *c
 }
 
 func TestEveryMustCasePassesAgainstSyncprintServe(t *testing.T) {
+	t.Parallel()
 	tg := startServe(t, ourServerArgs...)
 	var cases []*conformance.Case
 	for _, c := range conformance.Select(conformance.ModeServer, nil) {
@@ -136,6 +137,7 @@ func TestEveryMustCasePassesAgainstSyncprintServe(t *testing.T) {
 }
 
 func TestKnownDeviationsStillFail(t *testing.T) {
+	t.Parallel()
 	for id, why := range knownDeviations {
 		t.Run(strings.ReplaceAll(id, "/", "_"), func(t *testing.T) {
 			c, ok := conformance.Lookup(id)
@@ -148,6 +150,7 @@ func TestKnownDeviationsStillFail(t *testing.T) {
 }
 
 func TestSuiteSkipsRulesTheServerDoesNotAnnounce(t *testing.T) {
+	t.Parallel()
 	tg := startServe(t, "--default-policy", "client-wins")
 	rep := runSuite(t, tg, conformance.Select(conformance.ModeServer, []string{"server/rules/manual", "server/rules/client-wins/concurrent-edit"}))
 	for _, res := range rep.Results {
@@ -157,5 +160,31 @@ func TestSuiteSkipsRulesTheServerDoesNotAnnounce(t *testing.T) {
 		} else {
 			require.Equal(t, conformance.Pass, res.Verdict, "%s\n%s", res.Case.ID, res.Details())
 		}
+	}
+}
+
+func TestEveryClientCasePassesWithOurClientd(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep := conformance.RunClient(ctx, conformance.ClientConfig{Driver: binPath + " client-driver"}, conformance.Select(conformance.ModeClient, nil), nil)
+	for i := range rep.Results {
+		if res := &rep.Results[i]; res.Verdict != conformance.Pass {
+			t.Errorf("%s %s: %s\n%s", res.Verdict, res.Case.ID, res.Reason, res.Details())
+		}
+	}
+	t.Log(rep.Summary())
+}
+
+// A driver that answers ok to everything and does nothing must fail the
+// client cases: none passes by accident.
+func TestClientCasesFailWithADriverThatDoesNothing(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	driver := `while read -r line; do echo '{"ok":true}'; done`
+	rep := conformance.RunClient(ctx, conformance.ClientConfig{Driver: driver}, conformance.Select(conformance.ModeClient, nil), nil)
+	for _, res := range rep.Results {
+		require.NotEqual(t, conformance.Pass, res.Verdict, "%s passes with a driver that does nothing", res.Case.ID)
 	}
 }

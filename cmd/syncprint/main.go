@@ -113,6 +113,8 @@ func dispatch(e env, args []string) error {
 		return cmdClient(e, args[1:])
 	case "conform":
 		return cmdConform(e, args[1:])
+	case "client-driver":
+		return cmdClientDriver(e, args[1:])
 	case "version", "--version":
 		fmt.Fprintf(e.stdout, "syncprint %s\n", version)
 		return nil

@@ -1,0 +1,493 @@
+package conformance
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/syncprint/syncprint/protocol"
+)
+
+// Client-mode cases: the scripted server plays a script, the driver works
+// the client under test.
+
+const cColl = "notes"
+
+// exchanges returns the decoded exchange requests so far.
+func (ct *CT) exchanges() []protocol.ExchangeRequest {
+	var out []protocol.ExchangeRequest
+	for _, r := range ct.srv.requests(protocol.PathExchange) {
+		out = append(out, r.Exchange())
+	}
+	return out
+}
+
+func uploadedIDs(xs []protocol.ExchangeRequest) []string {
+	var out []string
+	for _, x := range xs {
+		for _, u := range x.Uploads {
+			out = append(out, u.ID)
+		}
+	}
+	return out
+}
+
+func downloadedIDs(xs []protocol.ExchangeRequest) []string {
+	var out []string
+	for _, x := range xs {
+		out = append(out, x.Downloads...)
+	}
+	return out
+}
+
+func init() {
+	clientCase(Case{
+		ID: "client/session/handshake-and-headers", Level: MUST,
+		Reqs: []string{"SP-3-4", "SP-3-2", "SP-3-6", "SP-3-8", "SP-3-9"},
+		Desc: "a session starts with GET /v1/info; every other request carries version 1, a Bearer token and no content coding",
+		Procedure: `
+			Put one item and sync. Assert: the first request is GET /v1/info; every other request
+			is a POST with Syncprint-Version: 1, Authorization "Bearer " + the token, and no
+			Content-Encoding (other than identity); the item reaches the server.`,
+	}, func(ct *CT) {
+		ct.Put(cColl, "a", "hello")
+		ct.MustSync()
+		rs := ct.srv.requests("")
+		ct.Check(len(rs) > 0 && rs[0].Method == http.MethodGet && rs[0].Path == protocol.PathInfo, "GET /v1/info first", "%s", describeRequests(rs))
+		for _, r := range rs[1:] {
+			ct.Check(r.Method == http.MethodPost, "POST for "+r.Path, "%s", r.Method)
+			ct.Check(r.Header.Get(protocol.HeaderVersion) == "1", "Syncprint-Version: 1 on "+r.Path, "%q", r.Header.Get(protocol.HeaderVersion))
+			ct.Check(r.Header.Get("Authorization") == "Bearer "+clientToken, "Authorization: Bearer <token> on "+r.Path, "another Authorization header")
+			ce := r.Header.Get("Content-Encoding")
+			ct.Check(ce == "" || strings.EqualFold(ce, "identity"), "no Content-Encoding on "+r.Path, "%q", ce)
+		}
+		it, ok := ct.srv.item(cColl, "a")
+		ct.Check(ok && string(it.Content) == "hello", "the item on the server", "%+v", it)
+	})
+
+	clientCase(Case{
+		ID: "client/session/refuses-incompatible-server", Level: MUST,
+		Reqs: []string{"SP-3-9"},
+		Desc: "a client whose version the server does not speak sends nothing after the handshake and reports it",
+		Procedure: `
+			The scripted server announces versions [2]. Put an item and sync. Assert: the session
+			ends with an error and the client sent no request other than GET /v1/info.`,
+	}, func(ct *CT) {
+		ct.srv.mu.Lock()
+		ct.srv.info.Versions = []int{2}
+		ct.srv.mu.Unlock()
+		ct.Put(cColl, "a", "x")
+		r := ct.Sync()
+		ct.Check(!r.OK, "the sync to fail (server too new)", "it succeeded")
+		for _, q := range ct.srv.requests("") {
+			ct.Check(q.Path == protocol.PathInfo, "no request but GET /v1/info", "%s %s", q.Method, q.Path)
+		}
+	})
+
+	clientCase(Case{
+		ID: "client/sync/moves-only-what-differs", Level: MUST,
+		Reqs: []string{"SP-6.2-2", "SP-6.2-3", "SP-7-3", "SP-6.6-1", "SP-6.2-4"},
+		Desc: "the client uploads only its changes and downloads only what it lacks; equal fingerprints move nothing",
+		Procedure: `
+			The server holds "same" = "A" and "theirs" = "T" (written by another device). The
+			client puts "same" = "A" (the same content, offline) and "mine" = "M", then syncs.
+			Assert: the exchanges upload exactly "mine" (base 0, seen 0, its fingerprint) and
+			download exactly "theirs"; afterwards the client holds "theirs" = "T" and the server
+			"mine" = "M". A second sync uploads and downloads nothing.`,
+	}, func(ct *CT) {
+		ct.srv.write(cColl, "same", "A", false)
+		ct.srv.write(cColl, "theirs", "T", false)
+		ct.Put(cColl, "same", "A")
+		ct.Put(cColl, "mine", "M")
+		ct.MustSync()
+		xs := ct.exchanges()
+		ct.Equal("uploaded IDs", []string{"mine"}, uploadedIDs(xs))
+		ct.Equal("downloaded IDs", []string{"theirs"}, downloadedIDs(xs))
+		for _, x := range xs {
+			for _, u := range x.Uploads {
+				ct.Check(u.Base == 0 && u.Seen == 0 && bytes.Equal(u.FP, FP("mine", false, []byte("M"))) && string(u.Content) == "M",
+					"the upload of mine with base 0, seen 0, its fp and content [SP-6.2-4]", "%+v", u)
+			}
+		}
+		got, ok := ct.Get(cColl, "theirs")
+		ct.Check(ok && got == "T", `the client holds theirs = "T"`, "found %v, %q", ok, got)
+		it, _ := ct.srv.item(cColl, "mine")
+		ct.Equal("server content of mine", "M", string(it.Content))
+		n := len(xs)
+		ct.MustSync()
+		xs = ct.exchanges()[n:]
+		ct.Check(len(uploadedIDs(xs))+len(downloadedIDs(xs)) == 0, "a second sync moves nothing", "uploads %v, downloads %v", uploadedIDs(xs), downloadedIDs(xs))
+	})
+
+	clientCase(Case{
+		ID: "client/sync/refuses-corrupted-download", Level: MUST,
+		Reqs: []string{"SP-6.5-1", "SP-4.2-5", "SP-6.5-6"},
+		Desc: "a downloaded item whose content does not match its fingerprint is not stored and the cursor does not advance",
+		Procedure: `
+			The server holds "x" = "good". Its first exchange answer carries "x" with content
+			"evil" (fingerprint of "good"). Assert: the client does not hold "evil" after that
+			sync. The next sync (answers no longer corrupted) pulls the change info from the old
+			cursor again (it did not store the corrupted session's cursor) and then holds "good".`,
+	}, func(ct *CT) {
+		ct.srv.write(cColl, "x", "good", false)
+		var once sync.Once
+		ct.srv.setHook(func(r *sRequest) *sResponse {
+			if r.Path != protocol.PathExchange {
+				return nil
+			}
+			var resp *sResponse
+			once.Do(func() {
+				ct.srv.mu.Lock()
+				a := ct.srv.answer(r)
+				ct.srv.mu.Unlock()
+				var x protocol.ExchangeResponse
+				if protocol.Unmarshal(a.Body, &x) == nil {
+					for i := range x.Items {
+						x.Items[i].Content = []byte("evil")
+					}
+					resp = okResp(x)
+				}
+			})
+			return resp
+		})
+		r := ct.Sync()
+		got, found := ct.Get(cColl, "x")
+		ct.Check(!(found && got == "evil"), "the corrupted content not stored", "the client holds %q (sync ok=%v)", got, r.OK)
+		if r.OK {
+			ct.Logf("the session reported success although a download was refused")
+		}
+		ct.srv.setHook(nil)
+		before := len(ct.srv.requests(protocol.PathChanges))
+		ct.MustSync()
+		pulls := ct.srv.requests(protocol.PathChanges)[before:]
+		ct.Check(len(pulls) > 0, "the next session pulls the change info", "no pull")
+		var first protocol.ChangesRequest
+		_ = protocol.Unmarshal(pulls[0].Body, &first)
+		ct.Check(first.Cursor == "" || first.Cursor == sCursor(cColl, 0), "the pull starts from the old cursor (nothing stored from the corrupted session)", "cursor %q", first.Cursor)
+		got, found = ct.Get(cColl, "x")
+		ct.Check(found && got == "good", `the client holds "good" after a clean session`, "found %v, %q", found, got)
+	})
+
+	clientCase(Case{
+		ID: "client/sync/replans-on-stale", Level: MUST,
+		Reqs: []string{"SP-6.5-3", "SP-6.6-1", "SP-6.2-2", "SP-10-7", "SP-7-10"},
+		Desc: "a stale upload is re-planned with the server's current version, never resent unchanged",
+		Procedure: `
+			The server holds "x" = "base"; the client syncs it, then edits "x" = "mine". When the
+			client's upload of x arrives, another device first writes "theirs" (so the upload is
+			stale, current = the new version). Assert: the client does not upload x again with
+			the old seen; under server-wins it downloads x in a later round of the same session
+			(or uploads with seen = the new version, which the server rejects); afterwards it
+			holds "theirs" and its local conflict log holds "mine".`,
+	}, func(ct *CT) {
+		ct.srv.write(cColl, "x", "base", false)
+		ct.MustSync()
+		ct.Put(cColl, "x", "mine")
+		var once sync.Once
+		var newV uint64
+		ct.srv.setHook(func(r *sRequest) *sResponse {
+			if r.Path == protocol.PathExchange && len(r.Exchange().Uploads) > 0 {
+				once.Do(func() { newV = ct.srv.write(cColl, "x", "theirs", false).Version })
+			}
+			return nil
+		})
+		n := len(ct.exchanges())
+		ct.MustSync()
+		xs := ct.exchanges()[n:]
+		stales := 0
+		for _, x := range xs {
+			for _, u := range x.Uploads {
+				if u.ID == "x" && u.Seen != newV {
+					stales++
+				}
+			}
+		}
+		ct.Check(stales == 1, "exactly one upload of x with the old seen (the one answered stale)", "%d", stales)
+		ct.Check(len(xs) >= 2, "another exchange after the stale result, in the same session", "%d exchanges", len(xs))
+		got, _ := ct.Get(cColl, "x")
+		ct.Equal("the client's x (server-wins)", "theirs", got)
+		d := ct.Dump(cColl)
+		found := false
+		for _, c := range d.Conflicts {
+			found = found || c.ID == "x" && c.content() == "mine"
+		}
+		ct.Check(found, `"mine" in the client's local conflict log [SP-10-7]`, "conflicts %+v", d.Conflicts)
+	})
+
+	clientCase(Case{
+		ID: "client/retry/honours-retry-after", Level: MUST,
+		Reqs: []string{"SP-9-8", "SP-6.4-4", "SP-9-4", "SP-6.6-3", "SP-9-5"},
+		Desc: "after unavailable with Retry-After the client waits that long and resends identical bytes",
+		Procedure: `
+			The client puts "a" and syncs. The first exchange is answered unavailable (503) with
+			Retry-After: 2. Assert: the client sends the exchange again no sooner than 2 s later,
+			with byte-identical body (same batch ID), and the session succeeds.`,
+	}, func(ct *CT) {
+		ct.Put(cColl, "a", "x")
+		ct.srv.setHook(func(r *sRequest) *sResponse {
+			if r.Path == protocol.PathExchange && r.N == 1 {
+				e := errResp(protocol.CodeUnavailable, "try later")
+				e.Header = map[string]string{"Retry-After": "2"}
+				return e
+			}
+			return nil
+		})
+		ct.MustSync()
+		rs := ct.srv.requests(protocol.PathExchange)
+		ct.Check(len(rs) >= 2, "the exchange sent again", "%d exchanges", len(rs))
+		gap := rs[1].At.Sub(rs[0].At)
+		ct.Check(gap >= 2*time.Second-50*time.Millisecond, "at least 2 s (Retry-After) between the attempts", "%v", gap)
+		ct.Check(bytes.Equal(rs[0].Body, rs[1].Body), "identical bytes (same batch ID) [SP-6.4-4]", "a different body")
+	})
+
+	clientCase(Case{
+		ID: "client/retry/backoff-after-internal", Level: MUST,
+		Reqs: []string{"SP-9-8", "SP-9-4", "SP-6.4-4"},
+		Desc: "after internal (500) without Retry-After the client backs off at least 1 s and resends identical bytes",
+		Procedure: `
+			The first exchange is answered internal (500) without Retry-After. Assert: a retry
+			with an identical body comes no sooner than 1 s later; the session succeeds.`,
+	}, func(ct *CT) {
+		ct.Put(cColl, "a", "x")
+		ct.srv.setHook(func(r *sRequest) *sResponse {
+			if r.Path == protocol.PathExchange && r.N == 1 {
+				e := errResp(protocol.CodeInternal, "oops")
+				e.Header = nil
+				return e
+			}
+			return nil
+		})
+		ct.MustSync()
+		rs := ct.srv.requests(protocol.PathExchange)
+		ct.Check(len(rs) >= 2, "the exchange sent again", "%d exchanges", len(rs))
+		gap := rs[1].At.Sub(rs[0].At)
+		ct.Check(gap >= time.Second-50*time.Millisecond, "at least 1 s of backoff", "%v", gap)
+		ct.Check(bytes.Equal(rs[0].Body, rs[1].Body), "identical bytes", "a different body")
+	})
+
+	clientCase(Case{
+		ID: "client/retry/no-retry-of-final-errors", Level: MUST,
+		Reqs: []string{"SP-9-4", "SP-9-9", "SP-9-6"},
+		Desc: "a final error is not retried unchanged; an unknown code below 500 is final",
+		Procedure: `
+			Every exchange is answered malformed_request (400). Sync. Then every exchange is
+			answered with an unknown code "no_such_code" and status 418. Assert: each session ends
+			with an error and no exchange body is ever sent twice.`,
+	}, func(ct *CT) {
+		ct.Put(cColl, "a", "x")
+		for _, resp := range []*sResponse{errResp(protocol.CodeMalformed, "no"), {Status: 418, Body: mustMarshal(protocol.Error{Code: "no_such_code", Message: "?"})}} {
+			resp := resp
+			ct.srv.setHook(func(r *sRequest) *sResponse {
+				if r.Path == protocol.PathExchange {
+					return resp
+				}
+				return nil
+			})
+			r := ct.Sync()
+			ct.Check(!r.OK, "the session to end with an error", "it succeeded")
+		}
+		seen := map[string]int{}
+		for _, r := range ct.srv.requests(protocol.PathExchange) {
+			seen[string(r.Body)]++
+		}
+		for _, n := range seen {
+			ct.Check(n == 1, "no exchange body sent twice", "a body sent %d times", n)
+		}
+	})
+
+	clientCase(Case{
+		ID: "client/sync/undecodable-response-not-applied", Level: MUST,
+		Reqs: []string{"SP-4.1-8"},
+		Desc: "a 200 response that does not decode is a protocol error: nothing applied, the request not retried",
+		Procedure: `
+			The server holds "x" = "v". The first exchange answer is 200 with the body "garbage".
+			Assert: the session ends with an error, the client does not hold x, and that exchange
+			body is not sent again in the session.`,
+	}, func(ct *CT) {
+		ct.srv.write(cColl, "x", "v", false)
+		ct.srv.setHook(func(r *sRequest) *sResponse {
+			if r.Path == protocol.PathExchange {
+				return &sResponse{Status: 200, Body: []byte("garbage")}
+			}
+			return nil
+		})
+		r := ct.Sync()
+		ct.Check(!r.OK, "the session to end with an error", "it succeeded")
+		_, found := ct.Get(cColl, "x")
+		ct.Check(!found, "nothing applied", "the client holds x")
+		rs := ct.srv.requests(protocol.PathExchange)
+		ct.Check(len(rs) == 1, "the request not retried", "%d exchanges", len(rs))
+	})
+
+	clientCase(Case{
+		ID: "client/offline/edits-survive-restart", Level: MUST,
+		Reqs: []string{"SP-5-4", "SP-6.2-1"},
+		Desc: "offline edits survive a client restart and are uploaded with the HLC of the edit",
+		Procedure: `
+			Put "a" and delete "b" (created and synced first) offline; restart the client; wait
+			1.2 s; sync. Assert: the exchange uploads "a" (content) and the deletion of "b"; the
+			HLC of "a" is from the time of the edit (before the restart), not of the upload.`,
+	}, func(ct *CT) {
+		ct.Put(cColl, "b", "to delete")
+		ct.MustSync()
+		n := len(ct.exchanges())
+		before := time.Now()
+		ct.Put(cColl, "a", "offline edit")
+		ct.Delete(cColl, "b")
+		after := time.Now()
+		ct.Restart()
+		time.Sleep(1200 * time.Millisecond)
+		ct.MustSync()
+		var ups []protocol.Upload
+		for _, x := range ct.exchanges()[n:] {
+			ups = append(ups, x.Uploads...)
+		}
+		got := map[string]protocol.Upload{}
+		for _, u := range ups {
+			got[u.ID] = u
+		}
+		a, okA := got["a"]
+		b, okB := got["b"]
+		ct.Check(okA && string(a.Content) == "offline edit", "the offline edit of a uploaded", "%+v", ups)
+		ct.Check(okB && b.Deleted, "the offline deletion of b uploaded", "%+v", ups)
+		ms := int64(a.HLC >> 16)
+		ct.Check(ms >= before.UnixMilli()-1000 && ms <= after.UnixMilli()+500, "the HLC of the edit (stamped when it was made) [SP-5-4]",
+			"HLC at %s, the edit was made at %s", time.UnixMilli(ms).Format("15:04:05.000"), before.Format("15:04:05.000"))
+	})
+
+	clientCase(Case{
+		ID: "client/sync/edit-during-sync-kept", Level: MUST,
+		Reqs: []string{"SP-6.2-5", "SP-6.5-3"},
+		Desc: "an edit made while an exchange is in flight is not lost: it stays pending and is uploaded next",
+		Procedure: `
+			Put "x" = "v1" and start a sync in the background. The server holds its exchange
+			answer until the harness has put "x" = "v2" through the driver, then answers (v1
+			applied). After the session, sync again. Assert: the client holds "v2", and the
+			server ends with "v2" (uploaded with base = the version of v1).`,
+	}, func(ct *CT) {
+		ct.Put(cColl, "x", "v1")
+		arrived := make(chan struct{})
+		release := make(chan struct{})
+		var once sync.Once
+		ct.srv.setHook(func(r *sRequest) *sResponse {
+			if r.Path == protocol.PathExchange && len(r.Exchange().Uploads) > 0 {
+				once.Do(func() {
+					close(arrived)
+					select {
+					case <-release:
+					case <-time.After(30 * time.Second):
+					}
+				})
+			}
+			return nil
+		})
+		ct.SyncBackground()
+		select {
+		case <-arrived:
+		case <-time.After(10 * time.Second):
+			close(release)
+			ct.Fail("the client to send an exchange with the upload", "none within 10 s")
+		}
+		ct.Put(cColl, "x", "v2")
+		close(release)
+		ct.Wait()
+		ct.MustSync()
+		got, _ := ct.Get(cColl, "x")
+		ct.Equal("the client's x", "v2", got)
+		it, _ := ct.srv.item(cColl, "x")
+		ct.Equal("the server's x", "v2", string(it.Content))
+	})
+
+	clientCase(Case{
+		ID: "client/sync/applies-remote-deletion", Level: MUST,
+		Reqs: []string{"SP-6.5-4", "SP-2-7", "SP-6.2-3"},
+		Desc: "a deletion made on another device removes the local copy",
+		Procedure: `
+			The server holds "x"; the client syncs it; another device deletes it. Sync. Assert:
+			the client no longer holds x (get: not found).`,
+	}, func(ct *CT) {
+		ct.srv.write(cColl, "x", "soon gone", false)
+		ct.MustSync()
+		_, found := ct.Get(cColl, "x")
+		ct.Check(found, "x downloaded", "not found")
+		ct.srv.write(cColl, "x", "", true)
+		ct.MustSync()
+		_, found = ct.Get(cColl, "x")
+		ct.Check(!found, "x deleted locally", "still found")
+	})
+
+	clientCase(Case{
+		ID: "client/sync/splits-by-announced-limits", Level: MUST,
+		Reqs: []string{"SP-3-4", "SP-6.6-2", "SP-2-9"},
+		Desc: "the client keeps every exchange within the announced limits",
+		Procedure: `
+			The server announces max_batch_items 2 and max_ids 2. The client puts 5 items and the
+			server holds 5 others. Sync. Assert: no exchange has more than 2 uploads or 2
+			downloads, all 10 items end on both sides, and the session succeeds.`,
+	}, func(ct *CT) {
+		ct.srv.mu.Lock()
+		ct.srv.info.Limits.MaxBatchItems = 2
+		ct.srv.info.Limits.MaxIDs = 2
+		ct.srv.mu.Unlock()
+		for i := 0; i < 5; i++ {
+			ct.Put(cColl, fmt.Sprintf("mine-%d", i), "m")
+			ct.srv.write(cColl, fmt.Sprintf("theirs-%d", i), "t", false)
+		}
+		ct.MustSync()
+		for _, x := range ct.exchanges() {
+			ct.Check(len(x.Uploads) <= 2 && len(x.Downloads) <= 2, "at most 2 uploads and 2 downloads per exchange", "%d uploads, %d downloads", len(x.Uploads), len(x.Downloads))
+		}
+		for i := 0; i < 5; i++ {
+			_, ok := ct.srv.item(cColl, fmt.Sprintf("mine-%d", i))
+			ct.Check(ok, fmt.Sprintf("mine-%d on the server", i), "missing")
+			_, found := ct.Get(cColl, fmt.Sprintf("theirs-%d", i))
+			ct.Check(found, fmt.Sprintf("theirs-%d on the client", i), "missing")
+		}
+	})
+
+	clientCase(Case{
+		ID: "client/sync/restarts-pull-on-expired-cursor", Level: MUST,
+		Reqs: []string{"SP-6.6-4", "SP-6.1-5", "SP-9-9"},
+		Desc: "cursor_expired makes the client pull again from the beginning in the same session, keeping pending edits",
+		Procedure: `
+			Sync once (the client stores a cursor). Put "p". Answer every change-info request with
+			a non-empty cursor by cursor_expired (410). Sync. Assert: in that session the client
+			pulls again with cursor "", the session succeeds and "p" reaches the server.`,
+	}, func(ct *CT) {
+		ct.srv.write(cColl, "x", "1", false)
+		ct.MustSync()
+		ct.Put(cColl, "p", "pending")
+		ct.srv.setHook(func(r *sRequest) *sResponse {
+			if r.Path != protocol.PathChanges {
+				return nil
+			}
+			var req protocol.ChangesRequest
+			if protocol.Unmarshal(r.Body, &req) == nil && req.Cursor != "" && req.Cursor != sCursor(req.Collection, 0) {
+				return errResp(protocol.CodeCursorExpired, "another epoch")
+			}
+			return nil
+		})
+		n := len(ct.srv.requests(protocol.PathChanges))
+		ct.MustSync()
+		sawEmpty := false
+		for _, r := range ct.srv.requests(protocol.PathChanges)[n:] {
+			var req protocol.ChangesRequest
+			_ = protocol.Unmarshal(r.Body, &req)
+			sawEmpty = sawEmpty || req.Cursor == ""
+		}
+		ct.Check(sawEmpty, `a pull from "" after cursor_expired`, "none")
+		it, ok := ct.srv.item(cColl, "p")
+		ct.Check(ok && string(it.Content) == "pending", "the pending edit uploaded", "%+v", it)
+	})
+}
+
+func mustMarshal(v any) []byte {
+	b, err := protocol.Marshal(v)
+	if err != nil {
+		panic("bug: " + err.Error())
+	}
+	return b
+}
