@@ -43,10 +43,11 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-// startDriver runs command with sh -c in dir.
+// startDriver runs command with sh -c in the current directory (dir is
+// kept for the driver's state, passed in init).
 func startDriver(command, dir string, rec *recorder) (*driverProc, error) {
 	cmd := exec.Command("sh", "-c", command)
-	cmd.Dir = dir
+
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return nil, err

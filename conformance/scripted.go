@@ -26,12 +26,12 @@ type scripted struct {
 	rec  *recorder
 	user string
 
-	mu       sync.Mutex // guards every field below
-	info     protocol.Info
-	colls    map[string]*sColl
-	batches  map[string]sBatch
-	log      []sRequest
-	hook     func(r *sRequest) *sResponse
+	mu      sync.Mutex // guards every field below
+	info    protocol.Info
+	colls   map[string]*sColl
+	batches map[string]sBatch
+	log     []sRequest
+	hook    func(r *sRequest) *sResponse
 }
 
 type sColl struct {

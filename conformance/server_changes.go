@@ -3,6 +3,7 @@ package conformance
 import (
 	"bytes"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -279,4 +280,39 @@ func versionsOf(cs []protocol.ChangeInfo) []uint64 {
 		out[i] = c.Version
 	}
 	return out
+}
+
+var refCursor = regexp.MustCompile(`^1\.([0-9a-f]{16})\.(0|[1-9][0-9]*)\.([0-9a-f]{16})$`)
+
+func init() {
+	serverCase(Case{
+		ID: "server/changes/cursor-of-another-epoch", Level: MUST,
+		Reqs:  []string{"SP-6.1-5", "SP-6.1-4", "SP-9-3"},
+		Needs: []string{"the reference cursor format 1.<epoch>.<version>.<mac>"},
+		Desc:  "a well-formed cursor of another epoch is cursor_expired, whatever its MAC; a malformed one invalid_cursor",
+		Procedure: `
+			Only for a server whose cursors have the reference format (else skipped): take a
+			cursor of a fresh collection and replace its epoch by another 16 hex characters.
+			POST /v1/changes and a watch (when announced) with it: cursor_expired (410). With
+			the version field "01" (a leading zero): invalid_cursor (400).`,
+	}, func(t *T) {
+		ns := t.NewCollection()
+		t.Put(UserA, ns, "a", 0, 0, "x")
+		cur := t.Changes(UserA, ns.Collection, "", 0).Cursor
+		m := refCursor.FindStringSubmatch(cur)
+		if m == nil {
+			t.Skip("the server's cursors do not have the reference format (%d bytes)", len(cur))
+		}
+		other := "0123456789abcdef"
+		if m[1] == other {
+			other = "fedcba9876543210"
+		}
+		expired := "1." + other + "." + m[2] + "." + m[3]
+		t.WantError(t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: ns.Collection, Cursor: expired}), protocol.CodeCursorExpired)
+		if t.HasFeature(protocol.FeatureWatch) {
+			t.WantError(t.Post(UserA, protocol.PathWatch, protocol.WatchRequest{Cursors: map[string]string{ns.Collection: expired}, TimeoutMillis: 1}), protocol.CodeCursorExpired)
+		}
+		bad := "1." + m[1] + ".0" + m[2] + "." + m[3]
+		t.WantError(t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: ns.Collection, Cursor: bad}), protocol.CodeInvalidCursor)
+	})
 }
