@@ -138,11 +138,15 @@ func init() {
 		Reqs: []string{"SP-3-2"},
 		Desc: "a version header that is not a decimal integer is unsupported_version",
 		Procedure: `
-			POST /v1/collections with Syncprint-Version "abc", "1.0", "-1", "+1", "0x1" and " ".
-			Assert: unsupported_version (400) each time.`,
+			POST /v1/collections with Syncprint-Version "abc", "1.0", "-1", "+1", "0x1", "1a",
+			"1e0" and "1 1". Assert: unsupported_version (400) each time. Leading zeros and
+			surrounding whitespace are allowed: "01", "0001" and " 1 " are version 1 (200).`,
 	}, func(t *T) {
-		for _, v := range []string{"abc", "1.0", "-1", "+1", "0x1", "1a"} {
+		for _, v := range []string{"abc", "1.0", "-1", "+1", "0x1", "1a", "1e0", "1 1"} {
 			t.WantError(t.Do(Request{Path: protocol.PathCollections, As: UserA, Version: v, Body: []byte{0x80}}), protocol.CodeUnsupportedVersion)
+		}
+		for _, v := range []string{"01", "0001", " 1 "} {
+			t.OK(t.Do(Request{Path: protocol.PathCollections, As: UserA, Version: v, Body: []byte{0x80}}), nil)
 		}
 	})
 
