@@ -209,17 +209,17 @@ func init() {
 				Desc:  fmt.Sprintf("%s, %s (decision table row %s): %s", v.rule, row.desc, row.row, v.note),
 				Procedure: fmt.Sprintf(`
 					In a namespace whose collection has rule %s (skipped when none is announced): write
-					a base version (base 0, seen 0); from another device (C, else A) write a %s based on
-					it (HLC %+d ms from the server's time); then upload a %s with base = the base version
-					and seen = the server change's version (HLC %+d ms). Assert: status %s; %s.
+					a base version (base 0, seen 0); from another device (C, else A) write %s based on
+					it (HLC %+d ms from the server's time); then upload %s with base = the base version
+					and seen = the server change's version (HLC %+d ms). Assert status %s: %s.
 					rejected/conflict: version and current are the server's, the server's item with its
 					content is in items, the item stays at the server's version. applied: a new version
 					with the uploader's replica. Conflict records (when the conflicts feature is
 					announced): manual holds the client's version (fp, content, deletion, effective HLC,
 					uploader, base, server_version); overwritten holds the replaced version (base 0);
 					a replaced tombstone and a rejected upload leave no record.`,
-					v.rule, map[bool]string{true: "deletion", false: "edit"}[row.serverDel], v.srv,
-					map[bool]string{true: "deletion", false: "different edit"}[row.clientDel], v.cli,
+					v.rule, map[bool]string{true: "a deletion", false: "an edit"}[row.serverDel], v.srv,
+					map[bool]string{true: "a deletion", false: "a different edit"}[row.clientDel], v.cli,
 					v.want(row.clientDel, row.serverDel), v.note),
 			}, func(t *T) {
 				ns := t.WithRule(v.rule)
