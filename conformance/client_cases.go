@@ -484,6 +484,92 @@ func init() {
 	})
 }
 
+func init() {
+	clientCase(Case{
+		ID: "client/sync/pulls-every-page-first", Level: MUST,
+		Reqs: []string{"SP-6.1-6", "SP-6.6-1"},
+		Desc: "the client reads every change-info page before it plans and keeps the greatest version of each item",
+		Procedure: `
+			The scripted server pages change info 2 entries at a time and holds a, b, c, d. When
+			the client asks for the second page, another device edits a (a moves to the end of
+			the history). Assert: every change-info request of the session comes before its first
+			exchange, the pulls continue until more is false, a is downloaded once, and the client
+			ends with the new content of a.`,
+	}, func(ct *CT) {
+		ct.srv.mu.Lock()
+		ct.srv.pageSize = 2
+		ct.srv.mu.Unlock()
+		for _, id := range []string{"a", "b", "c", "d"} {
+			ct.srv.write(cColl, id, id+"1", false)
+		}
+		var once sync.Once
+		ct.srv.setHook(func(r *sRequest) *sResponse {
+			if r.Path == protocol.PathChanges && r.N == 2 {
+				once.Do(func() { ct.srv.write(cColl, "a", "a2", false) })
+			}
+			return nil
+		})
+		ct.MustSync()
+		rs := ct.srv.requests("")
+		firstX := -1
+		lastC := -1
+		for i, r := range rs {
+			if r.Path == protocol.PathExchange && firstX < 0 {
+				firstX = i
+			}
+			if r.Path == protocol.PathChanges {
+				lastC = i
+			}
+		}
+		ct.Check(firstX > lastC, "every change-info page read before the first exchange", "%s", describeRequests(rs))
+		ct.Check(len(ct.srv.requests(protocol.PathChanges)) >= 3, "pages until more is false (at least 3 pages of 2)", "%d pulls", len(ct.srv.requests(protocol.PathChanges)))
+		n := 0
+		for _, id := range downloadedIDs(ct.exchanges()) {
+			if id == "a" {
+				n++
+			}
+		}
+		ct.Equal("downloads of a", 1, n)
+		got, _ := ct.Get(cColl, "a")
+		ct.Equal("the client's a", "a2", got)
+	})
+
+	clientCase(Case{
+		ID: "client/sync/stops-after-max-rounds", Level: MUST,
+		Reqs: []string{"SP-6.6-5", "SP-2-8"},
+		Desc: "a client runs at most MaxRounds (8) rounds for one collection in one session",
+		Procedure: `
+			The client edits "x" (synced before). Every exchange that uploads x is answered after
+			another device wrote a newer x, so every upload is stale. Assert: the session ends,
+			with at most 8 exchanges uploading x, and x stays pending locally.`,
+	}, func(ct *CT) {
+		ct.srv.write(cColl, "x", "base", false)
+		ct.MustSync()
+		ct.Put(cColl, "x", "mine")
+		ct.srv.setHook(func(r *sRequest) *sResponse {
+			if r.Path == protocol.PathExchange {
+				for _, u := range r.Exchange().Uploads {
+					if u.ID == "x" {
+						ct.srv.write(cColl, "x", fmt.Sprint("theirs ", r.N), false)
+					}
+				}
+			}
+			return nil
+		})
+		n := len(ct.exchanges())
+		ct.Sync()
+		ups := 0
+		for _, x := range ct.exchanges()[n:] {
+			for _, u := range x.Uploads {
+				if u.ID == "x" {
+					ups++
+				}
+			}
+		}
+		ct.Check(ups >= 1 && ups <= 8, "between 1 and 8 exchanges uploading x (MaxRounds)", "%d", ups)
+	})
+}
+
 func mustMarshal(v any) []byte {
 	b, err := protocol.Marshal(v)
 	if err != nil {

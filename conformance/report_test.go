@@ -94,3 +94,16 @@ func TestSelectMatchesPrefixesAndGlobs(t *testing.T) {
 	require.True(t, matchID("server/*/token-form", "server/auth/token-form"))
 	require.True(t, matchID("server/auth/token-form", "server/auth/token-form"))
 }
+
+func FuzzRenderMsgpack(f *testing.F) {
+	b, _ := protocol.Marshal(protocol.ExchangeRequest{Collection: "c", BatchID: "b", Uploads: []protocol.Upload{{ID: "x", FP: make([]byte, 32)}}})
+	f.Add(b)
+	f.Add([]byte{0xdf, 0xff, 0xff, 0xff, 0xff})
+	f.Add([]byte{0xc7, 0xff, 0x01})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s := renderMsgpack(b)
+		if len(b) > 0 && s == "" {
+			t.Fatal("empty rendering")
+		}
+	})
+}

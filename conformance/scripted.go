@@ -26,12 +26,13 @@ type scripted struct {
 	rec  *recorder
 	user string
 
-	mu      sync.Mutex // guards every field below
-	info    protocol.Info
-	colls   map[string]*sColl
-	batches map[string]sBatch
-	log     []sRequest
-	hook    func(r *sRequest) *sResponse
+	mu       sync.Mutex // guards every field below
+	info     protocol.Info
+	colls    map[string]*sColl
+	batches  map[string]sBatch
+	log      []sRequest
+	hook     func(r *sRequest) *sResponse
+	pageSize int // default change-info page; 0 means 1000
 }
 
 type sColl struct {
@@ -267,9 +268,13 @@ func (s *scripted) answer(r *sRequest) *sResponse {
 		if !ok {
 			return errResp(protocol.CodeInvalidCursor, "not a cursor of this collection")
 		}
+		page := s.pageSize
+		if page == 0 {
+			page = 1000
+		}
 		limit := req.Limit
-		if limit <= 0 || limit > 1000 {
-			limit = 1000
+		if limit <= 0 || limit > page {
+			limit = page
 		}
 		c := s.coll(req.Collection)
 		var entries []*protocol.Item

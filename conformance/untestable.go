@@ -23,10 +23,7 @@ var Untestable = map[string]string{
 	"SP-3-13":  "client: needs limits that change between sessions and a body over max_body_bytes; not yet a client-mode case",
 	"SP-3-12":  "client: needs a non-loopback plain-HTTP server, which a local scripted server is not",
 	"SP-4.1-2": "canonical form is a SHOULD for senders; server responses are checked by server/encoding/canonical-responses",
-	"SP-5-1":   "representation of HLCs; checked through exact 64-bit round trips in server/changes/entry-fields",
 	"SP-6-2":   "client: running two sessions over one store at once is not something the driver can provoke",
-	"SP-6.1-6": "client: keeping the greatest entry across pages is internal to the client's pull",
 	"SP-6.5-2": "client: local transactions are internal to the client",
-	"SP-6.6-5": "client: reaching MaxRounds needs 8 rounds of stale answers; not yet a client-mode case",
 	"SP-8-4":   "client: watch behaviour of a background client is outside the driver contract",
 }
