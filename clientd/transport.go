@@ -59,7 +59,9 @@ func (c *Client) call(ctx context.Context, path string, body []byte, out any, ti
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %w", path, errorFromResponse(resp, data))
 	}
-	if err := protocol.Unmarshal(data, out); err != nil {
+	// data is this call's own buffer and is not touched again: the decoded
+	// message may share it.
+	if err := protocol.UnmarshalOwned(data, out); err != nil {
 		return fmt.Errorf("%w: %s: undecodable response: %w", ErrProtocol, path, err)
 	}
 	return nil

@@ -94,7 +94,14 @@ func AppendMarshal(dst []byte, v any) ([]byte, error) {
 // Unmarshal decodes one message from b into v. The body must be exactly one
 // msgpack map; any failure, including bytes after the map, returns an
 // *Error with CodeMalformed whose message says what was wrong [SP-4.1-4].
-func Unmarshal(b []byte, v any) error {
+func Unmarshal(b []byte, v any) error { return unmarshal(b, v, false) }
+
+// UnmarshalOwned is Unmarshal for a buffer the caller hands over: the
+// decoded message may share memory with b (sparing a copy of a large body),
+// so the caller must never write to b afterwards.
+func UnmarshalOwned(b []byte, v any) error { return unmarshal(b, v, true) }
+
+func unmarshal(b []byte, v any, owned bool) error {
 	if len(b) == 0 {
 		return Errorf(CodeMalformed, "empty body: want a msgpack map")
 	}
@@ -108,7 +115,7 @@ func Unmarshal(b []byte, v any) error {
 	if n != len(b) {
 		return Errorf(CodeMalformed, "%d bytes after the message", len(b)-n)
 	}
-	if fastUnmarshal(b, v) {
+	if fastUnmarshal(b, v, owned) {
 		return nil
 	}
 	return unmarshalReflect(b, v)

@@ -1,9 +1,11 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/binary"
 	"math"
 	"reflect"
+	"unsafe"
 )
 
 // Hand-written codecs for the messages that carry items in bulk
@@ -270,19 +272,21 @@ func appendStrings(b []byte, ss []string) []byte {
 	return b
 }
 
-// reader decodes the plain path. Strings are cut from str, one copy of
-// the body; byte slices from bin, another copy, so the message does not
-// alias the caller's buffer. Any surprise sets bad, and the caller falls
-// back to the reflective decoder.
+// reader decodes the plain path. Strings and byte slices are cut from b,
+// which the reader owns: nothing writes to it, so str, the same bytes seen
+// as a string, stays immutable as strings must be (a byte slice handed out
+// covers other bytes than any string). Any surprise sets bad, and the
+// caller falls back to the reflective decoder.
 type reader struct {
-	b   []byte // the body, as given
-	str string // a copy of b, cut into strings
-	bin []byte // a copy of b, cut into byte slices
+	b   []byte // the body, owned by the reader
+	str string // b as a string, cut into strings
 	off int
 	bad bool
 }
 
-func newReader(b []byte) *reader { return &reader{b: b, str: string(b)} }
+func newReader(b []byte) *reader {
+	return &reader{b: b, str: unsafe.String(unsafe.SliceData(b), len(b))}
+}
 
 func (r *reader) fail() { r.bad = true; r.off = len(r.b) }
 
@@ -406,10 +410,7 @@ func (r *reader) bytes() []byte {
 	if r.bad {
 		return nil
 	}
-	if r.bin == nil {
-		r.bin = append([]byte(nil), r.b...)
-	}
-	return r.bin[i:j:j]
+	return r.b[i:j:j]
 }
 
 func (r *reader) uint() uint64 {
@@ -684,22 +685,27 @@ func (r *reader) changesResponse(m *ChangesResponse) {
 
 // fastUnmarshal decodes b, which scan has accepted, into v when v is one
 // of the bulk messages, is the zero value, and b takes the plain path. It
-// reports whether it did; when it did not, v is unchanged.
-func fastUnmarshal(b []byte, v any) bool {
+// reports whether it did; when it did not, v is unchanged. With owned set
+// the decoded message may alias b (the caller will never write to it);
+// otherwise it decodes from a copy.
+func fastUnmarshal(b []byte, v any, owned bool) bool {
 	switch m := v.(type) {
 	case *ExchangeRequest:
-		return decodeInto(b, m, (*reader).exchangeRequest)
+		return decodeInto(b, owned, m, (*reader).exchangeRequest)
 	case *ExchangeResponse:
-		return decodeInto(b, m, (*reader).exchangeResponse)
+		return decodeInto(b, owned, m, (*reader).exchangeResponse)
 	case *ChangesResponse:
-		return decodeInto(b, m, (*reader).changesResponse)
+		return decodeInto(b, owned, m, (*reader).changesResponse)
 	}
 	return false
 }
 
-func decodeInto[T any](b []byte, m *T, dec func(*reader, *T)) bool {
+func decodeInto[T any](b []byte, owned bool, m *T, dec func(*reader, *T)) bool {
 	if m == nil || !reflect.ValueOf(m).Elem().IsZero() {
 		return false
+	}
+	if !owned {
+		b = bytes.Clone(b)
 	}
 	r := newReader(b)
 	var out T
