@@ -11,7 +11,10 @@
 //	                           plus "content"/ item ID -> content
 //	data/<user>/conflicts/     seq(8) -> msgpack protocol.Conflict
 //	data/<user>/conflict_ids/  conflict ID -> seq(8)
-//	batches/k/                 user \x00 batch ID -> created(8) hash(32) response
+//	batches/k/                 user \x00 batch ID -> created(8) hash(32) response,
+//	                           or created(8) hash(32) alone when the response is
+//	                           large and kept in batches/r
+//	batches/r/<user \x00 batch ID>/"v"  a large response, alone in its bucket
 //	batches/o/                 created(8) seq(8) -> user \x00 batch ID
 //	batches "n"                number of records (8 bytes BE)
 //
@@ -70,6 +73,8 @@ var (
 	bucketConflIDs = []byte("conflict_ids")
 	batchKeys      = []byte("k")
 	batchOrder     = []byte("o")
+	batchLarge     = []byte("r")
+	largeValue     = []byte("v")
 	batchCount     = []byte("n")
 )
 
@@ -118,7 +123,7 @@ func Open(path string, opts Options) (*Store, error) {
 			}
 		}
 		b := tx.Bucket(bucketBatches)
-		for _, name := range [][]byte{batchKeys, batchOrder} {
+		for _, name := range [][]byte{batchKeys, batchOrder, batchLarge} {
 			if _, err := b.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -403,15 +408,32 @@ func batchKey(user, batchID string) []byte {
 	return append(k, batchID...)
 }
 
+// largeResponse is the response size from which an idempotency record
+// keeps its response in a bucket of its own. bbolt keeps at least two
+// values in a leaf page however large they are, so a large response stored
+// in place is copied and written again whenever a record next to it is
+// added or removed; alone in a bucket it is written once.
+const largeResponse = 4096
+
 func (t *tx) Batch(user, batchID string) (storage.Batch, bool, error) {
-	v := t.tx.Bucket(bucketBatches).Bucket(batchKeys).Get(batchKey(user, batchID))
+	bb := t.tx.Bucket(bucketBatches)
+	k := batchKey(user, batchID)
+	v := bb.Bucket(batchKeys).Get(k)
 	if v == nil {
 		return storage.Batch{}, false, nil
 	}
 	if len(v) < 8+32 {
 		return storage.Batch{}, false, fmt.Errorf("batch: %w", storage.ErrCorrupt)
 	}
-	b := storage.Batch{CreatedMillis: binary.BigEndian.Uint64(v), Response: append([]byte{}, v[40:]...)}
+	resp := v[40:]
+	if len(resp) == 0 { // kept in a bucket of its own, unless empty
+		if r := bb.Bucket(batchLarge); r != nil {
+			if lb := r.Bucket(k); lb != nil {
+				resp = lb.Get(largeValue)
+			}
+		}
+	}
+	b := storage.Batch{CreatedMillis: binary.BigEndian.Uint64(v), Response: append([]byte{}, resp...)}
 	copy(b.RequestHash[:], v[8:40])
 	return b, true, nil
 }
@@ -426,10 +448,25 @@ func (t *tx) PutBatch(user, batchID string, b storage.Batch) error {
 	if keys.Get(k) != nil {
 		return fmt.Errorf("put batch: record for %q exists", batchID)
 	}
+	large := len(b.Response) >= largeResponse
 	v := make([]byte, 0, 40+len(b.Response))
 	v = binary.BigEndian.AppendUint64(v, b.CreatedMillis)
 	v = append(v, b.RequestHash[:]...)
-	v = append(v, b.Response...)
+	if large {
+		r, err := bb.CreateBucketIfNotExists(batchLarge)
+		if err != nil {
+			return fmt.Errorf("put batch: %w", err)
+		}
+		lb, err := r.CreateBucket(k)
+		if err != nil {
+			return fmt.Errorf("put batch: %w", err)
+		}
+		if err := lb.Put(largeValue, b.Response); err != nil {
+			return fmt.Errorf("put batch: %w", err)
+		}
+	} else {
+		v = append(v, b.Response...)
+	}
 	if err := keys.Put(k, v); err != nil {
 		return fmt.Errorf("put batch: %w", err)
 	}
@@ -449,7 +486,7 @@ func (t *tx) PruneBatches(cutoffMillis uint64, keep, max int) (int, error) {
 		return 0, err
 	}
 	bb := t.tx.Bucket(bucketBatches)
-	keys, order := bb.Bucket(batchKeys), bb.Bucket(batchOrder)
+	keys, order, large := bb.Bucket(batchKeys), bb.Bucket(batchOrder), bb.Bucket(batchLarge)
 	count := readU64(bb.Get(batchCount))
 	removed := 0
 	c := order.Cursor()
@@ -459,6 +496,11 @@ func (t *tx) PruneBatches(cutoffMillis uint64, keep, max int) (int, error) {
 		}
 		if binary.BigEndian.Uint64(k) >= cutoffMillis && count <= uint64(keep) {
 			break
+		}
+		if rec := keys.Get(v); len(rec) == 40 && large != nil {
+			if err := large.DeleteBucket(v); err != nil && !errors.Is(err, berrors.ErrBucketNotFound) {
+				return removed, fmt.Errorf("prune batches: %w", err)
+			}
 		}
 		if err := keys.Delete(v); err != nil {
 			return removed, fmt.Errorf("prune batches: %w", err)

@@ -1,6 +1,8 @@
 package boltdb_test
 
 import (
+	"bytes"
+	"context"
 	"path/filepath"
 	"testing"
 	"time"
@@ -35,4 +37,51 @@ func TestSecondOpenOfTheSameFileReportsLocked(t *testing.T) {
 	defer s.Close()
 	_, err = boltdb.Open(path, boltdb.Options{LockTimeout: 50 * time.Millisecond})
 	require.ErrorIs(t, err, storage.ErrLocked)
+}
+
+func TestLargeBatchResponsesRoundTripAndArePrunedWithTheirRecord(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "syncprint.db")
+	s, err := boltdb.Open(path, boltdb.Options{})
+	require.NoError(t, err)
+	defer s.Close()
+	ctx := context.Background()
+	large := bytes.Repeat([]byte("r"), 100_000)
+	records := map[string]storage.Batch{
+		"large": {CreatedMillis: 1, RequestHash: [32]byte{1}, Response: large},
+		"small": {CreatedMillis: 2, RequestHash: [32]byte{2}, Response: []byte{0x80}},
+		"empty": {CreatedMillis: 3, RequestHash: [32]byte{3}, Response: []byte{}},
+	}
+	put := func() {
+		require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+			for _, id := range []string{"large", "small", "empty"} {
+				if err := tx.PutBatch("alice", id, records[id]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	check := func(want bool) {
+		require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
+			for id, rec := range records {
+				got, ok, err := tx.Batch("alice", id)
+				require.NoError(t, err)
+				require.Equal(t, want, ok, id)
+				if want {
+					require.Equal(t, rec, got, id)
+				}
+			}
+			return nil
+		}))
+	}
+	put()
+	check(true)
+	require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
+		n, err := tx.PruneBatches(10, 0, 10)
+		require.Equal(t, 3, n)
+		return err
+	}))
+	check(false)
+	put() // the same keys again: nothing of the pruned records is left in the way
+	check(true)
 }
