@@ -92,6 +92,19 @@ func encodeRecord(r *record) []byte {
 
 // decodeRecord decodes v; the content is copied only when withContent.
 func decodeRecord(v []byte, withContent bool) (*record, error) {
+	var author changelog.ReplicaID
+	return decodeRecordAuthor(v, withContent, &author)
+}
+
+// Content modes of decodeRecordAuthor.
+const (
+	noContent   = false
+	copyContent = true
+)
+
+// decodeRecordAuthor is decodeRecord reusing *author as the record's author
+// when the bytes match, and remembering the new one when they do not.
+func decodeRecordAuthor(v []byte, withContent bool, author *changelog.ReplicaID) (*record, error) {
 	if len(v) < recordFixed || v[0] != recordVersion || v[1] > 1 {
 		return nil, errCorrupt
 	}
@@ -105,8 +118,11 @@ func decodeRecord(v []byte, withContent bool) (*record, error) {
 		Base:    changelog.Seq(binary.BigEndian.Uint64(v[42:50])),
 		Seen:    changelog.Seq(binary.BigEndian.Uint64(v[50:58])),
 		Edit:    binary.BigEndian.Uint64(v[58:66]),
-		Author:  changelog.ReplicaID(v[recordFixed : recordFixed+n]),
 	}
+	if a := v[recordFixed : recordFixed+n]; string(a) != string(*author) {
+		*author = changelog.ReplicaID(a)
+	}
+	r.Author = *author
 	copy(r.FP[:], v[2:34])
 	content := v[recordFixed+n:]
 	r.Size = len(content)
@@ -137,6 +153,9 @@ type coll struct {
 	// cursor and grows its stack every time, a Seek on a kept cursor reuses
 	// it. Seek repositions from the root, so writes in between are fine.
 	itemsCur, pendingCur *bolt.Cursor
+	// author is the author of the last record read: most items of a
+	// collection share one, and so share its string.
+	author changelog.ReplicaID
 }
 
 // lookup returns the value stored under key in the cursor's bucket, nil if
@@ -185,13 +204,30 @@ func openColl(tx *bolt.Tx, name string, create bool) (*coll, error) {
 	return c, nil
 }
 
+// view returns an item's record, or nil, with Content pointing into the
+// store: it must not be written to, nor kept past the transaction's next
+// write of the item (re-encoding the record into a Put, as put does, is
+// fine). It spares copying the content of an item about to be re-stored.
+func (c *coll) view(id string) (*record, error) {
+	v := lookup(c.itemsCur, id)
+	if v == nil {
+		return nil, nil
+	}
+	r, err := decodeRecordAuthor(v, noContent, &c.author)
+	if err != nil {
+		return nil, fmt.Errorf("item %s/%q: %w", c.name, id, err)
+	}
+	r.Content = v[len(v)-r.Size:]
+	return r, nil
+}
+
 // get returns an item's record, or nil.
 func (c *coll) get(id string, withContent bool) (*record, error) {
 	v := lookup(c.itemsCur, id)
 	if v == nil {
 		return nil, nil
 	}
-	r, err := decodeRecord(v, withContent)
+	r, err := decodeRecordAuthor(v, withContent, &c.author)
 	if err != nil {
 		return nil, fmt.Errorf("item %s/%q: %w", c.name, id, err)
 	}

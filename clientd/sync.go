@@ -285,6 +285,18 @@ func (c *Client) refreshServerConflicts(ctx context.Context) error {
 	if err := c.callRetry(ctx, protocol.PathConflicts, &protocol.ConflictsRequest{}, &resp); err != nil {
 		return fmt.Errorf("list server conflicts: %w", err)
 	}
+	if len(resp.Conflicts) == 0 {
+		// Nothing to cache: spare the write transaction (and its fsync)
+		// when the cache is empty already.
+		empty := false
+		if err := c.view(func(tx *bolt.Tx) error {
+			k, _ := tx.Bucket(bktServerConf).Cursor().First()
+			empty = k == nil
+			return nil
+		}); err != nil || empty {
+			return err
+		}
+	}
 	return c.update(func(tx *bolt.Tx) error {
 		if err := tx.DeleteBucket(bktServerConf); err != nil {
 			return err
@@ -439,7 +451,11 @@ func (s *session) syncCollectionOnce(name string) error {
 		if err := s.c.callRetry(s.ctx, protocol.PathChanges, &protocol.ChangesRequest{Collection: name, Cursor: cur, Limit: page}, &resp); err != nil {
 			return fmt.Errorf("pull changes: %w", err)
 		}
-		for _, ch := range resp.Changes {
+		if len(remote) == 0 {
+			remote = make(map[string]*changelog.Entry, len(resp.Changes))
+		}
+		ents := make([]changelog.Entry, len(resp.Changes)) // one allocation per page
+		for i, ch := range resp.Changes {
 			e, err := changelog.FromWire(ch)
 			if err != nil {
 				return fmt.Errorf("pull changes: %w", err)
@@ -447,7 +463,8 @@ func (s *session) syncCollectionOnce(name string) error {
 			if _, dup := remote[e.ID]; !dup {
 				order = append(order, e.ID)
 			}
-			remote[e.ID] = &e
+			ents[i] = e
+			remote[e.ID] = &ents[i]
 		}
 		if resp.Cursor != "" {
 			cur = resp.Cursor
@@ -920,7 +937,8 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 			if !ok {
 				continue
 			}
-			rec, err := col.get(r.ID, true)
+			// Every branch re-stores the record or copies it away at once.
+			rec, err := col.view(r.ID)
 			if err != nil {
 				return err
 			}
