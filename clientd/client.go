@@ -1,6 +1,7 @@
 package clientd
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -598,6 +599,7 @@ func (c *Client) History(collName, id string, limit int) ([]HistoryEntry, error)
 // history appends entries to the bounded history inside one transaction.
 type history struct {
 	b           *bolt.Bucket
+	cur         *bolt.Cursor // on b, for trimming; nil until needed
 	meta        *bolt.Bucket
 	limit       int
 	first, next uint64
@@ -624,8 +626,15 @@ func (h *history) add(now time.Time, coll, id string, r *record, source string) 
 	}
 	h.next++
 	for h.next-h.first > uint64(h.limit) {
-		if err := h.b.Delete(u64(h.first)); err != nil {
-			return err
+		// Delete through a kept cursor: Bucket.Delete builds a new one.
+		if h.cur == nil {
+			h.cur = h.b.Cursor()
+		}
+		key := u64(h.first)
+		if k, _ := h.cur.Seek(key); k != nil && bytes.Equal(k, key) {
+			if err := h.cur.Delete(); err != nil {
+				return err
+			}
 		}
 		h.first++
 	}

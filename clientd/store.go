@@ -244,13 +244,13 @@ func (c *coll) setPending(id string, edit uint64) error {
 	return c.pending.Put([]byte(id), u64(edit))
 }
 
-// clearPending removes the pending mark; looking first spares the far
-// costlier Delete for the common case of an item that is not pending.
+// clearPending removes the pending mark. It deletes through the kept
+// cursor: Bucket.Delete would build a new cursor (and grow its stack).
 func (c *coll) clearPending(id string) error {
-	if !c.isPending(id) {
+	if k, _ := c.pendingCur.Seek([]byte(id)); k == nil || string(k) != id {
 		return nil
 	}
-	return c.pending.Delete([]byte(id))
+	return c.pendingCur.Delete()
 }
 
 func (c *coll) cursor() string { return string(c.b.Get(keyCursor)) }

@@ -14,6 +14,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -53,6 +54,7 @@ type Log struct {
 	// ec serves Get: a bbolt Get builds a cursor and grows its stack every
 	// time, a Seek on a kept cursor reuses it.
 	ec     *bolt.Cursor
+	sc     *bolt.Cursor // on sb, for deletes
 	head   changelog.Seq
 	headOK bool
 	// replica is the replica ID of the last entry decoded: runs of entries
@@ -132,7 +134,7 @@ func (l *Log) Append(e changelog.Entry) (changelog.Seq, error) {
 		if l.sb, err = l.b.CreateBucketIfNotExists(seqName); err != nil {
 			return 0, fmt.Errorf("append: %w", err)
 		}
-		l.ec = nil
+		l.ec, l.sc = nil, nil
 		// Seq keys only ever grow, so pages can be packed full.
 		l.sb.FillPercent = 0.95
 		// Entries come in runs of neighbouring IDs more often than not
@@ -144,8 +146,14 @@ func (l *Log) Append(e changelog.Entry) (changelog.Seq, error) {
 		if len(old) < entryFixed {
 			return 0, fmt.Errorf("append %q: %w", e.ID, ErrCorrupt)
 		}
-		if err := l.sb.Delete(old[:8]); err != nil {
-			return 0, fmt.Errorf("append: %w", err)
+		// Delete through a kept cursor: Bucket.Delete builds a new one.
+		if l.sc == nil {
+			l.sc = l.sb.Cursor()
+		}
+		if k, _ := l.sc.Seek(old[:8]); k != nil && bytes.Equal(k, old[:8]) {
+			if err := l.sc.Delete(); err != nil {
+				return 0, fmt.Errorf("append: %w", err)
+			}
 		}
 	}
 	key := []byte(e.ID)
