@@ -285,13 +285,25 @@ func (s *Server) downloads(coll storage.Collection, ids, keep []string, resp *pr
 	var slab fpSlab
 	budget := s.cfg.Limits.MaxBatchBytes
 	used := 0
+	// Contents are copied into shared blocks where the backend can.
+	appender, _ := coll.(storage.ContentAppender)
+	var block []byte
 	load := func(id string) (protocol.Item, bool, error) {
 		e, ok, err := coll.Get(id)
 		if err != nil || !ok {
 			return protocol.Item{}, ok, err
 		}
-		content, err := coll.Content(id)
-		if err != nil {
+		var content []byte
+		if n := int(e.Size); appender != nil && n <= contentBlock/4 {
+			if cap(block)-len(block) < n {
+				block = make([]byte, 0, contentBlock)
+			}
+			start := len(block)
+			if block, err = appender.AppendContent(block, id); err != nil {
+				return protocol.Item{}, false, err
+			}
+			content = block[start:len(block):len(block)]
+		} else if content, err = coll.Content(id); err != nil {
 			return protocol.Item{}, false, err
 		}
 		if content == nil {
@@ -349,6 +361,10 @@ func (s *Server) downloads(coll storage.Collection, ids, keep []string, resp *pr
 	}
 	return nil
 }
+
+// contentBlock is the size of the blocks that download contents of up to a
+// quarter of it are copied into.
+const contentBlock = 256 << 10
 
 // fpSlab hands out wire fingerprints (32-byte slices, never written to)
 // carved from shared blocks: one allocation per fpSlabItems instead of one

@@ -149,7 +149,10 @@ func (s *Server) serve(c *call) error {
 	}
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType(protocol.ContentType)
-	ctx.SetBody(body)
+	// body is a fresh encoding or a copy of a stored one, never written to
+	// again: fasthttp may send it without copying it (1.3 MB for an
+	// exchange of 5,000 downloads).
+	ctx.Response.SetBodyRaw(body)
 	return nil
 }
 

@@ -562,23 +562,40 @@ func (c *collection) Since(after changelog.Seq, limit int, fn func(changelog.Ent
 	return c.changelog().Since(after, limit, fn)
 }
 
-func (c *collection) Content(id string) ([]byte, error) {
+var _ storage.ContentAppender = (*collection)(nil)
+
+// stored returns an item's stored content, nil if there is none; it is
+// valid until the transaction writes.
+func (c *collection) stored(id string) []byte {
 	if c.b == nil {
-		return nil, nil
+		return nil
 	}
 	if c.content == nil {
 		if c.content = c.b.Bucket(bucketContent); c.content == nil {
-			return nil, nil
+			return nil
 		}
 	}
 	if c.contentCur == nil {
 		c.contentCur = c.content.Cursor()
 	}
 	k, v := c.contentCur.Seek([]byte(id))
-	if k == nil || string(k) != id || v == nil {
+	if k == nil || string(k) != id {
+		return nil
+	}
+	return v
+}
+
+func (c *collection) Content(id string) ([]byte, error) {
+	v := c.stored(id)
+	if v == nil {
 		return nil, nil
 	}
 	return append(make([]byte, 0, len(v)), v...), nil
+}
+
+// AppendContent implements storage.ContentAppender.
+func (c *collection) AppendContent(dst []byte, id string) ([]byte, error) {
+	return append(dst, c.stored(id)...), nil
 }
 
 func (c *collection) Put(e changelog.Entry, content []byte) (changelog.Seq, error) {

@@ -147,3 +147,12 @@ type Collection interface {
 	// stores its content (none for a tombstone); it returns the version.
 	Put(e changelog.Entry, content []byte) (changelog.Seq, error)
 }
+
+// ContentAppender is implemented by a Collection that can copy an item's
+// content into a buffer of the caller's, sparing an allocation per item
+// when a response carries thousands.
+type ContentAppender interface {
+	// AppendContent appends the item's content (nothing for a tombstone or
+	// an unknown item) to dst and returns the extended slice.
+	AppendContent(dst []byte, id string) ([]byte, error)
+}
