@@ -3,6 +3,7 @@ package clientd
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/http"
@@ -600,6 +601,7 @@ func (c *Client) History(collName, id string, limit int) ([]HistoryEntry, error)
 type history struct {
 	b           *bolt.Bucket
 	cur         *bolt.Cursor // on b, for trimming; nil until needed
+	slab        slab         // the values added
 	meta        *bolt.Bucket
 	limit       int
 	first, next uint64
@@ -617,11 +619,13 @@ func (h *history) add(now time.Time, coll, id string, r *record, source string) 
 	if h.limit < 0 {
 		return nil
 	}
-	v := appendHistoryRecord(make([]byte, 0, 96+len(coll)+len(id)+len(r.Author)), &historyRecord{
+	v := appendHistoryRecord(h.slab.alloc(96+len(coll)+len(id)+len(r.Author)), &historyRecord{
 		TimeMS: uint64(max(now.UnixMilli(), 0)), Collection: coll, ID: id, FP: r.FP[:],
 		Deleted: r.Deleted, Author: string(r.Author), Source: source, HLC: uint64(r.HLC),
 	})
-	if err := h.b.Put(u64(h.next), v); err != nil {
+	var key [8]byte // Put copies the key
+	binary.BigEndian.PutUint64(key[:], h.next)
+	if err := h.b.Put(key[:], v); err != nil {
 		return err
 	}
 	h.next++

@@ -74,9 +74,17 @@ const recordVersion = 1
 // recordFixed: version(1) flags(1) fp(32) hlc(8) base(8) seen(8) edit(8) authorLen(2).
 const recordFixed = 1 + 1 + fingerprint.Size + 8 + 8 + 8 + 8 + 2
 
-func encodeRecord(r *record) []byte {
-	b := make([]byte, recordFixed, recordFixed+len(r.Author)+len(r.Content))
+func encodeRecord(r *record) []byte { return appendRecord(nil, r) }
+
+// appendRecord appends the encoding of r to dst.
+func appendRecord(dst []byte, r *record) []byte {
+	n := recordFixed + len(r.Author) + len(r.Content)
+	if cap(dst)-len(dst) < n {
+		dst = append(make([]byte, 0, len(dst)+n), dst...)
+	}
+	b := dst[len(dst) : len(dst)+recordFixed]
 	b[0] = recordVersion
+	b[1] = 0
 	if r.Deleted {
 		b[1] = 1
 	}
@@ -87,7 +95,8 @@ func encodeRecord(r *record) []byte {
 	binary.BigEndian.PutUint64(b[58:66], r.Edit)
 	binary.BigEndian.PutUint16(b[66:68], uint16(len(r.Author)))
 	b = append(b, r.Author...)
-	return append(b, r.Content...)
+	b = append(b, r.Content...)
+	return dst[:len(dst)+len(b)]
 }
 
 // decodeRecord decodes v; the content is copied only when withContent.
@@ -156,6 +165,27 @@ type coll struct {
 	// author is the author of the last record read: most items of a
 	// collection share one, and so share its string.
 	author changelog.ReplicaID
+	slab   slab // values written in this transaction
+}
+
+// slab hands out buffers for values written in one transaction (bbolt keeps
+// a value by reference until the commit), carved from shared blocks: one
+// allocation per block instead of one per value. A buffer comes back with
+// length 0 and capacity n.
+type slab struct{ block []byte }
+
+const slabBlock = 64 << 10
+
+func (s *slab) alloc(n int) []byte {
+	if n > slabBlock/8 {
+		return make([]byte, 0, n)
+	}
+	if cap(s.block)-len(s.block) < n {
+		s.block = make([]byte, 0, slabBlock)
+	}
+	i := len(s.block)
+	s.block = s.block[:i+n]
+	return s.block[i:i:i+n]
 }
 
 // lookup returns the value stored under key in the cursor's bucket, nil if
@@ -235,13 +265,14 @@ func (c *coll) get(id string, withContent bool) (*record, error) {
 }
 
 func (c *coll) put(id string, r *record) error {
-	return c.items.Put([]byte(id), encodeRecord(r))
+	n := recordFixed + len(r.Author) + len(r.Content)
+	return c.items.Put([]byte(id), appendRecord(c.slab.alloc(n), r))
 }
 
 func (c *coll) isPending(id string) bool { return lookup(c.pendingCur, id) != nil }
 
 func (c *coll) setPending(id string, edit uint64) error {
-	return c.pending.Put([]byte(id), u64(edit))
+	return c.pending.Put([]byte(id), binary.BigEndian.AppendUint64(c.slab.alloc(8), edit))
 }
 
 // clearPending removes the pending mark. It deletes through the kept
