@@ -185,7 +185,7 @@ func (s *slab) alloc(n int) []byte {
 	}
 	i := len(s.block)
 	s.block = s.block[:i+n]
-	return s.block[i:i:i+n]
+	return s.block[i : i : i+n]
 }
 
 // lookup returns the value stored under key in the cursor's bucket, nil if
