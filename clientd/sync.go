@@ -749,7 +749,7 @@ func (s *session) applyLocal(name string, ws []work, final bool, cursor string) 
 				d.conflicts++
 			}
 			nr := &record{Content: []byte{}, Deleted: true, FP: w.remote.Fingerprint, HLC: w.remote.HLC, Author: w.remote.Replica, Base: w.remote.Seq, Seen: w.remote.Seq, Edit: editOf(rec)}
-			if err := s.storeRemote(col, h, w.id, nr, &d); err != nil {
+			if err := s.storeRemote(col, h, w.id, nr, rec != nil, &d); err != nil {
 				return err
 			}
 		}
@@ -770,12 +770,16 @@ func (s *session) applyLocal(name string, ws []work, final bool, cursor string) 
 }
 
 // storeRemote stores a server version as the item's current one.
-func (s *session) storeRemote(col *coll, h *history, id string, r *record, d *counts) error {
+// held says whether the client held the item before: a pending mark
+// exists only beside a stored item, so a new one needs no clearing.
+func (s *session) storeRemote(col *coll, h *history, id string, r *record, held bool, d *counts) error {
 	if err := col.put(id, r); err != nil {
 		return err
 	}
-	if err := col.clearPending(id); err != nil {
-		return err
+	if held {
+		if err := col.clearPending(id); err != nil {
+			return err
+		}
 	}
 	s.c.clock.Observe(r.HLC)
 	d.downloaded++
@@ -995,7 +999,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 					}
 				}
 				d.conflicts++
-				if err := s.storeRemote(col, h, r.ID, fromItem(it, rec), &d); err != nil {
+				if err := s.storeRemote(col, h, r.ID, fromItem(it, rec), true, &d); err != nil {
 					return err
 				}
 			case protocol.StatusStale:
@@ -1043,7 +1047,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 				}
 				d.conflicts++
 			}
-			if err := s.storeRemote(col, h, it.ID, fromItem(it, rec), &d); err != nil {
+			if err := s.storeRemote(col, h, it.ID, fromItem(it, rec), rec != nil, &d); err != nil {
 				return err
 			}
 		}
