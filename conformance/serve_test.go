@@ -51,7 +51,7 @@ var ourServerArgs = []string{"--default-policy", "server-wins",
 // and returns a target with tokens of user a (laptop, phone) and user b.
 func startServe(t *testing.T, args ...string) conformance.Target {
 	t.Helper()
-	data := filepath.Join(t.TempDir(), "data")
+	data := filepath.Join(dataRoot(t), "data")
 	cmd := exec.Command(binPath, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "error"}, args...)...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -187,4 +187,17 @@ func TestClientCasesFailWithADriverThatDoesNothing(t *testing.T) {
 	for _, res := range rep.Results {
 		require.NotEqual(t, conformance.Pass, res.Verdict, "%s passes with a driver that does nothing", res.Case.ID)
 	}
+}
+
+// dataRoot is a temporary directory for a server's data, on tmpfs when
+// there is one (fsync is then free, which keeps the suite runs quick).
+func dataRoot(t *testing.T) string {
+	t.Helper()
+	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
+		if dir, err := os.MkdirTemp("/dev/shm", "syncprint-conform"); err == nil {
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			return dir
+		}
+	}
+	return t.TempDir()
 }
