@@ -134,3 +134,16 @@ func TestHistoryRecordsEncodeAsMarshalDoes(t *testing.T) {
 		require.Equal(t, want, appendHistoryRecord(nil, &h))
 	}
 }
+
+func TestSlabHandsOutDistinctBuffersAndNeverNil(t *testing.T) {
+	var s slab
+	require.NotNil(t, s.alloc(0), "an empty content is encoded as an empty bin, not nil")
+	a := append(s.alloc(3), 1, 2, 3)
+	b := append(s.alloc(2), 4, 5)
+	big := s.alloc(slabBlock)
+	require.Equal(t, []byte{1, 2, 3}, a)
+	require.Equal(t, []byte{4, 5}, b)
+	require.Equal(t, 0, len(big))
+	require.Equal(t, slabBlock, cap(big))
+	require.Equal(t, 3, cap(a), "a buffer cannot grow into the next one")
+}

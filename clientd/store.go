@@ -177,6 +177,9 @@ type slab struct{ block []byte }
 const slabBlock = 64 << 10
 
 func (s *slab) alloc(n int) []byte {
+	if n == 0 {
+		return []byte{} // never nil: an empty content is not a missing one
+	}
 	if n > slabBlock/8 {
 		return make([]byte, 0, n)
 	}

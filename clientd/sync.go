@@ -796,8 +796,13 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 	maxBody := orDefault(lim.MaxBodyBytes, protocol.DefaultMaxBodyBytes)
 	maxIDs := orDefault(lim.MaxIDs, protocol.DefaultMaxIDs)
 	maxItem := orDefault(lim.MaxItemBytes, protocol.DefaultMaxItemBytes)
-	req := &protocol.ExchangeRequest{Collection: name, BatchID: newBatchID(), Cursor: cursor, Uploads: []protocol.Upload{}, Downloads: []string{}}
-	var bu, bd []work
+	nu, nd := min(maxItems, len(ups)-*ui), min(maxIDs, len(downs)-*di)
+	req := &protocol.ExchangeRequest{
+		Collection: name, BatchID: newBatchID(), Cursor: cursor,
+		Uploads: make([]protocol.Upload, 0, nu), Downloads: make([]string, 0, nd),
+	}
+	bu, bd := make([]work, 0, nu), make([]work, 0, nd)
+	var copies slab // upload contents and fingerprints, copied out of the store
 	err := s.c.view(func(tx *bolt.Tx) error {
 		col, err := openColl(tx, name, false)
 		if err != nil {
@@ -808,7 +813,8 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 			w := ups[*ui]
 			var rec *record
 			if col != nil {
-				if rec, err = col.get(w.id, true); err != nil {
+				// Content is copied below, for uploads that go.
+				if rec, err = col.view(w.id); err != nil {
 					return err
 				}
 			}
@@ -839,8 +845,8 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 			content += len(rec.Content)
 			body += cost
 			req.Uploads = append(req.Uploads, protocol.Upload{
-				ID: w.id, Base: uint64(rec.Base), Seen: uint64(w.seen), FP: rec.FP.Bytes(),
-				HLC: uint64(rec.HLC), Deleted: rec.Deleted, Content: rec.Content,
+				ID: w.id, Base: uint64(rec.Base), Seen: uint64(w.seen), FP: append(copies.alloc(fingerprint.Size), rec.FP[:]...),
+				HLC: uint64(rec.HLC), Deleted: rec.Deleted, Content: append(copies.alloc(len(rec.Content)), rec.Content...),
 			})
 			w.edit = rec.Edit
 			bu = append(bu, w)
