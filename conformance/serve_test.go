@@ -51,8 +51,15 @@ var ourServerArgs = []string{"--default-policy", "server-wins",
 // and returns a target with tokens of user a (laptop, phone) and user b.
 func startServe(t *testing.T, args ...string) conformance.Target {
 	t.Helper()
+	return startServeBin(t, binPath, nil, args...)
+}
+
+// startServeBin is startServe with another binary and extra environment.
+func startServeBin(t *testing.T, bin string, environ []string, args ...string) conformance.Target {
+	t.Helper()
 	data := filepath.Join(dataRoot(t), "data")
-	cmd := exec.Command(binPath, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "error"}, args...)...)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data, "--log-level", "error"}, args...)...)
+	cmd.Env = append(os.Environ(), environ...)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	var stderr strings.Builder
@@ -92,7 +99,7 @@ func startServe(t *testing.T, args ...string) conformance.Target {
 		t.Fatalf("syncprint serve did not get ready\n%s", stderr.String())
 	}
 	tok := func(user, device string) string {
-		out, err := exec.Command(binPath, "token", "create", "--data", data, "--user", user, "--device", device).Output()
+		out, err := exec.Command(bin, "token", "create", "--data", data, "--user", user, "--device", device).Output()
 		require.NoError(t, err)
 		return strings.TrimSpace(string(out))
 	}
