@@ -114,14 +114,23 @@ const (
 // decodeRecordAuthor is decodeRecord reusing *author as the record's author
 // when the bytes match, and remembering the new one when they do not.
 func decodeRecordAuthor(v []byte, withContent bool, author *changelog.ReplicaID) (*record, error) {
+	r := new(record)
+	if err := decodeRecordInto(r, v, withContent, author); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// decodeRecordInto is decodeRecordAuthor into *r.
+func decodeRecordInto(r *record, v []byte, withContent bool, author *changelog.ReplicaID) error {
 	if len(v) < recordFixed || v[0] != recordVersion || v[1] > 1 {
-		return nil, errCorrupt
+		return errCorrupt
 	}
 	n := int(binary.BigEndian.Uint16(v[66:68]))
 	if len(v) < recordFixed+n {
-		return nil, errCorrupt
+		return errCorrupt
 	}
-	r := &record{
+	*r = record{
 		Deleted: v[1] == 1,
 		HLC:     changelog.HLC(binary.BigEndian.Uint64(v[34:42])),
 		Base:    changelog.Seq(binary.BigEndian.Uint64(v[42:50])),
@@ -141,7 +150,7 @@ func decodeRecordAuthor(v []byte, withContent bool, author *changelog.ReplicaID)
 			r.Content = []byte{}
 		}
 	}
-	return r, nil
+	return nil
 }
 
 // live reports, without decoding the rest, whether an encoded record is a
@@ -252,6 +261,19 @@ func (c *coll) view(id string) (*record, error) {
 	}
 	r.Content = v[len(v)-r.Size:]
 	return r, nil
+}
+
+// getMeta reads an item's record without its content into *r; ok is false
+// when the item does not exist.
+func (c *coll) getMeta(id string, r *record) (ok bool, err error) {
+	v := lookup(c.itemsCur, id)
+	if v == nil {
+		return false, nil
+	}
+	if err := decodeRecordInto(r, v, noContent, &c.author); err != nil {
+		return false, fmt.Errorf("item %s/%q: %w", c.name, id, err)
+	}
+	return true, nil
 }
 
 // get returns an item's record, or nil.

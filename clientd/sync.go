@@ -512,12 +512,15 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		if err != nil {
 			return err
 		}
+		var held record
 		for _, cd := range cands {
 			var rec *record
 			var loc *reconcile.Local
 			if col != nil {
-				if rec, err = col.get(cd.id, false); err != nil {
+				if ok, err := col.getMeta(cd.id, &held); err != nil {
 					return err
+				} else if ok {
+					rec = &held
 				}
 			}
 			if rec != nil {
