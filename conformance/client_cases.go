@@ -65,7 +65,7 @@ func init() {
 			ct.Check(ce == "" || strings.EqualFold(ce, "identity"), "no Content-Encoding on "+r.Path, "%q", ce)
 		}
 		it, ok := ct.srv.item(cColl, "a")
-		ct.Check(ok && string(it.Content) == "hello", "the item on the server", "%+v", it)
+		ct.Check(ok && string(it.Content) == "hello", "the item on the server", "%s", brief(it))
 	})
 
 	clientCase(Case{
@@ -109,7 +109,7 @@ func init() {
 		for _, x := range xs {
 			for _, u := range x.Uploads {
 				ct.Check(u.Base == 0 && u.Seen == 0 && bytes.Equal(u.FP, FP("mine", false, []byte("M"))) && string(u.Content) == "M",
-					"the upload of mine with base 0, seen 0, its fp and content [SP-6.2-4]", "%+v", u)
+					"the upload of mine with base 0, seen 0, its fp and content [SP-6.2-4]", "%s", brief(u))
 			}
 		}
 		got, ok := ct.Get(cColl, "theirs")
@@ -351,8 +351,8 @@ func init() {
 		}
 		a, okA := got["a"]
 		b, okB := got["b"]
-		ct.Check(okA && string(a.Content) == "offline edit", "the offline edit of a uploaded", "%+v", ups)
-		ct.Check(okB && b.Deleted, "the offline deletion of b uploaded", "%+v", ups)
+		ct.Check(okA && string(a.Content) == "offline edit", "the offline edit of a uploaded", "%s", brief(ups))
+		ct.Check(okB && b.Deleted, "the offline deletion of b uploaded", "%s", brief(ups))
 		ms := int64(a.HLC >> 16)
 		ct.Check(ms >= before.UnixMilli()-1000 && ms <= after.UnixMilli()+500, "the HLC of the edit (stamped when it was made) [SP-5-4]",
 			"HLC at %s, the edit was made at %s", time.UnixMilli(ms).Format("15:04:05.000"), before.Format("15:04:05.000"))
@@ -480,7 +480,7 @@ func init() {
 		}
 		ct.Check(sawEmpty, `a pull from "" after cursor_expired`, "none")
 		it, ok := ct.srv.item(cColl, "p")
-		ct.Check(ok && string(it.Content) == "pending", "the pending edit uploaded", "%+v", it)
+		ct.Check(ok && string(it.Content) == "pending", "the pending edit uploaded", "%s", brief(it))
 	})
 }
 

@@ -108,7 +108,7 @@ func init() {
 		var resp protocol.ResolveResponse
 		t.OK(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}}), &resp)
 		t.Equal("closed", []string{rec.ConflictID}, resp.Closed)
-		t.Check(resp.Result == nil, "result nil without put", "%+v", resp.Result)
+		t.Check(resp.Result == nil, "result nil without put", "%s", brief(resp.Result))
 		t.Equal("open records of the item", 0, len(t.ConflictsOf(UserA, ns, rec.ID)))
 		t.Unchanged(UserA, ns, rec.ID, &protocol.Item{Version: cur})
 		t.WantErrorIDs(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}}), protocol.CodeNotFound, rec.ConflictID)
@@ -132,15 +132,15 @@ func init() {
 		t.OK(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}, Put: &put}), &resp)
 		t.Equal("closed", []string{rec.ConflictID}, resp.Closed)
 		t.Check(resp.Result != nil && resp.Result.Status == protocol.StatusApplied && resp.Result.Version > cur && resp.Result.HLC == put.HLC,
-			fmt.Sprintf("result applied, version > %d, hlc = the put's", cur), "%+v", resp.Result)
+			fmt.Sprintf("result applied, version > %d, hlc = the put's", cur), "%s", brief(resp.Result))
 		it, _ := t.Current(UserA, ns, rec.ID)
-		t.Check(it.Version == resp.Result.Version && string(it.Content) == "merged" && it.Replica == t.info.Replica, "the merge is current", "%+v", it)
+		t.Check(it.Version == resp.Result.Version && string(it.Content) == "merged" && it.Replica == t.info.Replica, "the merge is current", "%s", brief(it))
 		t.Equal("open records of the item", 0, len(t.ConflictsOf(UserA, ns, rec.ID)))
 		same := Up(rec.ID, 0, it.Version, t.HLC(0), "merged")
 		resp = protocol.ResolveResponse{}
 		t.OK(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Put: &same}), &resp)
 		t.Check(resp.Result != nil && resp.Result.Status == protocol.StatusUnchanged && resp.Result.Version == it.Version,
-			"result unchanged with the current version", "%+v", resp.Result)
+			"result unchanged with the current version", "%s", brief(resp.Result))
 	})
 
 	serverCase(Case{
@@ -162,7 +162,7 @@ func init() {
 		np := Up(fresh, 0, 0, t.HLC(0), "new")
 		var resp protocol.ResolveResponse
 		t.OK(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: fresh, Put: &np}), &resp)
-		t.Check(resp.Result != nil && resp.Result.Status == protocol.StatusApplied, "a put of a new item applied", "%+v", resp.Result)
+		t.Check(resp.Result != nil && resp.Result.Status == protocol.StatusApplied, "a put of a new item applied", "%s", brief(resp.Result))
 	})
 
 	serverCase(Case{
@@ -218,7 +218,7 @@ func init() {
 		}
 		var resp protocol.ResolveResponse
 		t.OK(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID}), &resp)
-		t.Check(len(resp.Closed) == 0 && resp.Result == nil, "a resolution without close and put does nothing", "%+v", resp)
+		t.Check(len(resp.Closed) == 0 && resp.Result == nil, "a resolution without close and put does nothing", "%s", brief(resp))
 		t.Equal("open records of the item", 1, len(t.ConflictsOf(UserA, ns, rec.ID)))
 		t.Unchanged(UserA, ns, rec.ID, &protocol.Item{Version: cur})
 	})

@@ -28,7 +28,7 @@ func init() {
 		_, cur, _ := t.PullAll(UserA, ns.Collection, "")
 		resp := t.Exchange(UserA, protocol.ExchangeRequest{Collection: ns.Collection, Cursor: cur})
 		t.Equal("head", uint64(2), resp.Head)
-		t.Check(len(resp.Results)+len(resp.Items)+len(resp.Missing)+len(resp.Deferred) == 0, "nothing in results, items, missing, deferred", "%+v", resp)
+		t.Check(len(resp.Results)+len(resp.Items)+len(resp.Missing)+len(resp.Deferred) == 0, "nothing in results, items, missing, deferred", "%s", brief(resp))
 		t.Check(resp.Cursor != "", "a cursor", `""`)
 		p := t.Changes(UserA, ns.Collection, resp.Cursor, 0)
 		t.Equal("entries after the returned cursor", 0, len(p.Changes))
@@ -58,7 +58,7 @@ func init() {
 		t.Equal("IDs in items", []string{"c", "a", "b"}, got)
 		t.Check(string(resp.Items[1].Content) == "alpha", `a's content "alpha"`, "%q", resp.Items[1].Content)
 		b := resp.Items[2]
-		t.Check(b.Deleted && len(b.Content) == 0 && b.Version == 3, "b a tombstone (version 3) with empty content", "%+v", b)
+		t.Check(b.Deleted && len(b.Content) == 0 && b.Version == 3, "b a tombstone (version 3) with empty content", "%s", brief(b))
 		t.Equal("missing", []string{"x", "y"}, resp.Missing)
 		t.Equal("deferred", []string(nil), resp.Deferred)
 	})
@@ -82,8 +82,8 @@ func init() {
 			t.WantStatus(r, protocol.StatusApplied)
 		}
 		t.Equal("IDs in items", []string{"n", "a"}, itemIDs(resp.Items))
-		t.Check(string(resp.Items[0].Content) == "new" && resp.Items[0].Version == resp.Results[0].Version, "n at its new version", "%+v", resp.Items[0])
-		t.Check(string(resp.Items[1].Content) == "edited" && resp.Items[1].Version == resp.Results[1].Version, "a at its new version", "%+v", resp.Items[1])
+		t.Check(string(resp.Items[0].Content) == "new" && resp.Items[0].Version == resp.Results[0].Version, "n at its new version", "%s", brief(resp.Items[0]))
+		t.Check(string(resp.Items[1].Content) == "edited" && resp.Items[1].Version == resp.Results[1].Version, "a at its new version", "%s", brief(resp.Items[1]))
 		if ns2, ok := t.tryWithRule(protocol.ServerWins); ok {
 			id := ns2.ID("rej")
 			w1 := t.Put(UserA, ns2, id, 0, 0, "base")
@@ -165,7 +165,7 @@ func init() {
 				}
 			}
 			t.Check(e != nil, "the deletion listed in the change info", "not listed from cursor %q", from)
-			t.Check(e.Version == 2 && e.Deleted && e.Size == 0 && bytes.Equal(e.FP, FP("t", true, nil)), "t: version 2, deleted, size 0, the tombstone fingerprint", "%+v", *e)
+			t.Check(e.Version == 2 && e.Deleted && e.Size == 0 && bytes.Equal(e.FP, FP("t", true, nil)), "t: version 2, deleted, size 0, the tombstone fingerprint", "%s", brief(*e))
 		}
 		var cols protocol.CollectionsResponse
 		t.OK(t.Do(Request{Path: protocol.PathCollections, As: UserA, Body: []byte{0x80}}), &cols)
@@ -256,7 +256,7 @@ func init() {
 		t.OK(t.Do(Request{Path: protocol.PathExchange, As: UserB, Body: body}), &resp)
 		t.WantStatus(resp.Results[0], protocol.StatusApplied)
 		it, ok := t.Current(UserB, ns, "a")
-		t.Check(ok && it.Replica == t.GetInfo(UserB).Replica, "B's item, written by B", "%+v", it)
+		t.Check(ok && it.Replica == t.GetInfo(UserB).Replica, "B's item, written by B", "%s", brief(it))
 	})
 
 	serverCase(Case{

@@ -209,7 +209,7 @@ func init() {
 		t.WantStatus(resp.Results[0], protocol.StatusApplied)
 		var p protocol.ChangesResponse
 		t.OK(t.Do(Request{Path: protocol.PathChanges, As: UserA, Body: mMap(kv{"limit", mNil}, kv{"collection", mStr(ns.Collection)}, kv{"x", mBool(true)})}), &p)
-		t.Check(len(p.Changes) == 1 && bytes.Equal(p.Changes[0].FP, fp) && p.Changes[0].HLC == hlc, "the upload listed with its fp and hlc", "%+v", p.Changes)
+		t.Check(len(p.Changes) == 1 && bytes.Equal(p.Changes[0].FP, fp) && p.Changes[0].HLC == hlc, "the upload listed with its fp and hlc", "%s", brief(p.Changes))
 	})
 
 	serverCase(Case{

@@ -106,7 +106,7 @@ func (t *T) runConflict(ns Namespace, spec conflictSpec, want outcome) {
 	case outApplied:
 		t.WantStatus(res, protocol.StatusApplied)
 		t.Check(res.Version > srv.Version, fmt.Sprintf("a new version above %d", srv.Version), "version %d", res.Version)
-		t.Check(res.Current == nil, "current nil for an applied upload [SP-6.3-6]", "%+v", res.Current)
+		t.Check(res.Current == nil, "current nil for an applied upload [SP-6.3-6]", "%s", brief(res.Current))
 		cur, _ := t.Current(UserA, ns, id)
 		t.Check(cur.Version == res.Version && bytes.Equal(cur.FP, up.FP), "the client's version is current", "version %d, fp %x", cur.Version, cur.FP)
 		t.Equal("replica of the new version (the uploader's)", cliInfo.Replica, cur.Replica)
@@ -302,7 +302,7 @@ func init() {
 			res := t.Upload(other, ns, Del(id, v2, v2, t.HLC(0)))[0]
 			t.WantStatus(res, protocol.StatusApplied)
 			it, _ = t.Current(UserA, ns, id)
-			t.Check(it.Deleted && len(it.Content) == 0 && it.Version == res.Version, "device A downloads the tombstone", "%+v", it)
+			t.Check(it.Deleted && len(it.Content) == 0 && it.Version == res.Version, "device A downloads the tombstone", "%s", brief(it))
 			added := t.newConflicts(ns, id, before)
 			t.Check(len(added) == 0, "no conflict record for fast-forwards", "%d records", len(added))
 		})
@@ -360,12 +360,12 @@ func init() {
 				t.WantStatus(res, protocol.StatusStale)
 				t.Equal("the stale result's version", v2, res.Version)
 				t.Check(res.Current != nil && res.Current.Version == v2 && bytes.Equal(res.Current.FP, FP(id, false, []byte("two"))),
-					fmt.Sprintf("current = the change info of version %d", v2), "%+v", res.Current)
+					fmt.Sprintf("current = the change info of version %d", v2), "%s", brief(res.Current))
 			}
 			res := t.Upload(UserA, ns, Up(ns.ID("st-missing"), 0, 3, t.HLC(0), "x"))[0]
 			t.WantStatus(res, protocol.StatusStale)
 			t.Equal("version of a stale upload of an item the server does not hold", uint64(0), res.Version)
-			t.Check(res.Current == nil, "current nil when the server holds no such item", "%+v", res.Current)
+			t.Check(res.Current == nil, "current nil when the server holds no such item", "%s", brief(res.Current))
 			t.Unchanged(UserA, ns, id, &protocol.Item{Version: v2})
 			t.Unchanged(UserA, ns, ns.ID("st-missing"), nil)
 			added := t.newConflicts(ns, id, before)

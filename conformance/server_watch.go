@@ -226,7 +226,7 @@ func init() {
 		vb := t.Put(UserB, ns, "secret", 0, 0, "B's own")
 		t.Equal("B's first version in B's namespace", uint64(1), vb)
 		it, _ := t.Current(UserA, ns, "secret")
-		t.Check(it.Version == v2 && string(it.Content) == "A's secret, edited", "A's item untouched", "%+v", it)
+		t.Check(it.Version == v2 && string(it.Content) == "A's secret, edited", "A's item untouched", "%s", brief(it))
 	})
 
 	serverCase(Case{

@@ -104,6 +104,25 @@ func show(v any) string {
 		}
 		return "[" + strings.Join(q, ", ") + "]"
 	}
+	return brief(v)
+}
+
+// brief renders a value for a failure message: wire messages as decoded
+// msgpack (bin values in hex), anything else with %+v.
+func brief(v any) string {
+	rv := reflect.ValueOf(v)
+	if !rv.IsValid() || rv.Kind() == reflect.Pointer && rv.IsNil() {
+		return "nil"
+	}
+	if rv.Kind() == reflect.Pointer {
+		rv = rv.Elem()
+	}
+	switch rv.Kind() {
+	case reflect.Struct, reflect.Slice:
+		if b, err := protocol.Marshal(v); err == nil && len(b) > 0 && (b[0]&0xf0 == 0x80 || b[0]&0xf0 == 0x90 || b[0] >= 0xdc && b[0] <= 0xdf) {
+			return renderMsgpack(b)
+		}
+	}
 	return fmt.Sprintf("%+v", v)
 }
 
