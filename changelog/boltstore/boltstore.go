@@ -173,8 +173,8 @@ func (l *Log) Append(e changelog.Entry) (changelog.Seq, error) {
 
 // Since implements changelog.Log.
 func (l *Log) Since(after changelog.Seq, limit int, fn func(changelog.Entry) error) error {
-	sb, eb := l.b.Bucket(seqName), l.b.Bucket(entriesName)
-	if sb == nil || eb == nil {
+	sb := l.b.Bucket(seqName)
+	if sb == nil || l.b.Bucket(entriesName) == nil {
 		return nil
 	}
 	var start [8]byte
@@ -185,11 +185,12 @@ func (l *Log) Since(after changelog.Seq, limit int, fn func(changelog.Entry) err
 		if limit > 0 && n >= limit {
 			return nil
 		}
-		v := eb.Get(id)
+		sid := string(id)
+		v := l.entry(sid)
 		if v == nil {
 			return fmt.Errorf("since: seq %d names missing item %q: %w", binary.BigEndian.Uint64(k), id, ErrCorrupt)
 		}
-		e, err := l.decodeEntry(string(id), v)
+		e, err := l.decodeEntry(sid, v)
 		if err != nil {
 			return fmt.Errorf("since: %w", err)
 		}
