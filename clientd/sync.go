@@ -892,17 +892,17 @@ func currentEntry(r *protocol.UploadResult) *changelog.Entry {
 }
 
 // verifyItems recomputes the fingerprint of every item of a response
-// (SP-6.5-1) and returns them by ID; nothing may be stored from a response
-// that fails.
-func verifyItems(name string, resp *protocol.ExchangeResponse) (map[string]fingerprint.Fingerprint, error) {
-	fps := make(map[string]fingerprint.Fingerprint, len(resp.Items))
+// (SP-6.5-1) and returns them in the order of resp.Items; nothing may be
+// stored from a response that fails.
+func verifyItems(name string, resp *protocol.ExchangeResponse) ([]fingerprint.Fingerprint, error) {
+	fps := make([]fingerprint.Fingerprint, len(resp.Items))
 	for i := range resp.Items {
 		it := &resp.Items[i]
 		fp, err := fingerprint.FromBytes(it.FP)
 		if err != nil || it.Deleted && len(it.Content) > 0 || fingerprint.Of(it.ID, it.Deleted, it.Content) != fp {
 			return nil, fmt.Errorf("%w: %s/%q version %d", ErrFingerprint, name, it.ID, it.Version)
 		}
-		fps[it.ID] = fp
+		fps[i] = fp
 	}
 	return fps, nil
 }
@@ -913,10 +913,10 @@ func verifyItems(name string, resp *protocol.ExchangeResponse) (map[string]finge
 // the items for the next round and the transaction's counts. It touches
 // no session state but s.c (safe for concurrent use), so it may run while
 // the session builds and sends the next request.
-func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.ExchangeResponse, fps map[string]fingerprint.Fingerprint, commit bool, newChain string) ([]cand, counts, error) {
-	items := make(map[string]*protocol.Item, len(resp.Items))
+func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.ExchangeResponse, fps []fingerprint.Fingerprint, commit bool, newChain string) ([]cand, counts, error) {
+	items := make(map[string]int, len(resp.Items)) // ID -> index in resp.Items
 	for i := range resp.Items {
-		items[resp.Items[i].ID] = &resp.Items[i]
+		items[resp.Items[i].ID] = i
 	}
 	upW := make(map[string]work, len(bu))
 	for _, w := range bu {
@@ -935,15 +935,16 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 			return err
 		}
 		h := newHistory(tx, s.c.cfg.HistoryLimit)
-		fromItem := func(it *protocol.Item, prev *record) *record {
+		fromItem := func(i int, prev *record) *record {
+			it := &resp.Items[i]
 			content := it.Content
 			if content == nil {
 				content = []byte{}
 			}
 			v := changelog.Seq(it.Version)
-			return &record{Content: content, Deleted: it.Deleted, FP: fps[it.ID], HLC: changelog.HLC(it.HLC), Author: changelog.ReplicaID(it.Replica), Base: v, Seen: v, Edit: editOf(prev)}
+			return &record{Content: content, Deleted: it.Deleted, FP: fps[i], HLC: changelog.HLC(it.HLC), Author: changelog.ReplicaID(it.Replica), Base: v, Seen: v, Edit: editOf(prev)}
 		}
-		handled := map[string]bool{}
+		handled := make(map[string]bool, len(resp.Items))
 		for i := range resp.Results {
 			r := &resp.Results[i]
 			w, ok := upW[r.ID]
@@ -985,11 +986,12 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 					return err
 				}
 			case protocol.StatusRejected, protocol.StatusConflict:
-				it := items[r.ID]
-				if it == nil {
+				idx, ok := items[r.ID]
+				if !ok {
 					next = append(next, cand{id: r.ID, remote: currentEntry(r)})
 					continue
 				}
+				it := &resp.Items[idx]
 				handled[r.ID] = true
 				if edited {
 					// A newer local edit replaced the refused one: keep it
@@ -1008,7 +1010,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 					}
 				}
 				d.conflicts++
-				if err := s.storeRemote(col, h, r.ID, fromItem(it, rec), true, &d); err != nil {
+				if err := s.storeRemote(col, h, r.ID, fromItem(idx, rec), true, &d); err != nil {
 					return err
 				}
 			case protocol.StatusStale:
@@ -1046,7 +1048,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 			if editOf(rec) != w.edit {
 				// Edited while the exchange was in flight: keep the edit
 				// pending and plan it again next round against this item.
-				e := changelog.Entry{ID: it.ID, Seq: changelog.Seq(it.Version), Fingerprint: fps[it.ID], HLC: changelog.HLC(it.HLC), Deleted: it.Deleted, Replica: changelog.ReplicaID(it.Replica), Size: uint32(len(it.Content))}
+				e := changelog.Entry{ID: it.ID, Seq: changelog.Seq(it.Version), Fingerprint: fps[i], HLC: changelog.HLC(it.HLC), Deleted: it.Deleted, Replica: changelog.ReplicaID(it.Replica), Size: uint32(len(it.Content))}
 				next = append(next, cand{id: it.ID, remote: &e})
 				continue
 			}
@@ -1056,7 +1058,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 				}
 				d.conflicts++
 			}
-			if err := s.storeRemote(col, h, it.ID, fromItem(it, rec), rec != nil, &d); err != nil {
+			if err := s.storeRemote(col, h, it.ID, fromItem(i, rec), rec != nil, &d); err != nil {
 				return err
 			}
 		}
