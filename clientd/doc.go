@@ -33,7 +33,10 @@
 // announced limits, for at most protocol.MaxRounds rounds. Every downloaded
 // item's fingerprint is verified before anything from its response is
 // stored; each response is applied in one local transaction together with
-// the cursor. An edit made while an exchange was in flight is detected with
+// the cursor. Exchanges are pipelined one deep: a response's transaction
+// runs while the next request (which carries that response's cursor) is
+// built and sent, and transactions commit one at a time, in order.
+// An edit made while an exchange was in flight is detected with
 // a per-item edit counter: it stays pending and is planned again in the next
 // round (a resolution's write likewise never overwrites it).
 //
