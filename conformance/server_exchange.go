@@ -369,6 +369,8 @@ func init() {
 			edits exactly one is applied and 7 are stale.`,
 	}, func(t *T) {
 		ns := t.NewCollection()
+		per := min(5, t.info.Limits.MaxBatchItems)
+		total := uint64(8 * per)
 		var wg sync.WaitGroup
 		var mu sync.Mutex // guards versions and fails
 		versions := map[uint64]string{}
@@ -378,7 +380,7 @@ func init() {
 			if g%2 == 1 {
 				who = t.otherDevice()
 			}
-			ups := make([]protocol.Upload, 5)
+			ups := make([]protocol.Upload, per)
 			for i := range ups {
 				ups[i] = Up(fmt.Sprintf("g%d-%d", g, i), 0, 0, t.HLC(0), "x")
 			}
@@ -410,11 +412,11 @@ func init() {
 		}
 		wg.Wait()
 		t.Check(len(fails) == 0, "every concurrent upload applied with a unique version", "%v", fails)
-		for v := uint64(1); v <= 40; v++ {
+		for v := uint64(1); v <= total; v++ {
 			_, ok := versions[v]
-			t.Check(ok, "versions 1..40 without gaps", "version %d missing", v)
+			t.Check(ok, fmt.Sprintf("versions 1..%d without gaps", total), "version %d missing", v)
 		}
-		t.Equal("head", uint64(40), t.Head(UserA, ns.Collection))
+		t.Equal("head", total, t.Head(UserA, ns.Collection))
 		// Eight concurrent edits of one item based on its current version.
 		v := t.Put(UserA, ns, "hot", 0, 0, "0")
 		statuses := map[protocol.UploadStatus]int{}

@@ -297,12 +297,8 @@ func init() {
 		}
 		t.Unchanged(UserA, ns, "ok", nil)
 		good := []string{strings.Repeat("é", 128), "Zürich/東京", "🚀", "\u00e9", "e\u0301", "A", "a", " spaces ok "}
-		var ups []protocol.Upload
 		for _, id := range good {
-			ups = append(ups, Up(id, 0, 0, t.HLC(0), id))
-		}
-		for _, r := range t.Upload(UserA, ns, ups...) {
-			t.WantStatus(r, protocol.StatusApplied)
+			t.WantStatus(t.Upload(UserA, ns, Up(id, 0, 0, t.HLC(0), id))[0], protocol.StatusApplied)
 		}
 		t.Equal("head (every valid ID a separate item)", uint64(len(good)), t.Head(UserA, ns.Collection))
 	})
