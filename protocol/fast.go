@@ -47,10 +47,13 @@ func (m *ExchangeRequest) appendMsgpack(b []byte) []byte {
 	return appendStrings(appendStr(b, "downloads"), m.Downloads)
 }
 
+// The sizeHint methods return an upper bound of the encoded size (a test
+// checks), so that encoding never grows its buffer.
+
 func (m *ExchangeRequest) sizeHint() int {
 	n := 128 + len(m.Collection) + len(m.BatchID) + len(m.Cursor)
 	for i := range m.Uploads {
-		n += 80 + len(m.Uploads[i].ID) + len(m.Uploads[i].FP) + len(m.Uploads[i].Content)
+		n += 128 + len(m.Uploads[i].ID) + len(m.Uploads[i].FP) + len(m.Uploads[i].Content)
 	}
 	for _, id := range m.Downloads {
 		n += 5 + len(id)
@@ -118,13 +121,13 @@ func (m *ExchangeResponse) appendMsgpack(b []byte) []byte {
 func (m *ExchangeResponse) sizeHint() int {
 	n := 128 + len(m.Cursor)
 	for i := range m.Results {
-		n += 180 + len(m.Results[i].ID) + len(m.Results[i].Conflict)
+		n += 112 + len(m.Results[i].ID) + len(m.Results[i].Status) + len(m.Results[i].Conflict)
 		if c := m.Results[i].Current; c != nil {
-			n += len(c.ID) + len(c.Replica)
+			n += changeInfoHint(c)
 		}
 	}
 	for i := range m.Items {
-		n += 96 + len(m.Items[i].ID) + len(m.Items[i].Replica) + len(m.Items[i].Content)
+		n += 128 + len(m.Items[i].ID) + len(m.Items[i].FP) + len(m.Items[i].Replica) + len(m.Items[i].Content)
 	}
 	for _, id := range m.Missing {
 		n += 5 + len(id)
@@ -154,10 +157,12 @@ func (m *ChangesResponse) appendMsgpack(b []byte) []byte {
 func (m *ChangesResponse) sizeHint() int {
 	n := 64 + len(m.Cursor)
 	for i := range m.Changes {
-		n += 110 + len(m.Changes[i].ID) + len(m.Changes[i].Replica)
+		n += changeInfoHint(&m.Changes[i])
 	}
 	return n
 }
+
+func changeInfoHint(c *ChangeInfo) int { return 112 + len(c.ID) + len(c.FP) + len(c.Replica) }
 
 // fastMarshal encodes the messages that have a hand-written encoder; ok is
 // false for every other value.

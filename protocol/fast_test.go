@@ -144,6 +144,7 @@ func checkFast[T any](t *testing.T, msg T) {
 	got, ok := fastMarshal(nil, &msg)
 	require.True(t, ok)
 	require.True(t, bytes.Equal(want, got), "encodings differ")
+	require.LessOrEqual(t, len(got), any(&msg).(interface{ sizeHint() int }).sizeHint(), "the size hint is an upper bound")
 	byValue, ok := fastMarshal(nil, msg)
 	require.True(t, ok)
 	require.True(t, bytes.Equal(want, byValue), "encodings of the value and the pointer differ")
