@@ -52,6 +52,11 @@ type Client struct {
 	// Wake-up channels of the background loop (buffered 1, never closed).
 	writeCh, triggerCh, watchCh chan struct{}
 
+	// planned, when set (tests only, before the first session), runs in a
+	// session after each round is planned and before any of its steps is
+	// applied.
+	planned func(collection string, round int)
+
 	// mu guards everything below.
 	mu          sync.Mutex
 	started     bool

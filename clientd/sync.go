@@ -168,8 +168,9 @@ type session struct {
 	self    changelog.ReplicaID
 	rep     Report
 	changed map[string]bool // collections whose local items changed
-	// hold keeps the collection's old cursor: an entry of the pulled
-	// change info could not be handled (an oversized pending item).
+	// hold keeps the collection's old cursor: an item that blocks it
+	// (SP-6.5-6: an entry of the pulled change info, or a planned
+	// download) could not be handled (an oversized or refused upload).
 	hold bool
 	// skip holds "collection/id" of uploads the server refused
 	// (item_too_large, fingerprint_mismatch); not sent again this session.
@@ -331,6 +332,16 @@ func (c *Client) refreshServerConflicts(ctx context.Context) error {
 type cand struct {
 	id     string
 	remote *changelog.Entry
+	// step, when set, is the item's step computed already (SP-6.5-4: a
+	// re-plan against a server version received for an item edited
+	// meanwhile, computed before seen was raised; or a deferred download,
+	// SP-6.5-5), and edit the edit counter it was computed with. The round
+	// carries it out instead of planning the item again.
+	step *reconcile.Step
+	edit uint64
+	// block: the item keeps the cursor until its step is carried out
+	// (SP-6.5-6): its entry of the pulled change info is not handled yet.
+	block bool
 }
 
 // work is a planned item.
@@ -343,6 +354,63 @@ type work struct {
 	// when its content was read for the batch (uploads).
 	edit   uint64
 	remote *changelog.Entry
+	// block: the item keeps the candidate cursor from being stored until
+	// its step is carried out (SP-6.5-6): it has an unhandled entry in the
+	// pulled change info, or it is a planned download.
+	block bool
+}
+
+// blocks reports whether one of cs keeps the cursor (SP-6.5-6).
+func blocks(cs []cand) bool {
+	for i := range cs {
+		if cs[i].block {
+			return true
+		}
+	}
+	return false
+}
+
+// mayCommit reports whether a round's last transaction may store the
+// candidate cursor, given the items left for later rounds so far
+// (SP-6.5-6): nothing that blocks it is left or was left unsent, and the
+// collection's work is complete (nothing is left, or this is the last
+// round allowed).
+func (s *session) mayCommit(next []cand, lastRound bool) bool {
+	return !s.hold && !blocks(next) && (len(next) == 0 || lastRound)
+}
+
+// replan handles, inside the local transaction, a server version e
+// received (a download, a tombstone from change info, the item of a
+// rejected or conflict result) for an item edited since its step was
+// planned or its upload built (SP-6.5-4): it computes the item's step for
+// the next round with seen as it is, so that the rule decides between the
+// newer edit and e, then raises seen to that step's seen, keeping base,
+// pending and everything else. The newer edit is not replaced or logged.
+func (s *session) replan(col *coll, id string, e *changelog.Entry, block bool) (cand, error) {
+	rec, err := col.view(id)
+	if err != nil {
+		return cand{}, err
+	}
+	var loc *reconcile.Local
+	if rec != nil {
+		loc = &reconcile.Local{
+			Side: reconcile.Side{Fingerprint: rec.FP, Deleted: rec.Deleted, HLC: rec.HLC, Replica: rec.Author},
+			Base: rec.Base, Seen: rec.Seen, Pending: col.isPending(id),
+		}
+	}
+	step := reconcile.PlanItem(s.info.RuleFor(col.name), s.self, id, loc, e)
+	if rec != nil && step.Seen > rec.Seen {
+		rec.Seen = step.Seen
+		if err := col.put(id, rec); err != nil {
+			return cand{}, err
+		}
+	}
+	return cand{id: id, remote: e, step: &step, edit: editOf(rec), block: block}, nil
+}
+
+// entryOf returns the change info of an item of an exchange response.
+func entryOf(it *protocol.Item, fp fingerprint.Fingerprint) *changelog.Entry {
+	return &changelog.Entry{ID: it.ID, Seq: changelog.Seq(it.Version), Fingerprint: fp, HLC: changelog.HLC(it.HLC), Deleted: it.Deleted, Replica: changelog.ReplicaID(it.Replica), Size: uint32(len(it.Content))}
 }
 
 func editOf(r *record) uint64 {
@@ -477,7 +545,7 @@ func (s *session) syncCollectionOnce(name string) error {
 
 	cands := make([]cand, 0, len(order)+len(pendingIDs))
 	for _, id := range order {
-		cands = append(cands, cand{id: id, remote: remote[id]})
+		cands = append(cands, cand{id: id, remote: remote[id], block: true})
 	}
 	for _, id := range pendingIDs {
 		if remote[id] == nil {
@@ -529,11 +597,27 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 					Base: rec.Base, Seen: rec.Seen, Pending: col.isPending(cd.id),
 				}
 			}
-			step := reconcile.PlanItem(rule, s.self, cd.id, loc, cd.remote)
-			w := work{id: cd.id, action: step.Action, seen: step.Seen, edit: editOf(rec), remote: cd.remote}
+			var step reconcile.Step
+			edit := editOf(rec)
+			// news: the remote entry is newer than what the plan started
+			// from (a nothing step then sets base and seen, SP-6.2-3).
+			news := cd.remote != nil && rec != nil && cd.remote.Seq > rec.Seen
+			if cd.step != nil {
+				// Computed already (SP-6.5-4, computed before seen was
+				// raised; a deferred download): carry it out as it is.
+				step, edit = *cd.step, cd.edit
+				news = cd.remote != nil && rec != nil && cd.remote.Seq >= rec.Seen
+			} else {
+				step = reconcile.PlanItem(rule, s.self, cd.id, loc, cd.remote)
+			}
+			w := work{id: cd.id, action: step.Action, seen: step.Seen, edit: edit, remote: cd.remote, block: cd.block}
+			switch step.Action {
+			case reconcile.Download, reconcile.DownloadKeepLocal:
+				w.block = true // a planned download keeps the cursor (SP-6.5-6)
+			}
 			switch step.Action {
 			case reconcile.Nothing:
-				if cd.remote != nil && rec != nil && cd.remote.Seq > rec.Seen {
+				if news {
 					local = append(local, w)
 				}
 			case reconcile.Download, reconcile.DownloadKeepLocal:
@@ -551,14 +635,21 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 	if err != nil {
 		return nil, err
 	}
+	if s.c.planned != nil {
+		s.c.planned(name, round)
+	}
 	planned := len(ups) + len(downs)
+	lastRound := round >= protocol.MaxRounds
+	var next []cand
 	if len(local) > 0 || planned == 0 {
-		if err := s.applyLocal(name, local, planned == 0, *chain); err != nil {
+		more, err := s.applyLocal(name, local, planned == 0, lastRound, *chain)
+		if err != nil {
 			return nil, err
 		}
+		next = more
 	}
 	if planned == 0 {
-		return nil, nil
+		return next, nil
 	}
 	// Exchanges are pipelined one deep: the local transaction of a
 	// response runs while the next request is built, sent and answered.
@@ -571,7 +662,6 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 	// response lost in transit, the next session learns those versions from
 	// the change info with the client's own fingerprints, so nothing is
 	// lost or sent twice (SP-6.5-1).
-	var next []cand
 	var inflight *applying
 	defer func() { inflight.wait() }()
 	join := func() error {
@@ -600,8 +690,8 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			if err := join(); err != nil {
 				return nil, err
 			}
-			if last && len(next) == 0 {
-				if err := s.applyLocal(name, nil, true, *chain); err != nil {
+			if last && s.mayCommit(next, lastRound) {
+				if _, err := s.applyLocal(name, nil, true, lastRound, *chain); err != nil {
 					return nil, err
 				}
 			}
@@ -629,11 +719,13 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		if resp.Cursor != "" {
 			newChain = resp.Cursor
 		}
-		commit := last && len(next) == 0 && !s.hold
+		// SP-6.5-6: only the round's last transaction may store the
+		// cursor, and only when nothing that blocks it is left.
+		commit := last && s.mayCommit(next, lastRound)
 		a := &applying{done: make(chan struct{}), sent: ui + di}
 		go func() {
 			defer close(a.done)
-			a.more, a.d, a.err = s.applyExchange(name, bu, bd, &resp, fps, commit, newChain)
+			a.more, a.d, a.err = s.applyExchange(name, bu, bd, &resp, fps, commit, lastRound, newChain)
 		}()
 		inflight = a
 		// The next request carries the cursor of this response; should
@@ -701,8 +793,10 @@ func (s *session) refuse(name string, bu []work, err error) bool {
 
 // applyLocal applies what needs no exchange: server versions the client
 // already holds (record them as seen) and server tombstones (verified
-// against their fingerprint). With final it commits the cursor.
-func (s *session) applyLocal(name string, ws []work, final bool, cursor string) error {
+// against their fingerprint). It returns the items to plan again in the
+// next round: those edited since they were planned (SP-6.6-1). With final
+// (the round has no other step) it stores the cursor when SP-6.5-6 allows.
+func (s *session) applyLocal(name string, ws []work, final, lastRound bool, cursor string) ([]cand, error) {
 	if len(ws) == 0 {
 		// Only the cursor: skip the write transaction when it is in place.
 		same := false
@@ -712,12 +806,13 @@ func (s *session) applyLocal(name string, ws []work, final bool, cursor string) 
 			return err
 		})
 		if err != nil || same || !final || s.hold {
-			return err
+			return nil, err
 		}
 	}
 	var d counts
+	var next []cand
 	err := s.c.update(func(tx *bolt.Tx) error {
-		d = counts{}
+		d, next = counts{}, nil
 		col, err := openColl(tx, name, true)
 		if err != nil {
 			return err
@@ -728,14 +823,23 @@ func (s *session) applyLocal(name string, ws []work, final bool, cursor string) 
 			if err != nil {
 				return err
 			}
-			if editOf(rec) != w.edit {
-				continue // edited since planned: the next sync sees it
-			}
+			edited := editOf(rec) != w.edit
 			if w.action == reconcile.Nothing {
-				rec.Base, rec.Seen = w.remote.Seq, w.remote.Seq
 				s.c.clock.Observe(w.remote.HLC)
+				if rec == nil {
+					continue
+				}
+				// Both sides agree on the entry's version: it becomes base
+				// and seen. An item edited since planning keeps pending:
+				// the newer edit derives from that version and goes up in
+				// the next round (SP-6.2-3, SP-6.5-3).
+				rec.Base, rec.Seen = max(rec.Base, w.remote.Seq), max(rec.Seen, w.remote.Seq)
 				if err := col.put(w.id, rec); err != nil {
 					return err
+				}
+				if edited {
+					next = append(next, cand{id: w.id})
+					continue
 				}
 				if err := col.clearPending(w.id); err != nil {
 					return err
@@ -744,6 +848,16 @@ func (s *session) applyLocal(name string, ws []work, final bool, cursor string) 
 			}
 			if w.remote.Fingerprint != fingerprint.Of(w.id, true, nil) {
 				return fmt.Errorf("%w: %s/%q version %d: tombstone fingerprint", ErrFingerprint, name, w.id, w.remote.Seq)
+			}
+			if edited {
+				// A tombstone for an item edited since planning: the rule
+				// decides in the next round (SP-6.5-4).
+				c, err := s.replan(col, w.id, w.remote, w.block)
+				if err != nil {
+					return err
+				}
+				next = append(next, c)
+				continue
 			}
 			if w.action == reconcile.DownloadKeepLocal && rec != nil {
 				if err := s.c.addLocalConflict(tx, name, w.id, rec, ReasonServerWon, w.remote.Seq); err != nil {
@@ -756,7 +870,7 @@ func (s *session) applyLocal(name string, ws []work, final bool, cursor string) 
 				return err
 			}
 		}
-		if final && !s.hold {
+		if final && s.mayCommit(next, lastRound) {
 			if err := col.setCursor(cursor); err != nil {
 				return err
 			}
@@ -766,10 +880,11 @@ func (s *session) applyLocal(name string, ws []work, final bool, cursor string) 
 		}
 		return s.c.persistClock(tx)
 	})
-	if err == nil {
-		s.merge(name, d)
+	if err != nil {
+		return nil, err
 	}
-	return err
+	s.merge(name, d)
+	return next, nil
 }
 
 // storeRemote stores a server version as the item's current one.
@@ -811,7 +926,10 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 		if err != nil {
 			return err
 		}
-		body, content := 512+len(name)+len(cursor), 0
+		// empty bounds the encoded size of the request without uploads or
+		// downloads from above; body that of the request built so far.
+		empty := 512 + len(name) + len(cursor)
+		body, content := empty, 0
 		for *ui < len(ups) && len(req.Uploads) < maxItems {
 			w := ups[*ui]
 			var rec *record
@@ -825,23 +943,24 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 				*ui++ // resolved or superseded meanwhile
 				continue
 			}
-			if s.skip[name+"/"+w.id] {
-				if w.remote != nil {
-					s.hold = true
-				}
-				*ui++
-				continue
-			}
-			if len(rec.Content) > maxItem {
-				// SP-6.2-4: never sent; it stays pending and is reported.
-				s.rep.TooLarge = append(s.rep.TooLarge, name+"/"+w.id)
-				if w.remote != nil {
-					s.hold = true
-				}
-				*ui++
-				continue
-			}
+			// cost bounds the upload's encoded size from above.
 			cost := len(rec.Content) + len(w.id) + 128
+			if s.skip[name+"/"+w.id] {
+				// Refused earlier in the session (SP-9-9). Only an item
+				// that blocks the cursor keeps it (SP-6.5-6).
+				s.hold = s.hold || w.block
+				*ui++
+				continue
+			}
+			if len(rec.Content) > maxItem || empty+cost > maxBody {
+				// SP-6.2-4, SP-3-13: over max_item_bytes, or too large for
+				// a body of max_body_bytes even alone: never sent; it stays
+				// pending and is reported.
+				s.rep.TooLarge = append(s.rep.TooLarge, name+"/"+w.id)
+				s.hold = s.hold || w.block
+				*ui++
+				continue
+			}
 			if len(req.Uploads) > 0 && (content+len(rec.Content) > maxBytes || body+cost > maxBody) {
 				break
 			}
@@ -909,11 +1028,12 @@ func verifyItems(name string, resp *protocol.ExchangeResponse) ([]fingerprint.Fi
 
 // applyExchange applies one verified exchange response (fps from
 // verifyItems) in one local transaction, storing newChain as the cursor
-// when commit is set and nothing is left for the next round. It returns
+// when commit is set (the round's last transaction, nothing blocking left
+// before it) and SP-6.5-6 allows it after this response. It returns
 // the items for the next round and the transaction's counts. It touches
 // no session state but s.c (safe for concurrent use), so it may run while
 // the session builds and sends the next request.
-func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.ExchangeResponse, fps []fingerprint.Fingerprint, commit bool, newChain string) ([]cand, counts, error) {
+func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.ExchangeResponse, fps []fingerprint.Fingerprint, commit, lastRound bool, newChain string) ([]cand, counts, error) {
 	items := make(map[string]int, len(resp.Items)) // ID -> index in resp.Items
 	for i := range resp.Items {
 		items[resp.Items[i].ID] = i
@@ -979,7 +1099,8 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 					}
 				} else {
 					// Edited during the exchange: the newer edit derives from
-					// the acknowledged one and goes up in the next round.
+					// the acknowledged one and goes up in the next round. The
+					// entry is handled (SP-6.5-6).
 					next = append(next, cand{id: r.ID})
 				}
 				if err := col.put(r.ID, rec); err != nil {
@@ -988,20 +1109,24 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 			case protocol.StatusRejected, protocol.StatusConflict:
 				idx, ok := items[r.ID]
 				if !ok {
-					next = append(next, cand{id: r.ID, remote: currentEntry(r)})
+					// SP-6.5-3: downloaded in the next round.
+					next = append(next, cand{id: r.ID, remote: currentEntry(r), block: w.block})
 					continue
 				}
 				it := &resp.Items[idx]
 				handled[r.ID] = true
 				if edited {
-					// A newer local edit replaced the refused one: keep it
-					// pending, with the server's item as the known version,
-					// and plan it again in the next round.
-					rec.Seen = max(rec.Seen, changelog.Seq(it.Version))
-					if err := col.put(r.ID, rec); err != nil {
+					// A newer local edit replaced the refused one: it is not
+					// overwritten or logged; the rule decides between it and
+					// the server's item in the next round (SP-6.5-4).
+					c, err := s.replan(col, r.ID, entryOf(it, fps[idx]), w.block)
+					if err != nil {
 						return err
 					}
-					next = append(next, cand{id: r.ID, remote: currentEntry(r)})
+					next = append(next, c)
+					if r.Status == protocol.StatusConflict {
+						d.conflicts++ // the server kept the upload as a record
+					}
 					continue
 				}
 				if r.Status == protocol.StatusRejected {
@@ -1028,7 +1153,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 					}
 					cur = nil
 				}
-				next = append(next, cand{id: r.ID, remote: cur})
+				next = append(next, cand{id: r.ID, remote: cur, block: w.block})
 			default:
 				return fmt.Errorf("%w: exchange: unknown upload status %q for %q", ErrProtocol, r.Status, r.ID)
 			}
@@ -1046,10 +1171,14 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 				return err
 			}
 			if editOf(rec) != w.edit {
-				// Edited while the exchange was in flight: keep the edit
-				// pending and plan it again next round against this item.
-				e := changelog.Entry{ID: it.ID, Seq: changelog.Seq(it.Version), Fingerprint: fps[i], HLC: changelog.HLC(it.HLC), Deleted: it.Deleted, Replica: changelog.ReplicaID(it.Replica), Size: uint32(len(it.Content))}
-				next = append(next, cand{id: it.ID, remote: &e})
+				// Edited while the exchange was in flight: the edit is not
+				// replaced or logged; the rule decides between it and this
+				// item in the next round (SP-6.5-4).
+				c, err := s.replan(col, it.ID, entryOf(it, fps[i]), w.block)
+				if err != nil {
+					return err
+				}
+				next = append(next, c)
 				continue
 			}
 			if w.action == reconcile.DownloadKeepLocal && rec != nil {
@@ -1063,11 +1192,12 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 			}
 		}
 		for _, id := range resp.Deferred {
-			if w, ok := downW[id]; ok {
-				next = append(next, cand{id: id, remote: w.remote})
+			if w, ok := downW[id]; ok && !handled[id] {
+				// SP-6.5-5: the same download step, next round.
+				next = append(next, cand{id: id, remote: w.remote, step: &reconcile.Step{ID: id, Action: w.action, Seen: w.seen}, edit: w.edit, block: true})
 			}
 		}
-		if commit && len(next) == 0 {
+		if commit && !blocks(next) && (len(next) == 0 || lastRound) {
 			if err := col.setCursor(newChain); err != nil {
 				return err
 			}

@@ -46,12 +46,12 @@ func (c *Client) call(ctx context.Context, path string, body []byte, out any, ti
 		if perr := parent.Err(); perr != nil {
 			return fmt.Errorf("%s: %w", path, perr) // the caller gave up: not a network fault
 		}
-		return fmt.Errorf("%w: %s: %w", ErrNetwork, path, err)
+		return fmt.Errorf("%w: %s: %w", ErrNetwork, path, noResponse{err})
 	}
 	defer resp.Body.Close()
 	data, err := readBody(resp, maxResponseBytes+1)
 	if err != nil {
-		return fmt.Errorf("%w: %s: read response: %w", ErrNetwork, path, err)
+		return fmt.Errorf("%w: %s: read response: %w", ErrNetwork, path, noResponse{err})
 	}
 	if len(data) > maxResponseBytes {
 		return fmt.Errorf("%w: %s: response over %d bytes", ErrNetwork, path, maxResponseBytes)
@@ -66,6 +66,12 @@ func (c *Client) call(ctx context.Context, path string, body []byte, out any, ti
 	}
 	return nil
 }
+
+// noResponse marks a transport failure: the request got no (complete)
+// response.
+type noResponse struct{ error }
+
+func (e noResponse) Unwrap() error { return e.error }
 
 // readBody reads at most limit bytes of the response body. When the
 // server announces the length, the buffer is allocated once at that size
@@ -135,7 +141,9 @@ func codeForStatus(status int) protocol.Code {
 // callRetry sends the same body up to requestAttempts times while the
 // failure is retryable, sleeping with backoff (honouring Retry-After up to
 // maxInlineRetryWait). Retrying an exchange with the same bytes and batch
-// ID is safe: the server answers a repeat with the first result.
+// ID is safe: the server answers a repeat with the first result. A body
+// over the server's max_body_bytes that gets no response was refused
+// unread: that is a final payload_too_large, never retried (SP-3-13).
 func (c *Client) callRetry(ctx context.Context, path string, req, out any) error {
 	var body []byte
 	if req != nil {
@@ -144,8 +152,13 @@ func (c *Client) callRetry(ctx context.Context, path string, req, out any) error
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	maxBody := c.maxBody()
 	for attempt := 1; ; attempt++ {
 		err := c.call(ctx, path, body, out, c.cfg.RequestTimeout)
+		if err != nil && len(body) > maxBody && errors.As(err, new(noResponse)) && ctx.Err() == nil {
+			return fmt.Errorf("%s: %w", path, protocol.Errorf(protocol.CodePayloadTooLarge,
+				"request body is %d bytes, over the server's max_body_bytes of %d, and got no response: %v", len(body), maxBody, err))
+		}
 		if err == nil || attempt >= requestAttempts || !retryableRequest(err) || ctx.Err() != nil {
 			return err
 		}
@@ -162,6 +175,17 @@ func (c *Client) callRetry(ctx context.Context, path string, req, out any) error
 			return err
 		}
 	}
+}
+
+// maxBody returns the max_body_bytes of the server's latest Info (the
+// protocol's default before any).
+func (c *Client) maxBody() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.info != nil && c.info.Limits.MaxBodyBytes > 0 {
+		return c.info.Limits.MaxBodyBytes
+	}
+	return protocol.DefaultMaxBodyBytes
 }
 
 func retryableRequest(err error) bool {
