@@ -274,3 +274,29 @@ func TestAnOversizedBodyWithoutAResponseIsPayloadTooLargeAndNotRetried(t *testin
 	require.False(t, clientd.Retryable(err))
 	require.Equal(t, 1, hook.count(protocol.PathResolve), "not retried")
 }
+
+// SP-6.6-1: the session plans the items pending after the pull, so an edit
+// made while the change info is pulled goes up in the same session.
+func TestAnEditMadeDuringThePullIsUploadedInTheSameSession(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	var c *clientd.Client
+	var armed atomic.Bool
+	hook := &hookTransport{base: http.DefaultTransport, before: func(req *http.Request) {
+		if req.URL.Path == protocol.PathChanges && armed.CompareAndSwap(true, false) {
+			require.NoError(t, c.Put("notes", "n", []byte("during the pull")))
+		}
+	}}
+	c = srv.client(t, "alice", "laptop", withTransport(hook))
+	require.NoError(t, c.Put("notes", "n", []byte("first")))
+	mustSync(t, c)
+
+	armed.Store(true)
+	rep := mustSync(t, c)
+	require.Equal(t, 1, rep.Uploaded)
+	st, err := c.Status()
+	require.NoError(t, err)
+	require.Zero(t, st.Pending)
+	other := srv.client(t, "alice", "phone")
+	mustSync(t, other)
+	require.Equal(t, "during the pull", mustGet(t, other, "notes", "n"))
+}

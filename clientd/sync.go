@@ -371,10 +371,10 @@ func blocks(cs []cand) bool {
 }
 
 // mayCommit reports whether a round's last transaction may store the
-// candidate cursor, given the items left for later rounds so far
-// (SP-6.5-6): nothing that blocks it is left or was left unsent, and the
-// collection's work is complete (nothing is left, or this is the last
-// round allowed).
+// candidate cursor, given the items left for the next round (SP-6.5-6):
+// nothing that blocks it is left or was left unsent, and the transaction
+// completes the collection's work (nothing is left for a next round, or no
+// next round may run).
 func (s *session) mayCommit(next []cand, lastRound bool) bool {
 	return !s.hold && !blocks(next) && (len(next) == 0 || lastRound)
 }
@@ -490,17 +490,13 @@ func (s *session) syncCollectionOnce(name string) error {
 	rule := s.info.RuleFor(name)
 	s.hold = false
 	var cursor string
-	var pendingIDs []string
 	err := s.c.view(func(tx *bolt.Tx) error {
 		col, err := openColl(tx, name, false)
 		if err != nil || col == nil {
 			return err
 		}
 		cursor = col.cursor()
-		return col.pending.ForEach(func(k, _ []byte) error {
-			pendingIDs = append(pendingIDs, string(k))
-			return nil
-		})
+		return nil
 	})
 	if err != nil {
 		return err
@@ -528,10 +524,13 @@ func (s *session) syncCollectionOnce(name string) error {
 			if err != nil {
 				return fmt.Errorf("pull changes: %w", err)
 			}
-			if _, dup := remote[e.ID]; !dup {
-				order = append(order, e.ID)
-			}
 			ents[i] = e
+			// SP-6.1-6: keep the entry with the greatest version.
+			if prev, dup := remote[e.ID]; !dup {
+				order = append(order, e.ID)
+			} else if prev.Seq >= e.Seq {
+				continue
+			}
 			remote[e.ID] = &ents[i]
 		}
 		if resp.Cursor != "" {
@@ -543,6 +542,21 @@ func (s *session) syncCollectionOnce(name string) error {
 		}
 	}
 
+	// The items pending when planning starts (SP-6.6-1: after the pull).
+	var pendingIDs []string
+	err = s.c.view(func(tx *bolt.Tx) error {
+		col, err := openColl(tx, name, false)
+		if err != nil || col == nil {
+			return err
+		}
+		return col.pending.ForEach(func(k, _ []byte) error {
+			pendingIDs = append(pendingIDs, string(k))
+			return nil
+		})
+	})
+	if err != nil {
+		return err
+	}
 	cands := make([]cand, 0, len(order)+len(pendingIDs))
 	for _, id := range order {
 		cands = append(cands, cand{id: id, remote: remote[id], block: true})
@@ -940,7 +954,10 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 				}
 			}
 			if rec == nil || !col.isPending(w.id) {
-				*ui++ // resolved or superseded meanwhile
+				// No longer pending: nothing to send, and the step was not
+				// carried out, so an entry it had stays unhandled.
+				s.hold = s.hold || w.block
+				*ui++
 				continue
 			}
 			// cost bounds the upload's encoded size from above.
@@ -1028,8 +1045,8 @@ func verifyItems(name string, resp *protocol.ExchangeResponse) ([]fingerprint.Fi
 
 // applyExchange applies one verified exchange response (fps from
 // verifyItems) in one local transaction, storing newChain as the cursor
-// when commit is set (the round's last transaction, nothing blocking left
-// before it) and SP-6.5-6 allows it after this response. It returns
+// when commit is set (the round's last exchange, nothing left before it)
+// and SP-6.5-6 allows it after this response too. It returns
 // the items for the next round and the transaction's counts. It touches
 // no session state but s.c (safe for concurrent use), so it may run while
 // the session builds and sends the next request.
