@@ -975,6 +975,10 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 				// pending and is reported.
 				s.rep.TooLarge = append(s.rep.TooLarge, name+"/"+w.id)
 				s.hold = s.hold || w.block
+				if s.skip == nil {
+					s.skip = map[string]bool{}
+				}
+				s.skip[name+"/"+w.id] = true // reported once, even if the batch is built again
 				*ui++
 				continue
 			}
