@@ -251,6 +251,13 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 		}
 		req.Put = up
 	}
+	// SP-3-4, SP-3-13: never send a body over the announced limit.
+	if body, err := protocol.Marshal(req); err != nil {
+		return fmt.Errorf("resolve %s/%q: %w", collName, id, err)
+	} else if maxBody := orDefault(info.Limits.MaxBodyBytes, protocol.DefaultMaxBodyBytes); len(body) > maxBody {
+		return fmt.Errorf("resolve %s/%q: %w", collName, id, protocol.Errorf(protocol.CodePayloadTooLarge,
+			"the resolution's request body is %d bytes, over the server's max_body_bytes of %d", len(body), maxBody))
+	}
 	var resp protocol.ResolveResponse
 	if err := c.callRetry(ctx, protocol.PathResolve, req, &resp); err != nil {
 		switch protocol.CodeOf(err) {

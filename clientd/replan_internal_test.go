@@ -279,3 +279,50 @@ func TestADownloadEditedMeanwhileRaisesSeenAndKeepsTheEditPending(t *testing.T) 
 	require.NoError(t, err)
 	require.Equal(t, "v2", string(got))
 }
+
+// lostResponses sends every request to the server, then drops the answer
+// and reports a transport failure, counting the attempts per path.
+type lostResponses struct {
+	mu       sync.Mutex
+	attempts map[string]int
+	armed    atomic.Bool
+}
+
+func (l *lostResponses) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil || !l.armed.Load() {
+		return resp, err
+	}
+	l.mu.Lock()
+	l.attempts[req.URL.Path]++
+	l.mu.Unlock()
+	_ = resp.Body.Close()
+	return nil, errors.New("connection reset by test")
+}
+
+// SP-3-13, SP-9-4: a request whose body is over max_body_bytes and that
+// gets a transport failure instead of a response is final
+// payload_too_large and is not retried; one within the limit is retried.
+func TestATransportFailureOfAnOversizedBodyIsFinalPayloadTooLarge(t *testing.T) {
+	ls := startLiveServer(t, serverd.Config{Limits: protocol.Limits{MaxBodyBytes: 2048}})
+	rt := &lostResponses{attempts: map[string]int{}}
+	c := ls.client(t, "laptop", rt)
+	syncOK(t, c) // learn the limits
+	require.Equal(t, 2048, c.maxBody())
+
+	upload := func(size int) *protocol.ExchangeRequest {
+		content := make([]byte, size)
+		return &protocol.ExchangeRequest{Collection: "notes", BatchID: newBatchID(), Downloads: []string{},
+			Uploads: []protocol.Upload{{ID: "n", FP: make([]byte, 32), Content: content}}}
+	}
+	rt.armed.Store(true)
+	var resp protocol.ExchangeResponse
+	err := c.callRetry(context.Background(), protocol.PathExchange, upload(4096), &resp)
+	require.Equal(t, protocol.CodePayloadTooLarge, protocol.CodeOf(err), "%v", err)
+	require.False(t, Retryable(err))
+	require.Equal(t, 1, rt.attempts[protocol.PathExchange], "not retried")
+
+	err = c.callRetry(context.Background(), protocol.PathExchange, upload(16), &resp)
+	require.ErrorIs(t, err, ErrNetwork)
+	require.Equal(t, 1+requestAttempts, rt.attempts[protocol.PathExchange], "a body within the limit is retried")
+}

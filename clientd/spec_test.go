@@ -248,12 +248,11 @@ func TestAnUploadTooLargeForABodyIsNotSentAndDoesNotKeepTheCursor(t *testing.T) 
 	require.Empty(t, rep.TooLarge)
 }
 
-// SP-3-13, SP-9-4: a body over max_body_bytes that gets a transport
-// failure instead of a response was refused unread: the request is final
-// payload_too_large and is not retried.
-func TestAnOversizedBodyWithoutAResponseIsPayloadTooLargeAndNotRetried(t *testing.T) {
+// SP-3-4, SP-3-13: a resolution whose body would exceed max_body_bytes is
+// refused locally as payload_too_large; it is never sent.
+func TestAResolutionOverTheBodyLimitIsNotSent(t *testing.T) {
 	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual, Limits: protocol.Limits{MaxBodyBytes: 2048}})
-	hook := &hookTransport{base: http.DefaultTransport, fail: func(req *http.Request) bool { return req.URL.Path == protocol.PathResolve }}
+	hook := &hookTransport{base: http.DefaultTransport}
 	laptop := srv.client(t, "alice", "laptop", withTransport(hook))
 	phone := srv.client(t, "alice", "phone")
 	require.NoError(t, laptop.Put("notes", "n", []byte("v0")))
@@ -269,10 +268,12 @@ func TestAnOversizedBodyWithoutAResponseIsPayloadTooLargeAndNotRetried(t *testin
 	require.Equal(t, clientd.KindServer, cs[0].Kind)
 
 	err = laptop.Resolve(context.Background(), "notes", "n", clientd.Resolution{Content: []byte(strings.Repeat("m", 3000))})
-	require.Error(t, err)
 	require.Equal(t, protocol.CodePayloadTooLarge, protocol.CodeOf(err), "%v", err)
 	require.False(t, clientd.Retryable(err))
-	require.Equal(t, 1, hook.count(protocol.PathResolve), "not retried")
+	require.Zero(t, hook.count(protocol.PathResolve), "not sent")
+
+	require.NoError(t, laptop.Resolve(context.Background(), "notes", "n", clientd.Resolution{Content: []byte("merged")}))
+	require.Equal(t, 1, hook.count(protocol.PathResolve))
 }
 
 // SP-6.6-1: the session plans the items pending after the pull, so an edit
