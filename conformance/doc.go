@@ -30,6 +30,21 @@
 // writes while they wait, and the size-limit cases send bodies as large as
 // the announced limits.
 //
+// Client mode (RunClient) starts, per case, a scripted server (a small
+// server-wins implementation that records every request and lets the case
+// replace any answer) and a driver of the client under test, spoken to in
+// JSON lines as DRIVER.md describes.
+//
+// The suite tests itself (the _test files): every server case must fail
+// against a designated mutant, our real server behind a faulty proxy that
+// exists only in the tests (it ignores the rule, skips fingerprint checks,
+// applies stale uploads, leaks another user's items, double-applies
+// retries, answers wrong codes, ...); every client case must fail against
+// a client mutant (our clientd behind a faulty proxy) and against a driver
+// that does nothing; and the whole suite must pass against `syncprint
+// serve` and our clientd, except the deviations of our server listed in
+// serve_test.go.
+//
 // The package never imports serverd or clientd (.ci/deps-check enforces
 // it); it may import protocol, fingerprint and changelog, which define the
 // wire format rather than an implementation.
