@@ -590,6 +590,38 @@ func init() {
 					}
 				}
 			})},
+		mutant{name: "lenient-names", doc: "user and device names outside SP-2-4 are repaired instead of refused",
+			before: func(p *proxy, x *exchange) {
+				if x.req.URL.Path != protocol.PathAdminTokens {
+					return
+				}
+				if req, ok := decode[protocol.TokenRequest](x.body); ok {
+					for _, n := range []*string{&req.User, &req.Device} {
+						if protocol.ValidateName(*n) != nil {
+							*n = "repaired"
+						}
+					}
+					x.body = encode(req)
+				}
+			}},
+		mutant{name: "reissues-same-token", doc: "a second token request for the same user and device returns the first token",
+			after: func(p *proxy, x *exchange) {
+				if x.req.URL.Path != protocol.PathAdminTokens || x.status != 200 {
+					return
+				}
+				req, _ := decode[protocol.TokenRequest](x.body)
+				p.mu.Lock()
+				defer p.mu.Unlock()
+				if p.batches == nil {
+					p.batches = map[string][]byte{}
+				}
+				key := "token:" + req.User + "/" + req.Device
+				if b, ok := p.batches[key]; ok {
+					x.resp = b
+				} else {
+					p.batches[key] = x.resp
+				}
+			}},
 		mutant{name: "impatient-watch", doc: "a watch with nothing to report answers at once",
 			before: func(p *proxy, x *exchange) {
 				if x.req.URL.Path == protocol.PathWatch {

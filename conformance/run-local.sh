@@ -41,7 +41,8 @@ tok() { "$bin" token create --data "$tmp/data" --user "$1" --device "$2" 2>/dev/
 SYNCPRINT_CONFORM_TOKEN=$(tok conform-a laptop)
 SYNCPRINT_CONFORM_TOKEN_B=$(tok conform-b phone)
 SYNCPRINT_CONFORM_TOKEN_C=$(tok conform-a phone)
-export SYNCPRINT_CONFORM_TOKEN SYNCPRINT_CONFORM_TOKEN_B SYNCPRINT_CONFORM_TOKEN_C
+SYNCPRINT_CONFORM_ADMIN_TOKEN=$(cat "$tmp/data/admin.token")
+export SYNCPRINT_CONFORM_TOKEN SYNCPRINT_CONFORM_TOKEN_B SYNCPRINT_CONFORM_TOKEN_C SYNCPRINT_CONFORM_ADMIN_TOKEN
 echo "conformance: server under test $url (log: $out/serve.log)"
 
 status=0

@@ -103,7 +103,9 @@ func startServeBin(t *testing.T, bin string, environ []string, args ...string) c
 		require.NoError(t, err)
 		return strings.TrimSpace(string(out))
 	}
-	return conformance.Target{URL: url, Token: tok("conform-a", "laptop"), TokenB: tok("conform-b", "phone"), TokenC: tok("conform-a", "phone")}
+	admin, err := os.ReadFile(filepath.Join(data, "admin.token"))
+	require.NoError(t, err)
+	return conformance.Target{URL: url, Token: tok("conform-a", "laptop"), TokenB: tok("conform-b", "phone"), TokenC: tok("conform-a", "phone"), AdminToken: strings.TrimSpace(string(admin))}
 }
 
 // knownDeviations are MUST cases our own server fails today, with why.

@@ -223,6 +223,8 @@ func (t *T) Need(who Who) {
 			t.Skip("needs --token-c, a token of a second device of the first user")
 		case UserB:
 			t.Skip("needs --token-b, a token of another user")
+		case Admin:
+			t.Skip("needs --admin-token, the server's admin token")
 		}
 	}
 }

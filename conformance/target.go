@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -26,6 +27,9 @@ type Target struct {
 	// TokenC is optional: a token of a second device of Token's user ("C").
 	// Cases that need two devices of one user are skipped without it.
 	TokenC string
+	// AdminToken is optional: the server's admin token, for the cases of
+	// section 11 (skipped without it).
+	AdminToken string
 	// HTTP is the client used; nil means one with a 90 s timeout.
 	HTTP *http.Client
 }
@@ -33,7 +37,7 @@ type Target struct {
 // secrets returns the strings that never appear in a report.
 func (tg Target) secrets() []string {
 	var s []string
-	for _, t := range []string{tg.Token, tg.TokenB, tg.TokenC} {
+	for _, t := range []string{tg.Token, tg.TokenB, tg.TokenC, tg.AdminToken} {
 		if t != "" {
 			s = append(s, t)
 		}
@@ -46,10 +50,11 @@ type Who string
 
 // Credentials.
 const (
-	UserA  Who = "A"    // Target.Token
-	UserB  Who = "B"    // Target.TokenB: another user
-	UserC  Who = "C"    // Target.TokenC: a second device of user A
-	NoAuth Who = "none" // no Authorization header
+	UserA  Who = "A"     // Target.Token
+	UserB  Who = "B"     // Target.TokenB: another user
+	UserC  Who = "C"     // Target.TokenC: a second device of user A
+	Admin  Who = "admin" // Target.AdminToken
+	NoAuth Who = "none"  // no Authorization header
 )
 
 // Request is one HTTP request of a case.
@@ -175,7 +180,7 @@ func (tg *Target) do(ctx context.Context, rec *recorder, req Request) (*Response
 		hr.Header.Set("Authorization", req.Auth)
 		e.Headers["Authorization"] = redactAuth(req.Auth, tg.secrets())
 		e.As = "custom"
-	case req.As == UserA || req.As == UserB || req.As == UserC:
+	case req.As == UserA || req.As == UserB || req.As == UserC || req.As == Admin:
 		tok := tg.token(req.As)
 		if tok == "" {
 			return nil, fmt.Errorf("no token for %s", req.As)
@@ -252,20 +257,26 @@ func (tg *Target) token(w Who) string {
 		return tg.TokenB
 	case UserC:
 		return tg.TokenC
+	case Admin:
+		return tg.AdminToken
 	}
 	return ""
 }
 
 var defaultHTTP = &http.Client{Timeout: 90 * time.Second}
 
-// redact replaces every secret in s.
+// tokenLike matches tokens of the reference form (SP-3-7), such as those a
+// case has the server issue; they are redacted too.
+var tokenLike = regexp.MustCompile(`sp_[A-Za-z0-9_-]{43}`)
+
+// redact replaces every secret, and everything shaped like a token, in s.
 func redact(s string, secrets []string) string {
 	for _, sec := range secrets {
 		if sec != "" {
 			s = strings.ReplaceAll(s, sec, "<redacted>")
 		}
 	}
-	return s
+	return tokenLike.ReplaceAllString(s, "sp_<redacted>")
 }
 
 // redactAuth describes a custom Authorization value without showing any

@@ -16,13 +16,13 @@ import (
 const conformUsage = `Usage:
   syncprint conform list [--mode server|client]
   syncprint conform explain CASE-ID
-  syncprint conform server --url URL --token TOKEN --token-b TOKEN [--token-c TOKEN]
+  syncprint conform server --url URL --token TOKEN --token-b TOKEN [--token-c TOKEN] [--admin-token TOKEN]
                            [--run PATTERN[,PATTERN]] [--strict] [--junit FILE] [--json FILE] [--verbose]
   syncprint conform client --driver 'COMMAND' [--run PATTERN[,PATTERN]] [--strict] [--junit FILE] [--json FILE]
   syncprint conform coverage [--spec spec/PROTOCOL.md] [--write]
 
-Tokens may also come from $SYNCPRINT_CONFORM_TOKEN, $SYNCPRINT_CONFORM_TOKEN_B and
-$SYNCPRINT_CONFORM_TOKEN_C (they never appear in reports). Exit status: 0 when every MUST
+Tokens may also come from $SYNCPRINT_CONFORM_TOKEN, $SYNCPRINT_CONFORM_TOKEN_B,
+$SYNCPRINT_CONFORM_TOKEN_C and $SYNCPRINT_CONFORM_ADMIN_TOKEN (they never appear in reports). Exit status: 0 when every MUST
 case passed or was skipped (--strict: every SHOULD case too), 1 otherwise, 2 usage error.
 `
 
@@ -189,6 +189,7 @@ func conformServer(e env, args []string) error {
 	tok := fs.String("token", "", "a user token of one user (default $SYNCPRINT_CONFORM_TOKEN)")
 	tokB := fs.String("token-b", "", "a user token of another user (default $SYNCPRINT_CONFORM_TOKEN_B)")
 	tokC := fs.String("token-c", "", "optional: a token of a second device of the first user (default $SYNCPRINT_CONFORM_TOKEN_C)")
+	admin := fs.String("admin-token", "", "optional: the server's admin token, for the admin-token cases (default $SYNCPRINT_CONFORM_ADMIN_TOKEN)")
 	timeout := fs.Duration("case-timeout", 2*time.Minute, "longest run of one case")
 	rf := addReportFlags(&fs)
 	if err := parse(fs.FlagSet, args); err != nil {
@@ -200,7 +201,7 @@ func conformServer(e env, args []string) error {
 	for _, f := range []struct {
 		v   *string
 		env string
-	}{{tok, "SYNCPRINT_CONFORM_TOKEN"}, {tokB, "SYNCPRINT_CONFORM_TOKEN_B"}, {tokC, "SYNCPRINT_CONFORM_TOKEN_C"}} {
+	}{{tok, "SYNCPRINT_CONFORM_TOKEN"}, {tokB, "SYNCPRINT_CONFORM_TOKEN_B"}, {tokC, "SYNCPRINT_CONFORM_TOKEN_C"}, {admin, "SYNCPRINT_CONFORM_ADMIN_TOKEN"}} {
 		if *f.v == "" {
 			*f.v = e.getenv(f.env)
 		}
@@ -219,7 +220,7 @@ func conformServer(e env, args []string) error {
 	defer stop()
 	fmt.Fprintf(e.stdout, "syncprint conformance %s: %d server cases against %s\n", conformance.SuiteVersion, len(cases), *url)
 	rep := conformance.RunServer(ctx, conformance.Config{
-		Target:      conformance.Target{URL: *url, Token: *tok, TokenB: *tokB, TokenC: *tokC},
+		Target:      conformance.Target{URL: *url, Token: *tok, TokenB: *tokB, TokenC: *tokC, AdminToken: *admin},
 		CaseTimeout: *timeout,
 	}, cases, conformProgress(e, *rf.verbose))
 	return rf.finish(e, rep)
