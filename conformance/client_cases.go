@@ -583,6 +583,48 @@ func init() {
 	})
 }
 
+func init() {
+	clientCase(Case{
+		ID: "client/sync/respects-max-body-bytes", Level: MUST,
+		Reqs: []string{"SP-3-13", "SP-3-4", "SP-6.6-2", "SP-6.2-4"},
+		Desc: "no request body exceeds max_body_bytes; an upload that cannot fit even alone stays pending",
+		Procedure: `
+			The scripted server announces max_body_bytes 3000 (max_item_bytes stays 1 MiB). The
+			client puts "small" (100 bytes), "big" (5000 bytes, within max_item_bytes but too
+			large for any body) and 40 items of 100 bytes, then syncs. Assert: no request body is
+			over 3000 bytes; "small" and the 40 items reach the server (split over several
+			exchanges); "big" does not, and stays pending locally.`,
+	}, func(ct *CT) {
+		ct.srv.mu.Lock()
+		ct.srv.info.Limits.MaxBodyBytes = 3000
+		ct.srv.mu.Unlock()
+		ct.Put(cColl, "small", strings.Repeat("s", 100))
+		ct.Put(cColl, "big", strings.Repeat("b", 5000))
+		for i := 0; i < 40; i++ {
+			ct.Put(cColl, fmt.Sprintf("n%02d", i), strings.Repeat("n", 100))
+		}
+		ct.Sync()
+		for _, r := range ct.srv.requests("") {
+			ct.Check(len(r.Body) <= 3000, "every request body within max_body_bytes (3000)", "%s of %d bytes", r.Path, len(r.Body))
+		}
+		_, ok := ct.srv.item(cColl, "small")
+		ct.Check(ok, "small on the server", "missing")
+		for i := 0; i < 40; i++ {
+			_, ok := ct.srv.item(cColl, fmt.Sprintf("n%02d", i))
+			ct.Check(ok, fmt.Sprintf("n%02d on the server", i), "missing")
+		}
+		_, ok = ct.srv.item(cColl, "big")
+		ct.Check(!ok, "big not uploaded", "it reached the server")
+		pending := false
+		for _, it := range ct.Dump(cColl).Items {
+			if it.ID == "big" {
+				pending = it.Pending
+			}
+		}
+		ct.Check(pending, "big still pending locally", "not pending")
+	})
+}
+
 func mustMarshal(v any) []byte {
 	b, err := protocol.Marshal(v)
 	if err != nil {

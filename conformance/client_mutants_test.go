@@ -139,7 +139,7 @@ var clientMutants = []clientMutant{
 			}
 			return status, resp, 0
 		}},
-	{name: "ignores-limits", doc: "plans with the default limits instead of the announced ones", cases: []string{"client/sync/splits-by-announced-limits"},
+	{name: "ignores-limits", doc: "plans with the default limits instead of the announced ones", cases: []string{"client/sync/splits-by-announced-limits", "client/sync/respects-max-body-bytes"},
 		after: func(cp *clientProxy, r *http.Request, body []byte, status int, resp []byte) (int, []byte, int) {
 			if info, ok := decode[protocol.Info](resp); ok && r.URL.Path == protocol.PathInfo {
 				info.Limits = protocol.DefaultLimits()

@@ -20,7 +20,6 @@ var Untestable = map[string]string{
 	// Client requirements without a client-mode case: they need the
 	// client's internal state or its user interface, which the driver
 	// contract does not expose, or a case not written yet.
-	"SP-3-13":  "client: needs limits that change between sessions and a body over max_body_bytes; not yet a client-mode case",
 	"SP-3-12":  "client: needs a non-loopback plain-HTTP server, which a local scripted server is not",
 	"SP-4.1-2": "canonical form is a SHOULD for senders; server responses are checked by server/encoding/canonical-responses",
 	"SP-6-2":   "client: running two sessions over one store at once is not something the driver can provoke",
