@@ -76,7 +76,7 @@ func (s *Server) validateExchange(req *protocol.ExchangeRequest) error {
 	var bad []string
 	for i := range req.Uploads {
 		up := &req.Uploads[i]
-		if fingerprint.Of(up.ID, up.Deleted, up.Content) != fingerprint.Fingerprint(up.FP) {
+		if fingerprint.Of(up.ID, up.Deleted, up.Content) != fingerprint.Fingerprint(up.FP) && !(faultsEnabled && fault("skip-fingerprint-check")) {
 			bad = append(bad, up.ID)
 		}
 	}
@@ -133,7 +133,7 @@ func (s *Server) handleExchange(c *call) (any, error) {
 		if err != nil {
 			return err
 		}
-		if ok {
+		if ok && !(faultsEnabled && fault("double-apply-retry")) {
 			if b.RequestHash != reqHash {
 				return protocol.Errorf(protocol.CodeBatchReused, "batch_id %q was used for a different request", req.BatchID)
 			}
@@ -208,6 +208,12 @@ func (s *Server) exchange(tx storage.Tx, c *call, req *protocol.ExchangeRequest)
 			Seen: changelog.Seq(up.Seen),
 		}
 		v := reconcile.Arbitrate(rule, in, curp)
+		if faultsEnabled && fault("ignore-rule") && (v == reconcile.Reject || v == reconcile.Conflict) {
+			v = reconcile.Apply
+		}
+		if faultsEnabled && fault("apply-stale") && v == reconcile.Stale {
+			v = reconcile.Apply
+		}
 		res := protocol.UploadResult{ID: up.ID, Status: v.Status(), Version: uint64(cur.Seq)}
 		switch v {
 		case reconcile.Apply:

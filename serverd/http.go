@@ -236,12 +236,18 @@ func (s *Server) authenticate(c *call, kind authKind) error {
 		return protocol.Errorf(protocol.CodeUnauthorized, "unknown token")
 	}
 	c.user, c.device = t.User, t.Device
+	if faultsEnabled && fault("shared-namespace") {
+		c.user = "shared"
+	}
 	c.replica = changelog.ReplicaID(t.User + "/" + t.Device)
 	return nil
 }
 
 // writeError writes a msgpack protocol.Error with its code's status.
 func (s *Server) writeError(ctx *fasthttp.RequestCtx, e *protocol.Error) {
+	if faultsEnabled && fault("wrong-codes") && e.Code == protocol.CodeInvalidID {
+		e = protocol.Errorf(protocol.CodeMalformed, "%s", e.Message)
+	}
 	body, err := protocol.Marshal(e)
 	if err != nil {
 		panic("bug: cannot encode an error body: " + err.Error())

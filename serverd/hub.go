@@ -26,6 +26,9 @@ func (h *hub) wait(user string) <-chan struct{} {
 
 // notify wakes every watcher of the user.
 func (h *hub) notify(user string) {
+	if faultsEnabled && fault("deaf-watch") {
+		return
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if ch, ok := h.users[user]; ok {
