@@ -39,7 +39,9 @@
 // against a designated mutant, our real server behind a faulty proxy that
 // exists only in the tests (it ignores the rule, skips fingerprint checks,
 // applies stale uploads, leaks another user's items, double-applies
-// retries, answers wrong codes, ...); every client case must fail against
+// retries, answers wrong codes, ...); the fault switches compiled into our
+// server only with -tags syncprint_mutants (serverd/faults_mutants.go) must
+// each make their cases fail; every client case must fail against
 // a client mutant (our clientd behind a faulty proxy) and against a driver
 // that does nothing; and the whole suite must pass against `syncprint
 // serve` and our clientd, except the deviations of our server listed in
