@@ -354,6 +354,19 @@ var mutants = []mutant{
 				x.resp = encode(r)
 			}
 		}},
+	{name: "unbounded-integers", doc: "a page limit above the spec's int range wraps instead of being refused (too_many_items, or 500 for a negative wrap)",
+		before: func(p *proxy, x *exchange) {
+			if x.req.URL.Path != protocol.PathChanges {
+				return
+			}
+			limit, huge := hugeLimit(x.body)
+			switch {
+			case huge && limit >= 1<<63:
+				setErr(x, protocol.CodeInternal)
+			case huge:
+				setErr(x, protocol.CodeTooManyItems)
+			}
+		}},
 	{name: "lenient-decoder", doc: "bodies that do not decode are answered as if they were empty requests",
 		before: func(p *proxy, x *exchange) {
 			if x.req.Method == http.MethodPost && x.req.URL.Path != protocol.PathInfo {
@@ -768,4 +781,35 @@ func TestMutantMatrix(t *testing.T) {
 			t.Errorf("no mutant makes %s fail", c.ID)
 		}
 	}
+}
+
+// hugeLimit reports a changes request's limit when it is over the spec's
+// int range (2^31-1).
+func hugeLimit(body []byte) (uint64, bool) {
+	var req protocol.ChangesRequest
+	if protocol.Unmarshal(body, &req) == nil {
+		return 0, false // decodes: the limit is in range or absent
+	}
+	// Find the "limit" key's uint64 by hand: the map did not decode into
+	// the typed request because the value is out of range.
+	i := bytes.Index(body, []byte("\xa5limit"))
+	if i < 0 || i+7 >= len(body) {
+		return 0, false
+	}
+	v := body[i+6:]
+	switch v[0] {
+	case 0xce:
+		if len(v) >= 5 {
+			return uint64(v[1])<<24 | uint64(v[2])<<16 | uint64(v[3])<<8 | uint64(v[4]), true
+		}
+	case 0xcf:
+		if len(v) >= 9 {
+			var n uint64
+			for _, c := range v[1:9] {
+				n = n<<8 | uint64(c)
+			}
+			return n, true
+		}
+	}
+	return 0, false
 }

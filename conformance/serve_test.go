@@ -111,10 +111,7 @@ func startServeBin(t *testing.T, bin string, environ []string, args ...string) c
 // knownDeviations are MUST cases our own server fails today, with why.
 // The suite run skips them; TestKnownDeviationsStillFail keeps this list
 // honest (a case that passes again must leave it).
-var knownDeviations = map[string]string{
-	"server/malformed/integer-overflow-controlled": "serverd handleChanges makes a slice with a negative capacity for limit >= 2^63 (decoded into an int as negative) and the panic kills the process",
-	"server/malformed/wrong-types":                 "protocol.Unmarshal decodes a nested message (an Upload) from a msgpack array instead of refusing it as malformed",
-}
+var knownDeviations = map[string]string{}
 
 func runSuite(t *testing.T, tg conformance.Target, cases []*conformance.Case) *conformance.Report {
 	t.Helper()

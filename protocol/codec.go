@@ -118,6 +118,9 @@ func unmarshal(b []byte, v any, owned bool) error {
 	if fastUnmarshal(b, v, owned) {
 		return nil
 	}
+	if err := checkShape(b, 0, reflect.TypeOf(v), typeName(v)); err != nil {
+		return Errorf(CodeMalformed, "%v", err)
+	}
 	return unmarshalReflect(b, v)
 }
 

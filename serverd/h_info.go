@@ -59,6 +59,9 @@ func (s *Server) handleChanges(c *call) (any, error) {
 		return nil, err
 	}
 	limit := req.Limit
+	if limit < 0 { // the codec refuses these; never let one size a slice
+		return nil, protocol.Errorf(protocol.CodeMalformed, "limit %d is out of range", limit)
+	}
 	if limit == 0 {
 		limit = min(protocol.DefaultPage, s.cfg.Limits.MaxPage)
 	}

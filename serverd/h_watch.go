@@ -39,6 +39,9 @@ func (s *Server) handleWatch(c *call) (any, error) {
 		after[coll] = v
 	}
 	timeout := req.TimeoutMillis
+	if timeout < 0 { // the codec refuses these
+		return nil, protocol.Errorf(protocol.CodeMalformed, "timeout_ms %d is out of range", timeout)
+	}
 	if timeout == 0 {
 		timeout = protocol.DefaultWatchMillis
 	}
