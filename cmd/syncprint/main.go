@@ -5,6 +5,8 @@
 //	syncprint serve [--addr 127.0.0.1:7070] [--data DIR] [--policy COLL=RULE]... [--default-policy RULE]
 //	syncprint token create --data DIR --user NAME [--device NAME]
 //	syncprint client [--store FILE] [--server URL] [--token TOKEN] COMMAND [ARGS]
+//	syncprint conform list | explain ID | server ... | client ... | coverage
+//	syncprint client-driver ...
 //	syncprint version
 //
 // Exit status: 0 success, 1 failure, 2 usage error, 3 not found (client get,
@@ -52,6 +54,8 @@ Usage:
   syncprint serve   [--addr 127.0.0.1:7070] [--data DIR] [--policy COLL=RULE]... [--default-policy RULE]
   syncprint token   create --data DIR --user NAME [--device NAME]
   syncprint client  [--store FILE] [--server URL] [--token TOKEN] COMMAND [ARGS]
+  syncprint conform list | explain ID | server --url URL ... | client --driver CMD | coverage
+  syncprint client-driver --store FILE   (the conformance driver over this client)
   syncprint version
 
 Rules: server-wins, client-wins, latest-wins, manual.
