@@ -2,6 +2,7 @@ package serverd
 
 import (
 	"bytes"
+	"fmt"
 	"net/http"
 	"testing"
 	"time"
@@ -306,4 +307,27 @@ func TestServerItemsOfRejectedUploadsTakeTheirShareOfTheBudgetFirst(t *testing.T
 	// Not requested: it still takes its share, and goes after the downloads.
 	resp = ts.exchange(phone, "notes", []protocol.Upload{up("r", "mine", 0, 1, h)}, "a")
 	require.Equal(t, []string{"a", "r"}, itemIDs(resp.Items), "the first requested item always goes")
+}
+
+func TestAnExchangeThatWroteNothingLeavesNoIdempotencyRecord(t *testing.T) {
+	ts := startServer(t, Config{})
+	tok := ts.token("alice", "laptop")
+	first := ts.exchange(tok, "notes", []protocol.Upload{up("x", "one", 0, 0, hlcAt(time.Now()))})
+	require.Equal(t, protocol.StatusApplied, first.Results[0].Status)
+
+	// A download-only exchange and one whose only upload is unchanged:
+	// neither wrote, so neither batch ID is recorded, and each can be sent
+	// again, with any body, as a new request (SP-6.4-3).
+	for i, req := range []protocol.ExchangeRequest{
+		{Collection: "notes", BatchID: batchID(), Downloads: []string{"x"}},
+		{Collection: "notes", BatchID: batchID(), Uploads: []protocol.Upload{up("x", "one", 1, 1, hlcAt(time.Now()))}},
+	} {
+		var resp protocol.ExchangeResponse
+		ts.mustCall(protocol.PathExchange, tok, req, &resp)
+		again := protocol.ExchangeRequest{Collection: "notes", BatchID: req.BatchID, Uploads: []protocol.Upload{up(fmt.Sprint("new", i), "new", 0, 0, hlcAt(time.Now()))}}
+		ts.mustCall(protocol.PathExchange, tok, again, &resp)
+		require.Equal(t, protocol.StatusApplied, resp.Results[0].Status, "the batch ID was not taken")
+		// That one wrote: now it is recorded, and a different body is refused.
+		requireCode(t, protocol.CodeBatchReused, ts.call(protocol.PathExchange, tok, req, &resp))
+	}
 }

@@ -127,18 +127,42 @@ func (s *Server) handleExchange(c *call) (any, error) {
 	reqHash := sha256.Sum256(c.body)
 	var out []byte
 	changed := false
+	// replay answers from the idempotency record of the batch ID, if any
+	// (SP-6.4-2); ok is false when there is none.
+	replay := func(tx storage.Tx) (ok bool, err error) {
+		b, ok, err := tx.Batch(c.user, req.BatchID)
+		if err != nil || !ok || faultsEnabled && fault("double-apply-retry") {
+			return false, err
+		}
+		if b.RequestHash != reqHash {
+			return true, protocol.Errorf(protocol.CodeBatchReused, "batch_id %q was used for a different request", req.BatchID)
+		}
+		out = b.Response
+		return true, nil
+	}
+	if len(req.Uploads) == 0 {
+		// Downloads only: nothing to write, so a read transaction that
+		// runs beside others, and no idempotency record (SP-6.4-3).
+		err := s.view(context.Background(), func(tx storage.Tx) error {
+			if ok, err := replay(tx); ok || err != nil {
+				return err
+			}
+			resp, _, err := s.exchange(tx, c, &req)
+			if err != nil {
+				return err
+			}
+			out, err = protocol.Marshal(resp)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		return rawResponse(out), nil
+	}
 	err := s.update(context.Background(), func(tx storage.Tx) error {
 		changed = false
-		b, ok, err := tx.Batch(c.user, req.BatchID)
-		if err != nil {
+		if ok, err := replay(tx); ok || err != nil {
 			return err
-		}
-		if ok && !(faultsEnabled && fault("double-apply-retry")) {
-			if b.RequestHash != reqHash {
-				return protocol.Errorf(protocol.CodeBatchReused, "batch_id %q was used for a different request", req.BatchID)
-			}
-			out = b.Response
-			return nil
 		}
 		resp, wrote, err := s.exchange(tx, c, &req)
 		if err != nil {
@@ -148,6 +172,11 @@ func (s *Server) handleExchange(c *call) (any, error) {
 		if out, err = protocol.Marshal(resp); err != nil {
 			return err
 		}
+		if !wrote {
+			// Every upload was unchanged, stale or rejected: nothing to
+			// record, and the store skips the commit (SP-6.4-3).
+			return nil
+		}
 		now := s.cfg.Now()
 		if err := tx.PutBatch(c.user, req.BatchID, storage.Batch{CreatedMillis: uint64(now.UnixMilli()), RequestHash: reqHash, Response: out}); err != nil {
 			return err
@@ -156,10 +185,7 @@ func (s *Server) handleExchange(c *call) (any, error) {
 		if _, err := tx.PruneBatches(uint64(max(cutoff, 0)), s.batchKeep, pruneBatchesPerWrite); err != nil {
 			return err
 		}
-		if wrote {
-			return tx.PutMeta(metaHLC, binary.BigEndian.AppendUint64(nil, uint64(s.clock.Now())))
-		}
-		return nil
+		return tx.PutMeta(metaHLC, binary.BigEndian.AppendUint64(nil, uint64(s.clock.Now())))
 	})
 	if err != nil {
 		return nil, err

@@ -18,8 +18,13 @@
 //	batches/o/                 created(8) seq(8) -> user \x00 batch ID
 //	batches "n"                number of records (8 bytes BE)
 //
-// Every Update is one bbolt read-write transaction, synced by bbolt's commit
-// before Update returns: one fsync per request, never per item.
+// Writes are group-committed: Update calls that arrive while a commit is
+// syncing queue up and then run, one after the other, in the next bbolt
+// read-write transaction, which one commit (and its fsync) makes durable
+// before any of them returns. A lone writer commits at once (no delay is
+// added to wait for company), so a single client sees one fsync per
+// request, and many concurrent clients share each fsync. An Update whose
+// function wrote nothing costs no commit at all.
 package boltdb
 
 import (
@@ -30,6 +35,7 @@ import (
 	"runtime"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -88,12 +94,42 @@ type Options struct {
 	InitialMmapSize int
 }
 
+// MaxGroup bounds how many queued Update calls share one commit.
+const MaxGroup = 128
+
 // Store is a storage.Store in a bbolt file.
 type Store struct {
 	db *bolt.DB
 
 	mu     sync.RWMutex // guards closed against transactions starting during Close
 	closed bool
+
+	writes chan *write    // queued Update calls, taken by the committer
+	stop   chan struct{}  // closed by Close to end the committer
+	done   sync.WaitGroup // the committer goroutine
+
+	commits, grouped atomic.Uint64 // see Stats
+}
+
+// Stats are counters of a Store's write path since Open.
+type Stats struct {
+	// Commits counts durable commits (each one fsync of bbolt's).
+	Commits uint64
+	// Writes counts Update calls whose function succeeded and wrote;
+	// Writes/Commits is the average group size.
+	Writes uint64
+}
+
+// Stats returns the store's counters.
+func (s *Store) Stats() Stats {
+	return Stats{Commits: s.commits.Load(), Writes: s.grouped.Load()}
+}
+
+// write is one queued Update call.
+type write struct {
+	ctx    context.Context
+	fn     func(storage.Tx) error
+	result chan error // buffered: the committer never blocks on it
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -134,7 +170,10 @@ func Open(path string, opts Options) (*Store, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: create buckets: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, writes: make(chan *write, MaxGroup), stop: make(chan struct{})}
+	s.done.Add(1)
+	go s.commitLoop()
+	return s, nil
 }
 
 // Path returns the file's path.
@@ -150,7 +189,7 @@ func (s *Store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	return s.run(ctx, true, fn)
 }
 
-func (s *Store) run(ctx context.Context, write bool, fn func(storage.Tx) error) error {
+func (s *Store) run(ctx context.Context, writable bool, fn func(storage.Tx) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -159,11 +198,114 @@ func (s *Store) run(ctx context.Context, write bool, fn func(storage.Tx) error) 
 	if s.closed {
 		return storage.ErrClosed
 	}
-	run := s.db.View
-	if write {
-		run = s.db.Update
+	if !writable {
+		return s.db.View(func(btx *bolt.Tx) error { return fn(&tx{tx: btx}) })
 	}
-	return run(func(btx *bolt.Tx) error { return fn(&tx{tx: btx}) })
+	w := &write{ctx: ctx, fn: fn, result: make(chan error, 1)}
+	s.writes <- w
+	// Close takes mu only after every Update holding its read lock has its
+	// result, so the committer is still running here.
+	return <-w.result
+}
+
+// commitLoop runs queued writes until Close: it takes the first waiting
+// write, adds every other one already queued (up to MaxGroup), and commits
+// them together.
+func (s *Store) commitLoop() {
+	defer s.done.Done()
+	group := make([]*write, 0, MaxGroup)
+	for {
+		select {
+		case <-s.stop:
+			return
+		case w := <-s.writes:
+			group = append(group[:0], w)
+		}
+	fill:
+		for len(group) < MaxGroup {
+			select {
+			case w := <-s.writes:
+				group = append(group, w)
+			default:
+				break fill
+			}
+		}
+		s.commitGroup(group)
+		clear(group)
+	}
+}
+
+// commitGroup runs the functions of group one after the other in one
+// read-write transaction and commits it if any of them wrote. When one
+// fails, the transaction is rolled back and every write of the group runs
+// again alone, so that each gets its own outcome and a failure undoes
+// nobody else's work (the functions are written to be run again: they keep
+// no state from an attempt that was rolled back).
+func (s *Store) commitGroup(group []*write) {
+	live := group[:0:0]
+	for _, w := range group {
+		if err := w.ctx.Err(); err != nil {
+			w.result <- err // cancelled while queued: never run
+			continue
+		}
+		live = append(live, w)
+	}
+	if len(live) == 0 {
+		return
+	}
+	err, failed := s.runGroup(live)
+	if failed && len(live) > 1 {
+		for _, w := range live {
+			err, _ := s.runGroup([]*write{w})
+			w.result <- err
+		}
+		return
+	}
+	for _, w := range live {
+		w.result <- err
+	}
+}
+
+// runGroup runs the writes in one transaction. failed reports that a
+// function returned an error (or panicked); err is then that error, and
+// the transaction was rolled back.
+func (s *Store) runGroup(ws []*write) (err error, failed bool) {
+	btx, err := s.db.Begin(true)
+	if err != nil {
+		return fmt.Errorf("begin write: %w", err), false
+	}
+	wrote := 0
+	for _, w := range ws {
+		t := &tx{tx: btx}
+		if err := runFn(w.fn, t); err != nil {
+			_ = btx.Rollback()
+			return err, true
+		}
+		if t.dirty {
+			wrote++
+		}
+	}
+	if wrote == 0 {
+		// Nothing to make durable: spare the commit's writes and fsync.
+		return btx.Rollback(), false
+	}
+	if err := btx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err), false
+	}
+	s.commits.Add(1)
+	s.grouped.Add(uint64(wrote))
+	return nil, false
+}
+
+// runFn calls fn, turning a panic into an error so that the committer
+// survives it and the transaction is rolled back.
+func runFn(fn func(storage.Tx) error, t *tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("bug: panic in a write transaction: %v", r)
+		}
+	}()
+	return fn(t)
 }
 
 // Close implements storage.Store.
@@ -174,6 +316,8 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
+	close(s.stop)
+	s.done.Wait()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
@@ -183,14 +327,19 @@ func (s *Store) Close() error {
 // tx implements storage.Tx over one bbolt transaction.
 type tx struct {
 	tx *bolt.Tx
+	// dirty is set by every write method: a group whose functions
+	// wrote nothing is rolled back instead of committed.
+	dirty bool
 }
 
 var _ storage.Tx = (*tx)(nil)
 
+// writable is called by every method that writes, before it writes.
 func (t *tx) writable() error {
 	if !t.tx.Writable() {
 		return storage.ErrReadOnly
 	}
+	t.dirty = true
 	return nil
 }
 
