@@ -56,6 +56,8 @@ type Client struct {
 	// session after each round is planned and before any of its steps is
 	// applied.
 	planned func(collection string, round int)
+	// segment is protocol.SegmentEntries; tests make it small.
+	segment int
 
 	// mu guards everything below.
 	mu          sync.Mutex
@@ -155,6 +157,7 @@ func Open(path string, cfg Config) (*Client, error) {
 		syncDone:  make(chan struct{}),
 		subs:      map[int]chan Event{},
 		maxItem:   protocol.DefaultMaxItemBytes,
+		segment:   protocol.SegmentEntries,
 	}
 	c.closeCtx, c.closeCancel = context.WithCancel(context.Background())
 	err = db.Update(func(tx *bolt.Tx) error {

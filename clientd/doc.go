@@ -28,9 +28,13 @@
 // # Sync session
 //
 // A session fetches /v1/info once, then for every collection (local ones and
-// the server's) pulls change-info pages since the stored cursor, plans each
-// item with reconcile.PlanItem, and runs exchanges in batches within the
-// announced limits, for at most protocol.MaxRounds rounds. Every downloaded
+// the server's) pulls change-info pages since the stored cursor a segment at
+// a time (up to protocol.SegmentEntries items), plans each item of the
+// segment with reconcile.PlanItem, and runs exchanges in batches within the
+// announced limits, for at most protocol.MaxRounds rounds per segment, before
+// it pulls on: a session's memory depends on the segment, never on the size
+// of the collection. Pending local items go with the last segment, or after
+// it in parts of the same size. Every downloaded
 // item's fingerprint is verified before anything from its response is
 // stored; each response is applied in one local transaction together with
 // the cursor. Exchanges are pipelined one deep: a response's transaction

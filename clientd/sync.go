@@ -175,6 +175,10 @@ type session struct {
 	// skip holds "collection/id" of uploads the server refused
 	// (item_too_large, fingerprint_mismatch); not sent again this session.
 	skip map[string]bool
+	// gaveUp holds the IDs of the collection being synced that were left
+	// over at MaxRounds: the pending items' rounds do not take them up
+	// again in this session (SP-6.6-5).
+	gaveUp map[string]bool
 }
 
 // counts are a transaction's additions to the report, merged on commit.
@@ -489,6 +493,7 @@ func forgetServerVersions(col *coll) error {
 func (s *session) syncCollectionOnce(name string) error {
 	rule := s.info.RuleFor(name)
 	s.hold = false
+	s.gaveUp = nil
 	var cursor string
 	err := s.c.view(func(tx *bolt.Tx) error {
 		col, err := openColl(tx, name, false)
@@ -502,74 +507,147 @@ func (s *session) syncCollectionOnce(name string) error {
 		return err
 	}
 
-	// Pull the change info since the cursor.
-	remote := map[string]*changelog.Entry{}
-	var order []string
+	// The change info, a segment at a time (SP-6.1-6): pull at most
+	// SegmentEntries entries, plan and carry them out, then pull on. The
+	// session's memory depends on the segment, not on the collection.
+	cur := cursor
+	pulled := 0
+	for {
+		seg, index, more, err := s.pullSegment(name, &cur, &pulled)
+		if err != nil {
+			return err
+		}
+		tail := false
+		if !more {
+			// The last segment takes the pending items with it when they
+			// fit, so that one exchange can carry uploads and downloads.
+			var pending []string
+			if pending, err = s.pendingPart(name, nil, s.c.segment+1); err != nil {
+				return err
+			}
+			if tail = len(pending) > s.c.segment; !tail {
+				for _, id := range pending {
+					if _, ok := index[id]; !ok && !s.gaveUp[id] {
+						seg = append(seg, cand{id: id})
+					}
+				}
+			}
+		}
+		chain := cur
+		if err := s.rounds(name, rule, seg, &chain); err != nil {
+			return err
+		}
+		if !more {
+			if !tail {
+				return nil
+			}
+			// The last exchange may have moved the candidate past the
+			// head; the pending items' rounds carry it on.
+			cur = chain
+			break
+		}
+	}
+
+	// Too many pending items for one segment (SP-6.6-1): they go in parts
+	// of SegmentEntries, in ID order. An item edited meanwhile with an ID
+	// before the part being read waits for the next session.
+	var after string
+	for {
+		part, err := s.pendingPart(name, &after, s.c.segment)
+		if err != nil || len(part) == 0 {
+			return err
+		}
+		cands := make([]cand, 0, len(part))
+		for _, id := range part {
+			if !s.gaveUp[id] {
+				cands = append(cands, cand{id: id})
+			}
+		}
+		if err := s.rounds(name, rule, cands, &cur); err != nil {
+			return err
+		}
+	}
+}
+
+// pendingPart returns the IDs of up to n pending items of a collection,
+// in ID order: the first ones, or those after *after, which it then
+// advances to the last ID returned.
+func (s *session) pendingPart(name string, after *string, n int) ([]string, error) {
+	var ids []string
+	err := s.c.view(func(tx *bolt.Tx) error {
+		col, err := openColl(tx, name, false)
+		if err != nil || col == nil {
+			return err
+		}
+		c := col.pending.Cursor()
+		k, _ := c.First()
+		if after != nil && *after != "" {
+			if k, _ = c.Seek([]byte(*after)); k != nil && string(k) == *after {
+				k, _ = c.Next()
+			}
+		}
+		for ; k != nil && len(ids) < n; k, _ = c.Next() {
+			ids = append(ids, string(k))
+		}
+		return nil
+	})
+	if after != nil && len(ids) > 0 {
+		*after = ids[len(ids)-1]
+	}
+	return ids, err
+}
+
+// pullSegment pulls change-info pages from *cur until the server has no
+// more or the segment holds SegmentEntries items, and returns the items to
+// plan, in the order of the change info, each with its greatest version
+// (SP-6.1-6), and their index by ID. *cur becomes the last page's cursor; *pulled counts the
+// entries pulled in the session, for progress.
+func (s *session) pullSegment(name string, cur *string, pulled *int) (seg []cand, remote map[string]int, more bool, err error) {
+	remote = map[string]int{} // ID -> index in seg
 	page := s.info.Limits.MaxPage
 	if page <= 0 {
 		page = protocol.DefaultPage
 	}
-	cur := cursor
 	for {
 		var resp protocol.ChangesResponse
-		if err := s.c.callRetry(s.ctx, protocol.PathChanges, &protocol.ChangesRequest{Collection: name, Cursor: cur, Limit: page}, &resp); err != nil {
-			return fmt.Errorf("pull changes: %w", err)
-		}
-		if len(remote) == 0 {
-			remote = make(map[string]*changelog.Entry, len(resp.Changes))
+		if err := s.c.callRetry(s.ctx, protocol.PathChanges, &protocol.ChangesRequest{Collection: name, Cursor: *cur, Limit: page}, &resp); err != nil {
+			return nil, nil, false, fmt.Errorf("pull changes: %w", err)
 		}
 		ents := make([]changelog.Entry, len(resp.Changes)) // one allocation per page
 		for i, ch := range resp.Changes {
 			e, err := changelog.FromWire(ch)
 			if err != nil {
-				return fmt.Errorf("pull changes: %w", err)
+				return nil, nil, false, fmt.Errorf("pull changes: %w", err)
 			}
 			ents[i] = e
-			// SP-6.1-6: keep the entry with the greatest version.
-			if prev, dup := remote[e.ID]; !dup {
-				order = append(order, e.ID)
-			} else if prev.Seq >= e.Seq {
-				continue
+			if j, dup := remote[e.ID]; !dup {
+				remote[e.ID] = len(seg)
+				seg = append(seg, cand{id: e.ID, remote: &ents[i], block: true})
+			} else if seg[j].remote.Seq < e.Seq {
+				seg[j].remote = &ents[i]
 			}
-			remote[e.ID] = &ents[i]
 		}
+		*pulled += len(resp.Changes)
 		if resp.Cursor != "" {
-			cur = resp.Cursor
+			*cur = resp.Cursor
 		}
-		s.progress(ProgressEvent{Collection: name, Phase: PhasePull, Pulled: len(order)})
+		s.progress(ProgressEvent{Collection: name, Phase: PhasePull, Pulled: *pulled})
 		if !resp.More || len(resp.Changes) == 0 {
-			break
+			return seg, remote, false, nil
+		}
+		if len(seg) >= s.c.segment {
+			return seg, remote, true, nil
 		}
 	}
+}
 
-	// The items pending when planning starts (SP-6.6-1: after the pull).
-	var pendingIDs []string
-	err = s.c.view(func(tx *bolt.Tx) error {
-		col, err := openColl(tx, name, false)
-		if err != nil || col == nil {
-			return err
-		}
-		return col.pending.ForEach(func(k, _ []byte) error {
-			pendingIDs = append(pendingIDs, string(k))
-			return nil
-		})
-	})
-	if err != nil {
-		return err
-	}
-	cands := make([]cand, 0, len(order)+len(pendingIDs))
-	for _, id := range order {
-		cands = append(cands, cand{id: id, remote: remote[id], block: true})
-	}
-	for _, id := range pendingIDs {
-		if remote[id] == nil {
-			cands = append(cands, cand{id: id})
-		}
-	}
-	chain := cur
+// rounds plans cands and carries them out in at most MaxRounds rounds
+// (SP-6.6-5); chain is the candidate cursor. Items left over at the limit
+// stay for the next session.
+func (s *session) rounds(name string, rule protocol.Rule, cands []cand, chain *string) error {
 	for round := 1; ; round++ {
 		s.rep.Rounds++
-		next, err := s.round(name, rule, round, cands, &chain)
+		next, err := s.round(name, rule, round, cands, chain)
 		if err != nil {
 			return err
 		}
@@ -578,6 +656,12 @@ func (s *session) syncCollectionOnce(name string) error {
 		}
 		if round >= protocol.MaxRounds {
 			s.c.cfg.Logger.Warn("round limit reached; the rest stays for the next sync", "collection", name, "left", len(next))
+			if s.gaveUp == nil {
+				s.gaveUp = map[string]bool{}
+			}
+			for _, c := range next {
+				s.gaveUp[c.id] = true
+			}
 			return nil
 		}
 		cands = next

@@ -501,9 +501,10 @@ func init() {
 	clientCase(Case{
 		ID: "client/sync/pulls-every-page-first", Level: MUST,
 		Reqs: []string{"SP-6.1-6", "SP-6.6-1"},
-		Desc: "the client reads every change-info page before it plans and keeps the greatest version of each item",
+		Desc: "the client reads every change-info page of a segment before it plans and keeps the greatest version of each item",
 		Procedure: `
-			The scripted server pages change info 2 entries at a time and holds a, b, c, d. When
+			The scripted server pages change info 2 entries at a time and holds a, b, c, d (one
+			segment: fewer than SegmentEntries items). When
 			the client asks for the second page, another device edits a (a moves to the end of
 			the history). Assert: every change-info request of the session comes before its first
 			exchange, the pulls continue until more is false, a is downloaded once, and the client

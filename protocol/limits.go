@@ -12,8 +12,14 @@ const (
 	// MaxReplicaBytes is the longest user or device (replica) name.
 	MaxReplicaBytes = 64
 	// MaxRounds is how many exchange rounds a client may run for one
-	// collection in one sync session before leaving the rest pending.
+	// segment of a collection in one sync session before leaving the rest
+	// pending.
 	MaxRounds = 8
+	// SegmentEntries is how many change-info entries a client may pull
+	// before it plans and carries them out: a segment (SP-6.1-6). A
+	// client's memory for a session is bounded by it, whatever the size
+	// of the collection.
+	SegmentEntries = 10_000
 )
 
 // Server-chosen limits: defaults of the reference server, announced in
