@@ -17,6 +17,7 @@ import (
 
 	"github.com/syncprint/syncprint/changelog"
 	"github.com/syncprint/syncprint/fingerprint"
+	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/protocol"
 )
 
@@ -37,6 +38,9 @@ type Client struct {
 	db    *bolt.DB
 	clock *changelog.Clock
 	hc    *http.Client
+	// enc and dec handle content codings; nil with DisableCompression.
+	enc *coding.Encoder
+	dec *coding.Decoder
 
 	// closeCtx is cancelled by Close; it ends the loop, the watch and any
 	// Sync in flight.
@@ -159,6 +163,15 @@ func Open(path string, cfg Config) (*Client, error) {
 		maxItem:   protocol.DefaultMaxItemBytes,
 		segment:   protocol.SegmentEntries,
 	}
+	if !cfg.DisableCompression {
+		if c.enc, err = coding.NewEncoder(); err == nil {
+			c.dec, err = coding.NewDecoder(maxResponseBytes)
+		}
+		if err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
 	c.closeCtx, c.closeCancel = context.WithCancel(context.Background())
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, name := range [][]byte{bktMeta, bktColls, bktLocalConf, bktServerConf, bktHist} {
@@ -204,6 +217,9 @@ func (c *Client) Close() error {
 		delete(c.subs, id)
 	}
 	c.mu.Unlock()
+	if c.dec != nil {
+		c.dec.Close()
+	}
 	if err := c.db.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}

@@ -70,6 +70,11 @@ type Config struct {
 	// Negative disables the long-poll (the loop then syncs on writes,
 	// Trigger and SyncInterval only).
 	WatchTimeout time.Duration
+	// DisableCompression turns off the content codings (SP-3-8): request
+	// bodies go unencoded and responses are asked for unencoded. By default
+	// the client asks for zstd or gzip responses and sends bodies of 1 KiB
+	// or more in zstd (or gzip) when the server offers it.
+	DisableCompression bool
 	// Progress, when set, is called during Sync with the session's
 	// progress. It runs on the syncing goroutine and must be quick; it must
 	// not call Sync, Resolve or Close (they wait for the session).

@@ -8,9 +8,12 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/protocol"
 )
 
@@ -18,7 +21,7 @@ import (
 // GET. A protocol error comes back as *protocol.Error (with
 // RetryAfterSeconds from the Retry-After header); anything else that went
 // wrong on the way is wrapped in ErrNetwork.
-func (c *Client) call(ctx context.Context, path string, body []byte, out any, timeout time.Duration) error {
+func (c *Client) call(ctx context.Context, path string, body []byte, bodyCoding string, out any, timeout time.Duration) error {
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -37,6 +40,16 @@ func (c *Client) call(ctx context.Context, path string, body []byte, out any, ti
 	req.Header.Set("Accept", protocol.ContentType)
 	if body != nil {
 		req.Header.Set("Content-Type", protocol.ContentType)
+		if bodyCoding != "" {
+			req.Header.Set("Content-Encoding", bodyCoding)
+		}
+	}
+	// Set by hand, net/http neither adds gzip nor decodes the body: the
+	// body is decoded below.
+	if c.dec != nil {
+		req.Header.Set("Accept-Encoding", acceptEncoding)
+	} else {
+		req.Header.Set("Accept-Encoding", coding.Identity)
 	}
 	if c.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
@@ -55,6 +68,18 @@ func (c *Client) call(ctx context.Context, path string, body []byte, out any, ti
 	}
 	if len(data) > maxResponseBytes {
 		return fmt.Errorf("%w: %s: response over %d bytes", ErrNetwork, path, maxResponseBytes)
+	}
+	if ce := resp.Header.Values("Content-Encoding"); len(ce) > 0 {
+		rc, err := coding.ParseContentEncoding(ce)
+		if err == nil && rc != "" && c.dec == nil {
+			err = fmt.Errorf("%w: %q was not asked for", coding.ErrUnsupported, rc)
+		}
+		if err == nil && rc != "" {
+			data, err = c.dec.Decode(rc, data)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: %s: response body: %w", ErrProtocol, path, err)
+		}
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("%s: %w", path, errorFromResponse(resp, data))
@@ -153,8 +178,12 @@ func (c *Client) callRetry(ctx context.Context, path string, req, out any) error
 		}
 	}
 	maxBody := c.maxBody()
+	wire, bodyCoding, err := c.encodeBody(body)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
 	for attempt := 1; ; attempt++ {
-		err := c.call(ctx, path, body, out, c.cfg.RequestTimeout)
+		err := c.call(ctx, path, wire, bodyCoding, out, c.cfg.RequestTimeout)
 		if err != nil && len(body) > maxBody && errors.As(err, new(noResponse)) && ctx.Err() == nil {
 			return fmt.Errorf("%s: %w", path, protocol.Errorf(protocol.CodePayloadTooLarge,
 				"request body is %d bytes, over the server's max_body_bytes of %d, and got no response: %v", len(body), maxBody, err))
@@ -175,6 +204,36 @@ func (c *Client) callRetry(ctx context.Context, path string, req, out any) error
 			return err
 		}
 	}
+}
+
+// acceptEncoding is the Accept-Encoding of every request (SP-3-8).
+var acceptEncoding = strings.Join(coding.Supported, ", ")
+
+// encodeBody encodes a request body in the first coding the server
+// offers (SP-3-8), once per request: every retry sends the same bytes. A
+// body under coding.MinSize, or one the coding would not shrink, goes as it
+// is.
+func (c *Client) encodeBody(body []byte) ([]byte, string, error) {
+	if c.enc == nil || len(body) < coding.MinSize {
+		return body, "", nil
+	}
+	c.mu.Lock()
+	var features []string
+	if c.info != nil {
+		features = c.info.Features
+	}
+	c.mu.Unlock()
+	for _, cc := range coding.Supported {
+		if !slices.Contains(features, cc) {
+			continue
+		}
+		z, err := c.enc.Encode(cc, nil, body)
+		if err != nil || len(z) >= len(body) {
+			return body, "", err
+		}
+		return z, cc, nil
+	}
+	return body, "", nil
 }
 
 // maxBody returns the max_body_bytes of the server's latest Info (the

@@ -231,15 +231,21 @@ func init() {
 	serverCase(Case{
 		ID: "server/http/content-encoding-refused", Level: MUST,
 		Reqs: []string{"SP-3-8", "SP-3-3"},
-		Desc: "a request with a Content-Encoding other than identity is malformed_request and applies nothing",
+		Desc: "a request whose Content-Encoding names a coding the server does not announce, or two codings, is malformed_request and applies nothing",
 		Procedure: `
-			Exchanges uploading "m" to a fresh collection, with a valid (uncompressed) body and
-			Content-Encoding gzip, GZIP, br, "identity, gzip". Assert: malformed_request (400)
-			each time and "m" never exists. With Content-Encoding identity, IDENTITY or empty:
-			200.`,
+			Exchanges uploading "m" to a fresh collection, with a valid (unencoded) body and
+			Content-Encoding br, BR, compress, x-custom, "zstd, gzip", and zstd and gzip when
+			Info.features does not list them. Assert: malformed_request (400) each time and "m"
+			never exists. With Content-Encoding identity, IDENTITY or empty: 200.`,
 	}, func(t *T) {
 		ns := t.NewCollection()
-		for _, ce := range []string{"gzip", "GZIP", "br", "identity, gzip"} {
+		codings := []string{"br", "BR", "compress", "x-custom", "zstd, gzip"}
+		for _, c := range []string{"zstd", "gzip"} {
+			if !t.HasFeature(c) {
+				codings = append(codings, c, "identity, "+c)
+			}
+		}
+		for _, ce := range codings {
 			body := t.Marshal(protocol.ExchangeRequest{Collection: ns.Collection, BatchID: NewBatchID(), Uploads: []protocol.Upload{Up("m", 0, 0, t.HLC(0), "x")}})
 			t.WantError(t.Do(Request{Path: protocol.PathExchange, As: UserA, Body: body, Header: map[string]string{"Content-Encoding": ce}}), protocol.CodeMalformed)
 		}

@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/protocol"
 )
 
@@ -78,7 +79,11 @@ type Request struct {
 type Response struct {
 	Status int
 	Header http.Header
-	Body   []byte
+	// Body is the response body, decoded from its content coding when it
+	// has one (SP-3-8); RawBody is the body as received.
+	Body, RawBody []byte
+	// Coding is the response's content coding, "" for none.
+	Coding string
 	// Err is the decoded Error body of a non-200 response, nil if the body
 	// is not a decodable Error.
 	Err *protocol.Error
@@ -200,6 +205,9 @@ func (tg *Target) do(ctx context.Context, rec *recorder, req Request) (*Response
 	if method == http.MethodPost {
 		hr.Header.Set("Content-Type", protocol.ContentType)
 	}
+	// Responses come unencoded unless a case asks for a coding (SP-3-8):
+	// net/http would otherwise ask for gzip on its own and hide it.
+	hr.Header.Set("Accept-Encoding", coding.Identity)
 	for k, v := range req.Header {
 		hr.Header.Set(k, v)
 		e.Headers[k] = v
@@ -230,14 +238,25 @@ func (tg *Target) do(ctx context.Context, rec *recorder, req Request) (*Response
 	}
 	e.Status = resp.StatusCode
 	e.RespHdrs = map[string]string{}
-	for _, k := range []string{"Content-Type", "Retry-After", "Allow"} {
+	for _, k := range []string{"Content-Type", "Content-Encoding", "Retry-After", "Allow"} {
 		if v := resp.Header.Get(k); v != "" {
 			e.RespHdrs[k] = v
 		}
 	}
-	e.Response = renderMsgpack(body)
+	r := &Response{Status: resp.StatusCode, Header: resp.Header, Body: body, RawBody: body, Took: took}
+	if ce := resp.Header.Values("Content-Encoding"); len(ce) > 0 {
+		cc, err := coding.ParseContentEncoding(ce)
+		if err == nil {
+			r.Coding = cc
+			r.Body, err = responseDecoder.Decode(cc, body)
+		}
+		if err != nil {
+			r.Body, r.DecodeErr = body, fmt.Errorf("content coding %q: %w", strings.Join(ce, ", "), err)
+		}
+	}
+	e.Response = renderMsgpack(r.Body)
 	rec.add(e)
-	r := &Response{Status: resp.StatusCode, Header: resp.Header, Body: body, Took: took}
+	body = r.Body
 	if resp.StatusCode != http.StatusOK {
 		var pe protocol.Error
 		if err := protocol.Unmarshal(body, &pe); err != nil {
@@ -248,6 +267,16 @@ func (tg *Target) do(ctx context.Context, rec *recorder, req Request) (*Response
 	}
 	return r, nil
 }
+
+// responseDecoder decodes response bodies (at most 256 MiB, like the
+// read limit).
+var responseDecoder = func() *coding.Decoder {
+	d, err := coding.NewDecoder(256 << 20)
+	if err != nil {
+		panic("bug: " + err.Error())
+	}
+	return d
+}()
 
 func (tg *Target) token(w Who) string {
 	switch w {

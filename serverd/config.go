@@ -40,6 +40,10 @@ type Config struct {
 	// MaxSkew is the HLC clamp threshold; 0 means
 	// protocol.DefaultMaxSkewMillis.
 	MaxSkew time.Duration
+	// DisableCompression turns off the zstd and gzip content codings
+	// (SP-3-8): the server then announces neither, refuses encoded
+	// request bodies and never encodes a response.
+	DisableCompression bool
 	// RateLimit is requests per second per token; 0 disables it. The burst
 	// is max(1, 2*RateLimit).
 	RateLimit float64

@@ -3,7 +3,6 @@ package serverd
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,27 +13,30 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/protocol"
 )
 
-// TestContentEncodingRefused checks [SP-3-8]: a request whose
-// Content-Encoding names anything but identity is malformed_request and
-// changes nothing, over a real loopback socket; absent or identity is
-// served as usual. The check comes after route, version, auth and body
-// size [SP-3-3].
-func TestContentEncodingRefused(t *testing.T) {
-	ts := startServer(t, Config{})
+// TestContentCodings checks [SP-3-8] over a real loopback socket: a body
+// in a coding the server offers (zstd, gzip) is decoded and served like a
+// plain one; any other coding, two codings, or a body that does not decode
+// is malformed_request; a body that decodes to more than max_body_bytes is
+// payload_too_large; none of these changes anything. The checks come after
+// route, version, auth and body size [SP-3-3].
+func TestContentCodings(t *testing.T) {
+	ts := startServer(t, Config{Limits: protocol.Limits{MaxBodyBytes: 64 << 10}})
 	tok := ts.token("alice", "phone")
 	ts.exchange(tok, "notes", []protocol.Upload{up("a", "alpha", 0, 0, hlcAt(time.Now()))})
+	enc, err := coding.NewEncoder()
+	require.NoError(t, err)
+	encode := func(c string, b []byte) []byte {
+		out, err := enc.Encode(c, nil, b)
+		require.NoError(t, err)
+		return out
+	}
 
 	changes, err := protocol.Marshal(protocol.ChangesRequest{Collection: "notes"})
 	require.NoError(t, err)
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	_, err = zw.Write(changes)
-	require.NoError(t, err)
-	require.NoError(t, zw.Close())
-
 	withEnc := func(enc string) map[string]string {
 		h := authHeaders(tok)
 		h["Content-Encoding"] = enc
@@ -42,50 +44,130 @@ func TestContentEncodingRefused(t *testing.T) {
 	}
 	before := dump(t, ts.srv)
 
-	// A gzip body, labelled gzip: refused, not inflated.
-	status, _, b := ts.raw(http.MethodPost, protocol.PathChanges, gz.Bytes(), withEnc("gzip"))
-	requireCode(t, protocol.CodeMalformed, decodeResponse(t, status, b, nil))
-
-	// Any coding other than identity, even with a plain body.
-	for _, enc := range []string{"gzip", "GZIP", "deflate", "br", "zstd", "compress", "x-custom", "identity, gzip", "gzip, identity"} {
-		status, _, b := ts.raw(http.MethodPost, protocol.PathChanges, changes, withEnc(enc))
-		e := decodeResponse(t, status, b, nil)
-		requireCode(t, protocol.CodeMalformed, e)
-		require.Contains(t, e.Message, "Content-Encoding", enc)
-	}
-
-	// An exchange with a coding applies nothing.
-	ex, err := protocol.Marshal(protocol.ExchangeRequest{Collection: "notes", BatchID: batchID(), Uploads: []protocol.Upload{up("b", "beta", 0, 0, hlcAt(time.Now()))}})
-	require.NoError(t, err)
-	status, _, b = ts.raw(http.MethodPost, protocol.PathExchange, ex, withEnc("gzip"))
-	requireCode(t, protocol.CodeMalformed, decodeResponse(t, status, b, nil))
-	require.Equal(t, before, dump(t, ts.srv), "a refused request changed the store")
-
-	// Absent and identity (in any case) are accepted.
-	for _, enc := range []string{"", "identity", "IDENTITY", " Identity "} {
-		status, _, b := ts.raw(http.MethodPost, protocol.PathChanges, changes, withEnc(enc))
+	// Offered codings, in any case, alone or beside identity: decoded.
+	for _, tc := range []struct{ header, coding string }{
+		{"zstd", coding.Zstd}, {"ZSTD", coding.Zstd}, {"gzip", coding.Gzip}, {" Gzip ", coding.Gzip},
+		{"identity, gzip", coding.Gzip}, {"zstd, identity", coding.Zstd}, {"", ""}, {"identity", ""}, {"IDENTITY", ""},
+	} {
+		body := changes
+		if tc.coding != "" {
+			body = encode(tc.coding, changes)
+		}
+		status, _, b := ts.raw(http.MethodPost, protocol.PathChanges, body, withEnc(tc.header))
 		var resp protocol.ChangesResponse
-		require.Nil(t, decodeResponse(t, status, b, &resp), "Content-Encoding %q", enc)
+		require.Nil(t, decodeResponse(t, status, b, &resp), "Content-Encoding %q", tc.header)
 		require.Equal(t, uint64(1), resp.Head)
 	}
-	// The same exchange without a coding is applied: the refusal was for
-	// the coding alone.
-	status, _, b = ts.raw(http.MethodPost, protocol.PathExchange, ex, authHeaders(tok))
+
+	// Codings the server does not offer, or two of them: refused unread.
+	for _, h := range []string{"deflate", "br", "compress", "x-custom", "zstd, gzip", "gzip, gzip"} {
+		status, _, b := ts.raw(http.MethodPost, protocol.PathChanges, changes, withEnc(h))
+		e := decodeResponse(t, status, b, nil)
+		requireCode(t, protocol.CodeMalformed, e)
+		require.Contains(t, e.Message, "Content-Encoding", h)
+	}
+
+	// An exchange whose body is not valid in its coding, or decodes to more
+	// than max_body_bytes (a zip bomb: 1 MB of zeros in a few hundred
+	// bytes), applies nothing.
+	ex, err := protocol.Marshal(protocol.ExchangeRequest{Collection: "notes", BatchID: batchID(), Uploads: []protocol.Upload{up("b", "beta", 0, 0, hlcAt(time.Now()))}})
+	require.NoError(t, err)
+	for _, c := range coding.Supported {
+		status, _, b := ts.raw(http.MethodPost, protocol.PathExchange, ex, withEnc(c))
+		requireCode(t, protocol.CodeMalformed, decodeResponse(t, status, b, nil))
+		z := encode(c, ex)
+		status, _, b = ts.raw(http.MethodPost, protocol.PathExchange, z[:len(z)-4], withEnc(c))
+		requireCode(t, protocol.CodeMalformed, decodeResponse(t, status, b, nil))
+		bomb := encode(c, append(append([]byte{}, ex...), make([]byte, 1<<20)...))
+		require.Less(t, len(bomb), 64<<10)
+		status, _, b = ts.raw(http.MethodPost, protocol.PathExchange, bomb, withEnc(c))
+		requireCode(t, protocol.CodePayloadTooLarge, decodeResponse(t, status, b, nil))
+	}
+	require.Equal(t, before, dump(t, ts.srv), "a refused request changed the store")
+
+	// The same exchange, zstd-encoded, is applied.
+	status, _, b := ts.raw(http.MethodPost, protocol.PathExchange, encode(coding.Zstd, ex), withEnc("zstd"))
 	var exResp protocol.ExchangeResponse
 	require.Nil(t, decodeResponse(t, status, b, &exResp))
 	require.Equal(t, protocol.StatusApplied, exResp.Results[0].Status)
 
 	// Earlier steps of SP-3-3 come first.
-	status, _, b = ts.raw(http.MethodPost, "/v1/nope", changes, withEnc("gzip"))
+	status, _, b = ts.raw(http.MethodPost, "/v1/nope", changes, withEnc("br"))
 	requireCode(t, protocol.CodeNotFound, decodeResponse(t, status, b, nil))
-	h := withEnc("gzip")
+	h := withEnc("br")
 	delete(h, protocol.HeaderVersion)
 	status, _, b = ts.raw(http.MethodPost, protocol.PathChanges, changes, h)
 	requireCode(t, protocol.CodeUnsupportedVersion, decodeResponse(t, status, b, nil))
-	h = withEnc("gzip")
+	h = withEnc("br")
 	delete(h, "Authorization")
 	status, _, b = ts.raw(http.MethodPost, protocol.PathChanges, changes, h)
 	requireCode(t, protocol.CodeUnauthorized, decodeResponse(t, status, b, nil))
+}
+
+// TestResponsesAreEncodedOnlyWhenAccepted checks [SP-3-8]: a response of
+// at least coding.MinSize bytes is encoded with the first offered coding
+// the request's Accept-Encoding accepts, and never without it; a small one
+// is sent as it is.
+func TestResponsesAreEncodedOnlyWhenAccepted(t *testing.T) {
+	ts := startServer(t, Config{})
+	tok := ts.token("alice", "phone")
+	var ups []protocol.Upload
+	for i := range 50 {
+		ups = append(ups, up(fmt.Sprint("item-", i), strings.Repeat("content ", 20), 0, 0, hlcAt(time.Now())))
+	}
+	ts.exchange(tok, "notes", ups)
+	changes, err := protocol.Marshal(protocol.ChangesRequest{Collection: "notes"})
+	require.NoError(t, err)
+	plain, err := protocol.Marshal(protocol.ChangesRequest{Collection: "empty"})
+	require.NoError(t, err)
+	dec, err := coding.NewDecoder(1 << 20)
+	require.NoError(t, err)
+	defer dec.Close()
+	for _, tc := range []struct{ accept, want string }{
+		{"", ""}, {"identity", ""}, {"br", ""}, {"gzip", "gzip"}, {"zstd", "zstd"}, {"gzip, zstd;q=0.5", "zstd"}, {"zstd;q=0, gzip", "gzip"}, {"*", "zstd"},
+	} {
+		h := authHeaders(tok)
+		h["Accept-Encoding"] = tc.accept
+		if tc.accept == "" {
+			h["Accept-Encoding"] = "identity;q=1, *;q=0" // a header: net/http would add gzip
+		}
+		status, hdr, b := ts.raw(http.MethodPost, protocol.PathChanges, changes, h)
+		require.Equal(t, http.StatusOK, status)
+		require.Equal(t, tc.want, hdr.Get("Content-Encoding"), "Accept-Encoding %q", tc.accept)
+		body, err := dec.Decode(tc.want, b)
+		require.NoError(t, err)
+		var resp protocol.ChangesResponse
+		require.Nil(t, decodeResponse(t, status, body, &resp))
+		require.Len(t, resp.Changes, 50)
+
+		status, hdr, b = ts.raw(http.MethodPost, protocol.PathChanges, plain, h)
+		require.Equal(t, "", hdr.Get("Content-Encoding"), "a small response is sent as it is")
+		require.Nil(t, decodeResponse(t, status, b, &resp))
+	}
+}
+
+// TestCompressionCanBeTurnedOff: with DisableCompression the server
+// announces no coding and refuses every encoded body.
+func TestCompressionCanBeTurnedOff(t *testing.T) {
+	ts := startServer(t, Config{DisableCompression: true})
+	tok := ts.token("alice", "phone")
+	var info protocol.Info
+	status, _, b := ts.raw(http.MethodGet, protocol.PathInfo, nil, nil)
+	require.Nil(t, decodeResponse(t, status, b, &info))
+	require.NotContains(t, info.Features, coding.Zstd)
+	require.NotContains(t, info.Features, coding.Gzip)
+	changes, err := protocol.Marshal(protocol.ChangesRequest{Collection: "notes"})
+	require.NoError(t, err)
+	enc, err := coding.NewEncoder()
+	require.NoError(t, err)
+	for _, c := range coding.Supported {
+		z, err := enc.Encode(c, nil, changes)
+		require.NoError(t, err)
+		h := authHeaders(tok)
+		h["Content-Encoding"] = c
+		status, _, b := ts.raw(http.MethodPost, protocol.PathChanges, z, h)
+		requireCode(t, protocol.CodeMalformed, decodeResponse(t, status, b, nil))
+	}
 }
 
 // TestContentEncodingRepeatedHeader sends raw HTTP with two
@@ -116,7 +198,9 @@ func TestContentEncodingRepeatedHeader(t *testing.T) {
 		require.NoError(t, err)
 		return resp.StatusCode, out.Bytes()
 	}
-	status, b := send("identity", "gzip")
+	status, b := send("zstd", "gzip")
+	requireCode(t, protocol.CodeMalformed, decodeResponse(t, status, b, nil))
+	status, b = send("identity", "gzip") // a plain body labelled gzip
 	requireCode(t, protocol.CodeMalformed, decodeResponse(t, status, b, nil))
 	status, b = send("identity", "identity")
 	var resp protocol.ChangesResponse

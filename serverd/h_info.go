@@ -9,8 +9,9 @@ import (
 	"github.com/syncprint/syncprint/serverd/storage"
 )
 
-// Features the server announces.
-var features = []string{protocol.FeatureWatch, protocol.FeatureConflicts, protocol.FeatureAdmin}
+// baseFeatures are the features every server announces; the content
+// codings it offers follow them.
+var baseFeatures = []string{protocol.FeatureWatch, protocol.FeatureConflicts, protocol.FeatureAdmin}
 
 // handleInfo answers GET /v1/info.
 func (s *Server) handleInfo(c *call) (any, error) {
@@ -23,7 +24,7 @@ func (s *Server) handleInfo(c *call) (any, error) {
 		DefaultRule:   s.cfg.DefaultRule,
 		MaxSkewMillis: int(s.cfg.MaxSkew.Milliseconds()),
 		ServerTime:    uint64(s.clock.Now()),
-		Features:      features,
+		Features:      s.features,
 		User:          c.user,
 		Replica:       string(c.replica),
 	}

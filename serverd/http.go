@@ -3,8 +3,10 @@ package serverd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/syncprint/syncprint/changelog"
+	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/protocol"
 	"github.com/syncprint/syncprint/serverd/storage"
 )
@@ -134,7 +137,8 @@ func (s *Server) serve(c *call) error {
 	if len(c.body) > s.cfg.Limits.MaxBodyBytes {
 		return protocol.Errorf(protocol.CodePayloadTooLarge, "request body is %d bytes, the limit is %d", len(c.body), s.cfg.Limits.MaxBodyBytes)
 	}
-	if err := checkContentEncoding(ctx.Request.Header.PeekAll(fasthttp.HeaderContentEncoding)); err != nil {
+	var err error
+	if c.body, err = s.decodeBody(ctx, c.body); err != nil {
 		return err
 	}
 	resp, err := rt.handle(s, c)
@@ -149,6 +153,14 @@ func (s *Server) serve(c *call) error {
 	}
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType(protocol.ContentType)
+	if len(body) >= coding.MinSize && s.codings != nil {
+		if cc := coding.Negotiate(string(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding)), s.codings); cc != "" {
+			if body, err = s.encoder.Encode(cc, nil, body); err != nil {
+				return err
+			}
+			ctx.Response.Header.Set(fasthttp.HeaderContentEncoding, cc)
+		}
+	}
 	// body is a fresh encoding or a copy of a stored one, never written to
 	// again: fasthttp may send it without copying it (1.3 MB for an
 	// exchange of 5,000 downloads).
@@ -176,18 +188,39 @@ func checkVersion(h []byte) error {
 	return nil
 }
 
-// checkContentEncoding refuses a request with a content coding [SP-3-8]:
-// Content-Encoding must be absent or name only identity (case-insensitive).
-// It is part of decoding (step 6 of [SP-3-3]): the body is never inflated.
-func checkContentEncoding(values [][]byte) error {
-	for _, v := range values {
-		for _, coding := range strings.Split(string(v), ",") {
-			if coding = strings.TrimSpace(coding); coding != "" && !strings.EqualFold(coding, "identity") {
-				return protocol.Errorf(protocol.CodeMalformed, "Content-Encoding %q is not supported: protocol version 1 defines no content coding; send the body unencoded", clip(string(v)))
-			}
-		}
+// decodeBody removes the request's content coding [SP-3-8], as part of
+// decoding (step 6 of [SP-3-3]): a coding the server does not offer, or
+// more than one, is malformed_request without inflating anything; a body
+// that does not decode is malformed_request; one that decodes to more
+// than max_body_bytes is payload_too_large, found without inflating more.
+func (s *Server) decodeBody(ctx *fasthttp.RequestCtx, body []byte) ([]byte, error) {
+	lines := ctx.Request.Header.PeekAll(fasthttp.HeaderContentEncoding)
+	if len(lines) == 0 {
+		return body, nil
 	}
-	return nil
+	strs := make([]string, len(lines))
+	for i, l := range lines {
+		strs[i] = string(l)
+	}
+	cc, err := coding.ParseContentEncoding(strs)
+	if err == nil && cc != "" && !slices.Contains(s.codings, cc) {
+		err = fmt.Errorf("%w: %q", coding.ErrUnsupported, cc)
+	}
+	if err != nil {
+		offered := "none"
+		if len(s.codings) > 0 {
+			offered = strings.Join(s.codings, ", ")
+		}
+		return nil, protocol.Errorf(protocol.CodeMalformed, "Content-Encoding %q: %v; this server decodes: %s (Info.features)", clip(strings.Join(strs, ", ")), err, offered)
+	}
+	out, err := s.decoder.Decode(cc, body)
+	switch {
+	case errors.Is(err, coding.ErrTooLarge):
+		return nil, protocol.Errorf(protocol.CodePayloadTooLarge, "request body decodes to more than max_body_bytes (%d)", s.cfg.Limits.MaxBodyBytes)
+	case err != nil:
+		return nil, protocol.Errorf(protocol.CodeMalformed, "request body: %v", err)
+	}
+	return out, nil
 }
 
 // bearer returns the token of the Authorization header, "" if there is none.

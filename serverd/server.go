@@ -16,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/valyala/fasthttp"
 
 	"github.com/syncprint/syncprint/changelog"
+	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/protocol"
 	"github.com/syncprint/syncprint/serverd/boltdb"
 	"github.com/syncprint/syncprint/serverd/storage"
@@ -68,9 +70,15 @@ type Server struct {
 	admin   string
 	hub     *hub
 	limiter *limiter // nil when rate limiting is off
-	http    *fasthttp.Server
-	handler fasthttp.RequestHandler
-	quit    chan struct{} // closed by Shutdown: ends watches
+	// codings are the content codings offered (nil: none), with their
+	// encoder and a decoder bounded by max_body_bytes.
+	codings  []string
+	encoder  *coding.Encoder
+	decoder  *coding.Decoder
+	features []string // announced in Info
+	http     *fasthttp.Server
+	handler  fasthttp.RequestHandler
+	quit     chan struct{} // closed by Shutdown: ends watches
 	// watching counts watch requests currently waiting.
 	watching atomic.Int64
 
@@ -131,6 +139,18 @@ func newServer(cfg Config, st storage.Store) (*Server, error) {
 	}
 	if cfg.RateLimit > 0 {
 		s.limiter = newLimiter(cfg.RateLimit)
+	}
+	s.features = slices.Clone(baseFeatures)
+	if !cfg.DisableCompression {
+		var err error
+		if s.encoder, err = coding.NewEncoder(); err != nil {
+			return nil, fmt.Errorf("open server: %w", err)
+		}
+		if s.decoder, err = coding.NewDecoder(cfg.Limits.MaxBodyBytes); err != nil {
+			return nil, fmt.Errorf("open server: %w", err)
+		}
+		s.codings = coding.Supported
+		s.features = append(s.features, coding.Supported...)
 	}
 	err := st.Update(context.Background(), func(tx storage.Tx) error {
 		epoch, err := tx.Meta(metaEpoch)

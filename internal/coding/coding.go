@@ -1,0 +1,220 @@
+// Package coding owns the HTTP content codings of the Syncprint protocol
+// (SP-3-8): zstd (RFC 8878) and gzip (RFC 1952) for request and response
+// bodies, and parsing of the Content-Encoding and Accept-Encoding headers.
+// It is the only package that imports a compression library, so the server,
+// the client and the conformance suite all encode and decode the same way.
+//
+// Decoding is bounded: a Decoder never produces more than its limit (plus
+// one block of zstd output at most), whatever the encoded body claims, so a
+// small "zip bomb" cannot make a server allocate gigabytes.
+package coding
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
+)
+
+// The content codings, as written in HTTP headers and Info.features.
+const (
+	Identity = "identity"
+	Zstd     = "zstd"
+	Gzip     = "gzip"
+)
+
+// Supported lists the codings this package encodes and decodes, in order
+// of preference.
+var Supported = []string{Zstd, Gzip}
+
+// MinSize is the smallest body worth encoding: below it the coding's
+// framing costs more than it saves.
+const MinSize = 1024
+
+// Errors returned by Decode and ParseContentEncoding.
+var (
+	// ErrTooLarge is returned when a decoded body would exceed the limit.
+	ErrTooLarge = errors.New("coding: decoded body over the limit")
+	// ErrCorrupt is returned when a body is not valid in its coding.
+	ErrCorrupt = errors.New("coding: body is not valid in its coding")
+	// ErrUnsupported is returned for a coding this package does not know,
+	// or for more than one coding applied in a row.
+	ErrUnsupported = errors.New("coding: unsupported content coding")
+)
+
+// ParseContentEncoding returns the single coding named by the
+// Content-Encoding header lines of a request: "" for none (absent, empty,
+// or identity only). Codings compare case-insensitively; every line and
+// every element of a comma-separated list counts, so "zstd, gzip" (two
+// codings) and any coding but zstd and gzip are ErrUnsupported.
+func ParseContentEncoding(lines []string) (string, error) {
+	found := ""
+	for _, line := range lines {
+		for _, c := range strings.Split(line, ",") {
+			c = strings.ToLower(strings.TrimSpace(c))
+			switch {
+			case c == "" || c == Identity:
+			case c != Zstd && c != Gzip:
+				return "", fmt.Errorf("%w: %q", ErrUnsupported, c)
+			case found != "":
+				return "", fmt.Errorf("%w: more than one coding (%s, %s)", ErrUnsupported, found, c)
+			default:
+				found = c
+			}
+		}
+	}
+	return found, nil
+}
+
+// Negotiate picks the coding of a response from the request's
+// Accept-Encoding header: the first of offered that the header accepts
+// (listed, or matched by "*", with a q-value above 0), or "" when none is
+// acceptable or the header is absent.
+func Negotiate(acceptEncoding string, offered []string) string {
+	if acceptEncoding == "" {
+		return ""
+	}
+	accepted := map[string]bool{}
+	star, starSet := false, false
+	for _, el := range strings.Split(acceptEncoding, ",") {
+		name, params, _ := strings.Cut(el, ";")
+		name = strings.ToLower(strings.TrimSpace(name))
+		ok := qAbove0(params)
+		if name == "*" {
+			star, starSet = ok, true
+			continue
+		}
+		if _, seen := accepted[name]; !seen {
+			accepted[name] = ok
+		}
+	}
+	for _, c := range offered {
+		if ok, listed := accepted[c]; listed {
+			if ok {
+				return c
+			}
+			continue
+		}
+		if starSet && star {
+			return c
+		}
+	}
+	return ""
+}
+
+// qAbove0 reads the q parameter of an Accept-Encoding element: absent is
+// 1; "q=0" (or 0.0, 0.000) refuses the coding.
+func qAbove0(params string) bool {
+	for _, p := range strings.Split(params, ";") {
+		k, v, ok := strings.Cut(strings.TrimSpace(p), "=")
+		if !ok || !strings.EqualFold(strings.TrimSpace(k), "q") {
+			continue
+		}
+		q, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		return err != nil || q > 0
+	}
+	return true
+}
+
+// Decoder decodes bodies up to a limit. It is safe for concurrent use.
+type Decoder struct {
+	limit int
+	zstd  *zstd.Decoder
+}
+
+// NewDecoder returns a Decoder whose output is at most limit bytes.
+func NewDecoder(limit int) (*Decoder, error) {
+	zd, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(uint64(limit)), zstd.WithDecoderConcurrency(0))
+	if err != nil {
+		return nil, fmt.Errorf("new zstd decoder: %w", err)
+	}
+	return &Decoder{limit: limit, zstd: zd}, nil
+}
+
+// Decode returns body decoded from coding ("" or identity: body itself).
+// A result over the limit is ErrTooLarge; a body that does not decode is
+// ErrCorrupt.
+func (d *Decoder) Decode(coding string, body []byte) ([]byte, error) {
+	switch coding {
+	case "", Identity:
+		return body, nil
+	case Zstd:
+		out, err := d.zstd.DecodeAll(body, nil)
+		switch {
+		case errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) || len(out) > d.limit:
+			return nil, fmt.Errorf("%w (%d bytes)", ErrTooLarge, d.limit)
+		case err != nil:
+			return nil, fmt.Errorf("%w: zstd: %v", ErrCorrupt, err)
+		}
+		return out, nil
+	case Gzip:
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, fmt.Errorf("%w: gzip: %v", ErrCorrupt, err)
+		}
+		zr.Multistream(true)
+		var buf bytes.Buffer
+		n, err := buf.ReadFrom(io.LimitReader(zr, int64(d.limit)+1))
+		if err != nil {
+			return nil, fmt.Errorf("%w: gzip: %v", ErrCorrupt, err)
+		}
+		if n > int64(d.limit) {
+			return nil, fmt.Errorf("%w (%d bytes)", ErrTooLarge, d.limit)
+		}
+		return buf.Bytes(), nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnsupported, coding)
+}
+
+// Close releases the decoder's resources.
+func (d *Decoder) Close() { d.zstd.Close() }
+
+// Encoder encodes bodies. It is safe for concurrent use.
+type Encoder struct {
+	zstd *zstd.Encoder
+	gz   sync.Pool // *gzip.Writer
+}
+
+// NewEncoder returns an Encoder tuned for speed: sync bodies are encoded
+// on the request path.
+func NewEncoder() (*Encoder, error) {
+	ze, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(0), zstd.WithZeroFrames(true))
+	if err != nil {
+		return nil, fmt.Errorf("new zstd encoder: %w", err)
+	}
+	return &Encoder{zstd: ze}, nil
+}
+
+// Encode appends src encoded with coding (zstd or gzip) to dst.
+func (e *Encoder) Encode(coding string, dst, src []byte) ([]byte, error) {
+	switch coding {
+	case Zstd:
+		return e.zstd.EncodeAll(src, dst), nil
+	case Gzip:
+		buf := bytes.NewBuffer(dst)
+		zw, _ := e.gz.Get().(*gzip.Writer)
+		if zw == nil {
+			var err error
+			if zw, err = gzip.NewWriterLevel(buf, gzip.BestSpeed); err != nil {
+				return nil, fmt.Errorf("gzip: %w", err)
+			}
+		} else {
+			zw.Reset(buf)
+		}
+		defer e.gz.Put(zw)
+		if _, err := zw.Write(src); err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		if err := zw.Close(); err != nil {
+			return nil, fmt.Errorf("gzip: %w", err)
+		}
+		return buf.Bytes(), nil
+	}
+	return nil, fmt.Errorf("%w: %q", ErrUnsupported, coding)
+}

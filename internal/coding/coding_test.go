@@ -1,0 +1,123 @@
+package coding_test
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/syncprint/syncprint/internal/coding"
+)
+
+func TestBodiesRoundTripInEveryCoding(t *testing.T) {
+	enc, err := coding.NewEncoder()
+	require.NoError(t, err)
+	dec, err := coding.NewDecoder(1 << 20)
+	require.NoError(t, err)
+	defer dec.Close()
+	for _, c := range coding.Supported {
+		for _, body := range [][]byte{{}, []byte("x"), bytes.Repeat([]byte("syncprint "), 50_000)} {
+			z, err := enc.Encode(c, nil, body)
+			require.NoError(t, err)
+			got, err := dec.Decode(c, z)
+			require.NoError(t, err, c)
+			require.Equal(t, len(body), len(got), c)
+			require.True(t, bytes.Equal(body, got), c)
+		}
+	}
+	got, err := dec.Decode("", []byte("plain"))
+	require.NoError(t, err)
+	require.Equal(t, "plain", string(got))
+}
+
+func TestADecodedBodyOverTheLimitIsRefusedWithoutInflatingIt(t *testing.T) {
+	enc, err := coding.NewEncoder()
+	require.NoError(t, err)
+	dec, err := coding.NewDecoder(64 << 10)
+	require.NoError(t, err)
+	defer dec.Close()
+	// A few KB that decode to 64 MB: a "zip bomb".
+	bomb := make([]byte, 64<<20)
+	for _, c := range coding.Supported {
+		z, err := enc.Encode(c, nil, bomb)
+		require.NoError(t, err)
+		require.Less(t, len(z), 1<<20, c)
+		_, err = dec.Decode(c, z)
+		require.ErrorIs(t, err, coding.ErrTooLarge, c)
+		// Exactly at the limit is fine, one byte over is not.
+		z, _ = enc.Encode(c, nil, bomb[:64<<10])
+		got, err := dec.Decode(c, z)
+		require.NoError(t, err, c)
+		require.Len(t, got, 64<<10)
+		z, _ = enc.Encode(c, nil, bomb[:64<<10+1])
+		_, err = dec.Decode(c, z)
+		require.ErrorIs(t, err, coding.ErrTooLarge, c)
+	}
+}
+
+func TestGarbageIsCorruptInEveryCoding(t *testing.T) {
+	dec, err := coding.NewDecoder(1 << 20)
+	require.NoError(t, err)
+	defer dec.Close()
+	enc, _ := coding.NewEncoder()
+	for _, c := range coding.Supported {
+		_, err := dec.Decode(c, []byte("not compressed at all"))
+		require.ErrorIs(t, err, coding.ErrCorrupt, c)
+		z, _ := enc.Encode(c, nil, bytes.Repeat([]byte("abc"), 1000))
+		_, err = dec.Decode(c, z[:len(z)/2])
+		require.ErrorIs(t, err, coding.ErrCorrupt, c, "a truncated body")
+	}
+	_, err = dec.Decode("br", []byte("x"))
+	require.ErrorIs(t, err, coding.ErrUnsupported)
+}
+
+func TestContentEncodingNamesAtMostOneKnownCoding(t *testing.T) {
+	cases := []struct {
+		lines []string
+		want  string
+		ok    bool
+	}{
+		{nil, "", true},
+		{[]string{""}, "", true},
+		{[]string{"identity"}, "", true},
+		{[]string{"IDENTITY, identity"}, "", true},
+		{[]string{"zstd"}, "zstd", true},
+		{[]string{" ZSTD "}, "zstd", true},
+		{[]string{"gzip"}, "gzip", true},
+		{[]string{"identity", "gzip"}, "gzip", true},
+		{[]string{"br"}, "", false},
+		{[]string{"x-gzip"}, "", false},
+		{[]string{"zstd, gzip"}, "", false},
+		{[]string{"zstd", "zstd"}, "", false},
+	}
+	for _, tc := range cases {
+		got, err := coding.ParseContentEncoding(tc.lines)
+		if !tc.ok {
+			require.ErrorIs(t, err, coding.ErrUnsupported, "%q", tc.lines)
+			continue
+		}
+		require.NoError(t, err, "%q", tc.lines)
+		require.Equal(t, tc.want, got, "%q", tc.lines)
+	}
+}
+
+func TestNegotiationPicksTheFirstOfferedCodingTheClientAccepts(t *testing.T) {
+	offered := []string{coding.Zstd, coding.Gzip}
+	cases := map[string]string{
+		"":                     "",
+		"identity":             "",
+		"gzip":                 "gzip",
+		"gzip, zstd":           "zstd",
+		"ZSTD;q=0.5":           "zstd",
+		"zstd;q=0, gzip":       "gzip",
+		"zstd; q=0.000":        "",
+		"*":                    "zstd",
+		"*;q=0":                "",
+		"zstd;q=0, *":          "gzip",
+		"br, deflate":          "",
+		"gzip;q=1.0, br;q=0.8": "gzip",
+	}
+	for header, want := range cases {
+		require.Equal(t, want, coding.Negotiate(header, offered), "Accept-Encoding: %q", header)
+	}
+}
