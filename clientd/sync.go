@@ -269,8 +269,14 @@ func (c *Client) fetchInfo(ctx context.Context) (*protocol.Info, error) {
 		maxItem = protocol.DefaultMaxItemBytes
 	}
 	c.mu.Lock()
+	same := c.replica == changelog.ReplicaID(info.Replica) && c.maxItem == maxItem && c.info != nil
 	c.info, c.replica, c.maxItem = &info, changelog.ReplicaID(info.Replica), maxItem
 	c.mu.Unlock()
+	if same {
+		// Nothing new to store: spare the session a commit. The observed
+		// server time is persisted with the session's next write.
+		return &info, nil
+	}
 	err := c.update(func(tx *bolt.Tx) error {
 		m := tx.Bucket(bktMeta)
 		if err := m.Put(keyReplica, []byte(info.Replica)); err != nil {
