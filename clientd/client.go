@@ -81,63 +81,63 @@ type Client struct {
 
 // ItemInfo describes a live item.
 type ItemInfo struct {
-	ID          string
-	Size        int
-	Fingerprint fingerprint.Fingerprint
-	HLC         changelog.HLC
+	ID          string                  `json:"id"`
+	Size        int                     `json:"size"`
+	Fingerprint fingerprint.Fingerprint `json:"fingerprint"`
+	HLC         changelog.HLC           `json:"hlc"`
 	// Author is the replica that made the current version.
-	Author string
+	Author string `json:"author"`
 	// Pending is true when the item has a local change not yet uploaded.
-	Pending bool
+	Pending bool `json:"pending"`
 	// Version is the server version the item's content derives from (0:
 	// never synced).
-	Version uint64
+	Version uint64 `json:"version"`
 }
 
 // HistoryEntry is one change the store recorded, local or downloaded.
 type HistoryEntry struct {
-	Time        time.Time
-	Collection  string
-	ID          string
-	Fingerprint fingerprint.Fingerprint
-	Deleted     bool
+	Time        time.Time               `json:"time"`
+	Collection  string                  `json:"collection"`
+	ID          string                  `json:"id"`
+	Fingerprint fingerprint.Fingerprint `json:"fingerprint"`
+	Deleted     bool                    `json:"deleted"`
 	// Author is the replica that made the change.
-	Author string
+	Author string `json:"author"`
 	// Source is SourceLocal or SourceRemote.
-	Source string
-	HLC    changelog.HLC
+	Source string        `json:"source"`
+	HLC    changelog.HLC `json:"hlc"`
 }
 
 // Status is a snapshot of the client's sync state.
 type Status struct {
 	// Pending counts items with local changes not yet uploaded.
-	Pending int
+	Pending int `json:"pending"`
 	// LastSync is when the last successful sync ended (zero: never).
-	LastSync time.Time
+	LastSync time.Time `json:"last_sync,omitzero"`
 	// LastError is the error of the last sync ("" after a success).
-	LastError string
+	LastError string `json:"last_error"`
 	// Conflicts counts local and cached server conflict records.
-	Conflicts int
+	Conflicts int `json:"conflicts"`
 	// Syncing is true while a sync session runs.
-	Syncing bool
+	Syncing bool `json:"syncing"`
 	// NextAttempt is when the background loop syncs next (zero: not
 	// scheduled; the loop waits for a write, Trigger or notification).
-	NextAttempt time.Time
+	NextAttempt time.Time `json:"next_attempt,omitzero"`
 	// Replica is this device's replica ID ("" before the first contact).
-	Replica string
+	Replica string `json:"replica"`
 	// LastReport is the report of the last session (successful or not),
 	// including items it could not upload (TooLarge, Corrupt).
-	LastReport Report
+	LastReport Report `json:"last_report"`
 }
 
 // Event tells a subscriber that a sync changed local data.
 type Event struct {
 	// Collections lists the collections whose local items changed.
-	Collections []string
+	Collections []string `json:"collections"`
 	// Downloaded counts items stored from the server.
-	Downloaded int
+	Downloaded int `json:"downloaded"`
 	// Conflicts counts new conflicts of the session.
-	Conflicts int
+	Conflicts int `json:"conflicts"`
 }
 
 // Open opens (creating if needed) the store at path. With an empty

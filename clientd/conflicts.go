@@ -28,27 +28,27 @@ const (
 // Conflict is a version of an item that lost a conflict and is kept until
 // resolved.
 type Conflict struct {
-	ConflictID string
+	ConflictID string `json:"conflict_id"`
 	// Kind is KindLocal or KindServer.
-	Kind string
+	Kind string `json:"kind"`
 	// Reason is ReasonRejected or ReasonServerWon for local records,
 	// protocol.ReasonManual or protocol.ReasonOverwritten for server ones.
-	Reason      string
-	Collection  string
-	ID          string
-	Content     []byte
-	Deleted     bool
-	Fingerprint fingerprint.Fingerprint
-	HLC         changelog.HLC
+	Reason      string                  `json:"reason"`
+	Collection  string                  `json:"collection"`
+	ID          string                  `json:"id"`
+	Content     []byte                  `json:"content"`
+	Deleted     bool                    `json:"deleted"`
+	Fingerprint fingerprint.Fingerprint `json:"fingerprint"`
+	HLC         changelog.HLC           `json:"hlc"`
 	// Replica is the device that made the losing version.
-	Replica   string
-	CreatedAt time.Time
+	Replica   string    `json:"replica"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
 	// Base is the server version the losing edit started from (0: unknown).
-	Base uint64
+	Base uint64 `json:"base"`
 	// ServerVersion is the server version the losing one conflicted with:
 	// for local records, the server's item that won; for server records,
 	// see protocol.Conflict.
-	ServerVersion uint64
+	ServerVersion uint64 `json:"server_version"`
 }
 
 // Conflicts returns the local conflict log, oldest first, then the server

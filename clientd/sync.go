@@ -21,27 +21,27 @@ import (
 // Report summarises one sync session.
 type Report struct {
 	// Uploaded counts local versions the server applied.
-	Uploaded int
+	Uploaded int `json:"uploaded"`
 	// Downloaded counts server versions stored locally (tombstones included).
-	Downloaded int
+	Downloaded int `json:"downloaded"`
 	// Conflicts counts conflicts the session met: local versions that lost
 	// (now in the local conflict log) and uploads the server kept as
 	// conflict records (manual).
-	Conflicts int
+	Conflicts int `json:"conflicts"`
 	// Rounds counts exchange rounds over all collections.
-	Rounds int
+	Rounds int `json:"rounds"`
 	// Collections counts the collections synced.
-	Collections int
+	Collections int `json:"collections"`
 	// Duration is the session's wall time.
-	Duration time.Duration
+	Duration time.Duration `json:"duration_ns"`
 	// TooLarge lists pending items ("collection/id") not uploaded because
 	// their content exceeds the server's max_item_bytes; they stay pending
 	// until edited smaller or the limit grows.
-	TooLarge []string
+	TooLarge []string `json:"too_large"`
 	// Corrupt lists pending items ("collection/id") whose upload the server
 	// refused with fingerprint_mismatch (local corruption or a bug); they
 	// stay pending and are not sent again in the session.
-	Corrupt []string
+	Corrupt []string `json:"corrupt"`
 }
 
 // Phases of a ProgressEvent.

@@ -127,3 +127,23 @@ func (fp Fingerprint) IsZero() bool { return fp == Fingerprint{} }
 func (fp Fingerprint) Equal(other Fingerprint) bool {
 	return subtle.ConstantTimeCompare(fp[:], other[:]) == 1
 }
+
+// MarshalJSON renders the fingerprint as a JSON string of lower-case hex,
+// as it is shown everywhere but on the wire. (Msgpack, which carries
+// fingerprints as 32-byte bin values, does not use it.)
+func (fp Fingerprint) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + fp.String() + `"`), nil
+}
+
+// UnmarshalJSON reads the form MarshalJSON writes.
+func (fp *Fingerprint) UnmarshalJSON(b []byte) error {
+	if len(b) < 2 || b[0] != '"' || b[len(b)-1] != '"' {
+		return fmt.Errorf("parse fingerprint: want a JSON string of hex, got %.20s", b)
+	}
+	v, err := Parse(string(b[1 : len(b)-1]))
+	if err != nil {
+		return err
+	}
+	*fp = v
+	return nil
+}

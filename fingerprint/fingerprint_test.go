@@ -2,6 +2,7 @@ package fingerprint_test
 
 import (
 	"bytes"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -91,4 +92,16 @@ func TestRecycledHashersStartClean(t *testing.T) {
 			require.Equal(t, want, fingerprint.Of("id", false, content), "%d bytes, round %d", n, round)
 		}
 	}
+}
+
+func TestFingerprintsAreHexInJSONAndBinInMsgpackUnchanged(t *testing.T) {
+	fp := fingerprint.Of("a", false, []byte("x"))
+	b, err := json.Marshal(struct{ FP fingerprint.Fingerprint }{fp})
+	require.NoError(t, err)
+	require.Equal(t, `{"FP":"`+fp.String()+`"}`, string(b))
+	var back struct{ FP fingerprint.Fingerprint }
+	require.NoError(t, json.Unmarshal(b, &back))
+	require.Equal(t, fp, back.FP)
+	require.Error(t, json.Unmarshal([]byte(`{"FP":"abc"}`), &back))
+	require.Error(t, json.Unmarshal([]byte(`{"FP":[1,2]}`), &back))
 }

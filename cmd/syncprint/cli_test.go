@@ -212,12 +212,12 @@ func tokenFor(t *testing.T, data, user, dev string) string {
 }
 
 type conflictJSON struct {
-	ConflictID string
-	Kind       string
-	Reason     string
-	Collection string
-	ID         string
-	Content    []byte
+	ConflictID string `json:"conflict_id"`
+	Kind       string `json:"kind"`
+	Reason     string `json:"reason"`
+	Collection string `json:"collection"`
+	ID         string `json:"id"`
+	Content    []byte `json:"content"`
 }
 
 func conflictsOf(t *testing.T, d *device) []conflictJSON {
@@ -246,6 +246,16 @@ func TestTourFromTheReadme(t *testing.T) {
 	laptop.ok("put", "notes", "groceries", "milk, eggs")
 	laptop.ok("put", "tasks", "t1", "call the clinic")
 	require.Contains(t, laptop.ok("status"), "pending:    2")
+	var st map[string]any
+	require.NoError(t, json.Unmarshal([]byte(laptop.ok("status", "--json")), &st))
+	require.Equal(t, 2.0, st["pending"])
+	require.NotContains(t, st, "last_sync", "never synced: no zero time")
+	require.NotContains(t, st, "next_attempt")
+	var items []map[string]any
+	require.NoError(t, json.Unmarshal([]byte(laptop.ok("ls", "notes", "--json")), &items))
+	require.Len(t, items, 1)
+	require.Equal(t, "groceries", items[0]["id"])
+	require.Regexp(t, "^[0-9a-f]{64}$", items[0]["fingerprint"], "fingerprints are hex in JSON")
 	require.Contains(t, laptop.ok("sync"), "2 uploaded")
 	require.Contains(t, phone.ok("sync"), "2 downloaded")
 	require.Equal(t, "milk, eggs", phone.get("notes", "groceries"))

@@ -268,7 +268,7 @@ func (cc *clientCmd) sync(args []string) error {
 	defer cancel()
 	rep, err := c.Sync(ctx)
 	if err != nil {
-		return fmt.Errorf("sync: %w", err)
+		return err // clientd's errors start with "sync: "
 	}
 	fmt.Fprintf(cc.e.stdout, "synced %d collection(s) in %s: %d uploaded, %d downloaded, %d conflict(s)\n",
 		rep.Collections, rep.Duration.Round(time.Millisecond), rep.Uploaded, rep.Downloaded, rep.Conflicts)
