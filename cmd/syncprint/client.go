@@ -185,6 +185,11 @@ func (cc *clientCmd) get(args []string) error {
 	if err != nil {
 		return notFound(err, pos[0], pos[1])
 	}
+	if isTerminal(cc.e.stdout) && len(v) > 0 && v[len(v)-1] != '\n' {
+		// Content goes out byte for byte to a pipe or a file; on a terminal
+		// the prompt should not run into it.
+		v = append(v, '\n')
+	}
 	_, err = cc.e.stdout.Write(v)
 	return err
 }
