@@ -104,17 +104,17 @@ const maxHeader = 64 << 10
 
 // Proxy is a fault-injecting TCP proxy for HTTP/1.1 traffic.
 type Proxy struct {
-	upstream string
-	ln       net.Listener
-	wg       sync.WaitGroup // the accept loop and every connection's pumps
+	ln net.Listener
+	wg sync.WaitGroup // the accept loop and every connection's pumps
 
-	mu     sync.Mutex // guards everything below
-	fault  Fault
-	struck int           // messages the fault struck since Set
-	healed chan struct{} // closed by Heal, Set and Close: releases hangs
-	seen   map[string]int
-	conns  map[*pair]struct{}
-	closed bool
+	mu       sync.Mutex // guards everything below
+	upstream string
+	fault    Fault
+	struck   int           // messages the fault struck since Set
+	healed   chan struct{} // closed by Heal, Set and Close: releases hangs
+	seen     map[string]int
+	conns    map[*pair]struct{}
+	closed   bool
 }
 
 // New starts a proxy on a free loopback port that forwards to upstream
@@ -135,6 +135,14 @@ func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
 // URL is "http://" + Addr().
 func (p *Proxy) URL() string { return "http://" + p.Addr() }
+
+// SetUpstream points new connections at another server address (a server
+// restarted on another port); open connections stay where they are.
+func (p *Proxy) SetUpstream(addr string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.upstream = addr
+}
 
 // Set replaces the fault (and its count of strikes); hung messages flow on.
 func (p *Proxy) Set(f Fault) {
@@ -196,7 +204,10 @@ func (p *Proxy) accept() {
 		if err != nil {
 			return
 		}
-		up, err := net.DialTimeout("tcp", p.upstream, 5*time.Second)
+		p.mu.Lock()
+		addr := p.upstream
+		p.mu.Unlock()
+		up, err := net.DialTimeout("tcp", addr, 5*time.Second)
 		if err != nil {
 			resetConn(c) // the server is down: the client sees a reset
 			continue
