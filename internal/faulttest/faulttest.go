@@ -31,8 +31,32 @@ type Recorder struct {
 	// Base carries the requests; nil means http.DefaultTransport.
 	Base http.RoundTripper
 
-	mu   sync.Mutex // guards acks
-	acks []Ack
+	mu       sync.Mutex // guards acks, outcomes
+	acks     []Ack
+	outcomes []Outcome
+}
+
+// Outcome is how one /v1/exchange request ended.
+type Outcome struct {
+	// Status is the HTTP status; 0 when no response arrived.
+	Status int
+	// Code is the protocol error code of a non-200 response.
+	Code protocol.Code
+	// Err is the transport error, if any.
+	Err error
+}
+
+func (r *Recorder) outcome(o Outcome) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.outcomes = append(r.outcomes, o)
+}
+
+// Outcomes returns how every /v1/exchange request ended, in order.
+func (r *Recorder) Outcomes() []Outcome {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.outcomes)
 }
 
 // RoundTrip implements http.RoundTripper.
@@ -53,16 +77,25 @@ func (r *Recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	out.Body = io.NopCloser(bytes.NewReader(body))
 	out.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
 	resp, err := base.RoundTrip(out)
-	if err != nil || resp.StatusCode != http.StatusOK {
+	if err != nil {
+		r.outcome(Outcome{Err: err})
 		return resp, err
 	}
 	data, err := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if err != nil {
+		r.outcome(Outcome{Status: resp.StatusCode, Err: err})
 		resp.Body = io.NopCloser(io.MultiReader(bytes.NewReader(data), errReader{err}))
 		return resp, nil
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(data))
+	if resp.StatusCode != http.StatusOK {
+		var pe protocol.Error
+		_ = protocol.Unmarshal(data, &pe)
+		r.outcome(Outcome{Status: resp.StatusCode, Code: pe.Code})
+		return resp, nil
+	}
+	r.outcome(Outcome{Status: resp.StatusCode})
 	var ex protocol.ExchangeRequest
 	var res protocol.ExchangeResponse
 	if protocol.Unmarshal(body, &ex) != nil || protocol.Unmarshal(data, &res) != nil {

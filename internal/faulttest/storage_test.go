@@ -1,0 +1,121 @@
+package faulttest_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/syncprint/syncprint/clientd"
+	"github.com/syncprint/syncprint/internal/faultstore"
+	"github.com/syncprint/syncprint/internal/faulttest"
+	"github.com/syncprint/syncprint/protocol"
+)
+
+// TestServerStorageFaults fails the k-th write or commit of the server's
+// store, loses the k-th commit's acknowledgement, or fills the disk from
+// the k-th write on, while two replicas push edits to every collection.
+// Each fault must surface as an internal error (never a success), nothing
+// acknowledged may be missing after the server reopens its file (which
+// must pass boltdb.Check), and once the fault clears the replicas converge
+// with every edit applied exactly once.
+func TestServerStorageFaults(t *testing.T) {
+	// The faulty round makes about 50 writes in 8 commits (an exchange per
+	// collection and replica); the first exchange's writes cover every
+	// kind (item, conflict record, idempotency record, pruning, clock).
+	// SYNCPRINT_FAULT_SWEEP=full runs every k.
+	sweep := []struct {
+		kind faultstore.Kind
+		ks   []int
+	}{
+		{faultstore.FailWrite, []int{1, 2, 3, 4, 5, 6, 7, 8, 20, 35, 48}},
+		{faultstore.FailCommit, []int{1, 4, 8}},
+		{faultstore.LostCommit, []int{1, 4, 8}},
+		{faultstore.DiskFull, []int{1, 5, 27}},
+	}
+	if os.Getenv("SYNCPRINT_FAULT_SWEEP") == "full" {
+		sweep[0].ks, sweep[1].ks, sweep[2].ks = seq(1, 56), seq(1, 10), seq(1, 10)
+		sweep[3].ks = seq(1, 50)
+	}
+	for _, sw := range sweep {
+		for _, k := range sw.ks {
+			f := faultstore.Fault{Kind: sw.kind, K: k}
+			t.Run(f.String(), func(t *testing.T) { runServerStorageFault(t, f) })
+		}
+	}
+}
+
+func seq(lo, hi int) []int {
+	var out []int
+	for k := lo; k <= hi; k++ {
+		out = append(out, k)
+	}
+	return out
+}
+
+func runServerStorageFault(t *testing.T, f faultstore.Fault) {
+	faults := faultstore.New()
+	s := startServer(t, faults.Wrap)
+	checker := s.token("u", "checker")
+	a := openReplica(t, 0, s.url(), s.token("u", "a"), nil, clientd.Config{})
+	b := openReplica(t, 1, s.url(), s.token("u", "b"), nil, clientd.Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	a.edit(0, 1, 2)
+	b.edit(0, 1)
+	for _, r := range []*replica{a, b} {
+		_, err := r.c.Sync(ctx)
+		require.NoError(t, err)
+	}
+	seenA, seenB := len(a.rec.Outcomes()), len(b.rec.Outcomes())
+
+	faults.Arm(f)
+	a.edit(1, 2, 3, 4)
+	b.edit(1, 2)
+	_, errA := a.c.Sync(ctx)
+	_, errB := b.c.Sync(ctx)
+	injected := faults.Injected()
+	writes, commits := faults.Counts()
+	t.Logf("%s: %d injected over %d writes and %d commits; sync errors %v, %v", f, injected, writes, commits, errA, errB)
+	faults.Heal()
+
+	reached := f.K <= writes
+	if f.Kind == faultstore.FailCommit || f.Kind == faultstore.LostCommit {
+		reached = f.K <= commits
+	}
+	require.Equal(t, reached, injected > 0, "the fault did not strike where it should")
+	internal := 0
+	for _, o := range append(a.rec.Outcomes()[seenA:], b.rec.Outcomes()[seenB:]...) {
+		if o.Status != 200 {
+			require.Equal(t, protocol.CodeInternal, o.Code, "a storage fault answered with %d %q", o.Status, o.Code)
+			internal++
+		}
+	}
+	require.Equal(t, injected, internal, "every injected fault fails exactly its own request, with code internal")
+	for _, err := range []error{errA, errB} {
+		if f.Kind == faultstore.DiskFull {
+			if err != nil {
+				require.Equal(t, protocol.CodeInternal, protocol.CodeOf(err), "%v", err)
+			}
+			continue
+		}
+		require.NoError(t, err, "a one-off fault is retried within the session")
+	}
+	if f.Kind == faultstore.DiskFull && injected > 0 {
+		require.True(t, errA != nil || errB != nil, "a full disk went unnoticed")
+	}
+
+	// Reopen the file as it is (boltdb.Check runs between): everything
+	// acknowledged is there.
+	s.reopen()
+	state, _ := s.state(checker)
+	bad := faulttest.CheckAcks(append(a.rec.Acks(), b.rec.Acks()...), state)
+	require.Empty(t, bad)
+
+	converge(t, s, checker, a, b)
+	_, applied := s.state(checker)
+	require.Equal(t, uint64(a.n+b.n), applied, "%d edits, %d versions applied: an edit was lost or applied twice", a.n+b.n, applied)
+	s.reopen() // and the file is still consistent
+}
