@@ -74,6 +74,9 @@ type Fault struct {
 	// After is how many bytes of a matching message (headers included)
 	// pass before a Reset, Cut or Hang strikes.
 	After int
+	// InBody makes After count from the end of the header block: the
+	// fault strikes inside the body (never in a message without one).
+	InBody bool
 	// Delay is the latency added per chunk (Latency).
 	Delay time.Duration
 	// BytesPerSec is the bandwidth (Bandwidth).
@@ -88,6 +91,9 @@ func (f Fault) String() string {
 	switch f.Kind {
 	case Reset, Cut, Hang:
 		s += fmt.Sprintf(" after %d bytes", f.After)
+		if f.InBody {
+			s += " of the body"
+		}
 	case Latency:
 		s += " " + f.Delay.String()
 	case Bandwidth:
@@ -272,6 +278,7 @@ func resetConn(c net.Conn) {
 // message is the message being forwarded in one direction.
 type message struct {
 	path   string
+	head   int  // length of the header block
 	off    int  // bytes forwarded so far, headers included
 	struck bool // the fault has struck it (it strikes a message once)
 	remain int  // body bytes still to come; -1: until the connection closes
@@ -363,7 +370,7 @@ func (pr *pair) halfClose(dst net.Conn) {
 // framed.
 func (pr *pair) start(dir Dir, head []byte) (*message, bool) {
 	line, rest, _ := strings.Cut(string(head), "\r\n")
-	m := &message{}
+	m := &message{head: len(head)}
 	status := 0
 	if dir == Up {
 		f := strings.Fields(line)
@@ -426,9 +433,13 @@ func (pr *pair) forward(dir Dir, dst net.Conn, m *message, seg []byte) bool {
 	p := pr.p
 	p.mu.Lock()
 	f, healed := p.fault, p.healed
+	after := f.After
+	if f.InBody {
+		after += m.head
+	}
 	hits := f.Kind != None && f.Dir&dir != 0 && (f.Path == "" || f.Path == m.path) &&
 		(m.struck || f.Times == 0 || p.struck < f.Times)
-	if hits && !m.struck && (f.Kind == Latency || f.Kind == Bandwidth || m.off+len(seg) > f.After) {
+	if hits && !m.struck && (f.Kind == Latency || f.Kind == Bandwidth || m.off+len(seg) > after) {
 		m.struck = true
 		p.struck++
 	}
@@ -455,7 +466,7 @@ func (pr *pair) forward(dir Dir, dst net.Conn, m *message, seg []byte) bool {
 		}
 		return true
 	}
-	k := max(min(f.After-m.off, len(seg)), 0)
+	k := max(min(after-m.off, len(seg)), 0)
 	if !pr.write(dst, m, seg[:k]) {
 		return false
 	}

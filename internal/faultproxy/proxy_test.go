@@ -89,6 +89,8 @@ func TestFaultsStrikeTheNamedPhaseOnly(t *testing.T) {
 	}{
 		{"a response cut after its headers is a truncated body", faultproxy.Fault{Kind: faultproxy.Cut, Dir: faultproxy.Down, Path: "/big", After: 100},
 			func(t *testing.T, err error) { require.ErrorIs(t, err, io.ErrUnexpectedEOF) }, true},
+		{"a response cut 10 bytes into its body is a truncated body", faultproxy.Fault{Kind: faultproxy.Cut, Dir: faultproxy.Down, Path: "/big", After: 10, InBody: true},
+			func(t *testing.T, err error) { require.ErrorIs(t, err, io.ErrUnexpectedEOF) }, true},
 		{"a response cut before its first byte is an EOF", faultproxy.Fault{Kind: faultproxy.Cut, Dir: faultproxy.Down, Path: "/big"},
 			func(t *testing.T, err error) { require.ErrorIs(t, err, io.EOF) }, true},
 		{"a request cut after 10 bytes never reaches the handler", faultproxy.Fault{Kind: faultproxy.Cut, Dir: faultproxy.Up, Path: "/big", After: 10},
@@ -121,6 +123,19 @@ func TestFaultsStrikeTheNamedPhaseOnly(t *testing.T) {
 			require.Len(t, got, 20_000)
 		})
 	}
+}
+
+func TestABodyFaultSparesMessagesWithoutBody(t *testing.T) {
+	e := newEcho(t)
+	p, hc := newProxy(t, e)
+	p.Set(faultproxy.Fault{Kind: faultproxy.Reset, Dir: faultproxy.Up, InBody: true})
+	resp, err := hc.Get(p.URL() + "/echo")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Zero(t, p.Struck())
+	_, err = post(hc, p.URL()+"/echo", "x")
+	require.Error(t, err)
+	require.Equal(t, 1, p.Struck())
 }
 
 func TestAHungResponseFlowsOnWhenHealed(t *testing.T) {
