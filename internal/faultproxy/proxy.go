@@ -31,10 +31,10 @@ func (d Dir) String() string {
 		return "up"
 	case Down:
 		return "down"
-	case Both:
+	case Both, 0:
 		return "both"
 	}
-	return "none"
+	return fmt.Sprintf("Dir(%d)", int(d))
 }
 
 // Kind is what a fault does.

@@ -2,7 +2,10 @@ package faulttest_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
+	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -11,6 +14,7 @@ import (
 	"github.com/syncprint/syncprint/clientd"
 	"github.com/syncprint/syncprint/internal/faultproxy"
 	"github.com/syncprint/syncprint/internal/faulttest"
+	"github.com/syncprint/syncprint/protocol"
 )
 
 // netEnv is a server behind a fault proxy and two replicas of one user
@@ -93,4 +97,133 @@ func TestAnEditAfterALostAcknowledgementIsNotAConflict(t *testing.T) {
 			e.check()
 		})
 	}
+}
+
+// phases are the requests of a sync session, in order.
+var phases = []string{protocol.PathInfo, protocol.PathCollections, protocol.PathChanges, protocol.PathExchange, protocol.PathConflicts}
+
+// strikes are the faults aimed at one message.
+var strikes = []struct {
+	name string
+	f    faultproxy.Fault
+}{
+	{"reset before the first byte", faultproxy.Fault{Kind: faultproxy.Reset}},
+	{"reset inside the headers", faultproxy.Fault{Kind: faultproxy.Reset, After: 40}},
+	{"cut inside the headers", faultproxy.Fault{Kind: faultproxy.Cut, After: 40}},
+	{"cut between the headers and the body", faultproxy.Fault{Kind: faultproxy.Cut, InBody: true}},
+	{"hang", faultproxy.Fault{Kind: faultproxy.Hang, After: 20}},
+	// Only exchange bodies are sure to be longer than 10 bytes.
+	{"cut inside the body", faultproxy.Fault{Kind: faultproxy.Cut, After: 10, InBody: true}},
+}
+
+// TestNetworkFaultsInEveryPhase aims each fault at each phase of a sync in
+// each direction: a request that never arrives whole, or a response that
+// never does (after the server acted on the request). Struck once, the
+// client retries within the session (the same bytes and batch ID) and the
+// sync succeeds; struck every time, the sync fails with a retryable network
+// error and the next one after the fault heals succeeds. Either way nothing
+// acknowledged is lost, every edit is applied once and the replicas
+// converge. CI runs a rotation of the faults over the phases;
+// SYNCPRINT_FAULT_SWEEP=full runs every combination.
+func TestNetworkFaultsInEveryPhase(t *testing.T) {
+	full := os.Getenv("SYNCPRINT_FAULT_SWEEP") == "full"
+	for pi, path := range phases {
+		t.Run(path, func(t *testing.T) {
+			// A hung request costs one RequestTimeout.
+			e := newNetEnv(t, clientd.Config{RequestTimeout: 750 * time.Millisecond})
+			k := 0
+			for di, dir := range []faultproxy.Dir{faultproxy.Up, faultproxy.Down} {
+				for si, st := range strikes {
+					if !full && si != (pi*2+di)%(len(strikes)-1) && path != protocol.PathExchange { // the last one strikes exchanges only
+						continue
+					}
+					if dir == faultproxy.Up && st.f.InBody && path == protocol.PathInfo {
+						continue // GET /v1/info has no body to strike in
+					}
+					if st.f.After > 0 && st.f.InBody && path != protocol.PathExchange {
+						continue
+					}
+					t.Run(fmt.Sprintf("%s/%s/once", dir, st.name), func(t *testing.T) {
+						f := st.f
+						f.Dir, f.Path, f.Times = dir, path, 1
+						k++
+						e.a.edit(k)
+						e.b.edit(k)
+						e.p.Set(f)
+						_, err := e.a.c.Sync(syncCtx(t))
+						require.NoError(t, err, "a fault struck once is retried within the session")
+						require.Equal(t, 1, e.p.Struck(), "the fault did not strike")
+						e.p.Heal()
+						e.check()
+					})
+				}
+				// Struck every time: the session gives up with a retryable
+				// error, and a later one succeeds.
+				st := strikes[(pi+di)%len(strikes)]
+				if st.f.Kind == faultproxy.Hang {
+					st = strikes[0] // four hung attempts would cost four timeouts
+				}
+				t.Run(fmt.Sprintf("%s/%s/until healed", dir, st.name), func(t *testing.T) {
+					f := st.f
+					f.Dir, f.Path = dir, path
+					k++
+					e.a.edit(k)
+					e.p.Set(f)
+					_, err := e.a.c.Sync(syncCtx(t))
+					require.Error(t, err)
+					require.True(t, clientd.Retryable(err), "not retryable: %v", err)
+					require.ErrorIs(t, err, clientd.ErrNetwork)
+					require.GreaterOrEqual(t, e.p.Struck(), 2, "the session did not retry")
+					e.p.Heal()
+					e.check()
+				})
+			}
+		})
+	}
+}
+
+// TestSlowNetworksStillSync adds latency and a bandwidth limit in both
+// directions; a sync takes longer but succeeds, within the request timeout.
+func TestSlowNetworksStillSync(t *testing.T) {
+	for _, f := range []faultproxy.Fault{
+		{Kind: faultproxy.Latency, Delay: 15 * time.Millisecond},
+		{Kind: faultproxy.Bandwidth, BytesPerSec: 200_000},
+	} {
+		t.Run(f.Kind.String(), func(t *testing.T) {
+			e := newNetEnv(t, clientd.Config{})
+			big := strings.Repeat("x", 40_000) // 0.2 s each way at 200 KB/s
+			require.NoError(t, e.a.c.Put("notes", "big", []byte(big)))
+			e.a.last["notes/big"] = version{content: big}
+			e.a.n++
+			e.a.edit(1, 2)
+			e.b.edit(1)
+			e.p.Set(f)
+			start := time.Now()
+			_, err := e.a.c.Sync(syncCtx(t))
+			require.NoError(t, err)
+			require.NotZero(t, e.p.Struck())
+			t.Logf("%s: sync took %v", f, time.Since(start))
+			_, err = e.b.c.Sync(syncCtx(t))
+			require.NoError(t, err)
+			e.p.Heal()
+			e.check()
+		})
+	}
+}
+
+// A request slower than RequestTimeout fails every attempt: the session
+// ends with a retryable network error instead of hanging, and syncs again
+// once the link is fast.
+func TestATooSlowLinkTimesOutAndRecovers(t *testing.T) {
+	e := newNetEnv(t, clientd.Config{RequestTimeout: 300 * time.Millisecond})
+	big := strings.Repeat("y", 60_000)
+	require.NoError(t, e.a.c.Put("notes", "big", []byte(big)))
+	e.a.last["notes/big"] = version{content: big}
+	e.a.n++
+	e.p.Set(faultproxy.Fault{Kind: faultproxy.Bandwidth, Dir: faultproxy.Up, Path: protocol.PathExchange, BytesPerSec: 50_000})
+	_, err := e.a.c.Sync(syncCtx(t))
+	require.Error(t, err)
+	require.True(t, clientd.Retryable(err), "%v", err)
+	e.p.Heal()
+	e.check()
 }
