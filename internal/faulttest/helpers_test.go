@@ -131,7 +131,12 @@ func openReplica(t *testing.T, i int, url, token string, base http.RoundTripper,
 	rec := &faulttest.Recorder{Base: base}
 	cfg.ServerURL, cfg.Token = url, token
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Transport: rec}
+		cfg.HTTPClient = &http.Client{}
+	}
+	if cfg.HTTPClient.Transport == nil {
+		hc := *cfg.HTTPClient
+		hc.Transport = rec
+		cfg.HTTPClient = &hc
 	}
 	if cfg.MinBackoff == 0 {
 		cfg.MinBackoff, cfg.MaxBackoff = 2*time.Millisecond, 20*time.Millisecond
@@ -205,4 +210,19 @@ func splitKey(key string) (coll, id string) {
 		}
 	}
 	return key, ""
+}
+
+// eventually polls cond every 10 ms until it holds, failing the test after
+// within: a bounded wait on observable state.
+func eventually(t *testing.T, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		<-tick.C
+	}
 }

@@ -227,3 +227,101 @@ func TestATooSlowLinkTimesOutAndRecovers(t *testing.T) {
 	e.p.Heal()
 	e.check()
 }
+
+// TestTheBackgroundLoopRecoversAfterAnOutage cuts the server off (every
+// connection reset) while a started client has a local edit: the loop
+// fails, backs off with jitter instead of spinning, and once the network
+// heals uploads the edit on its own; its long-poll recovers too and brings
+// in another device's edit without any call from the app.
+func TestTheBackgroundLoopRecoversAfterAnOutage(t *testing.T) {
+	const minBackoff, maxBackoff = 20 * time.Millisecond, 80 * time.Millisecond
+	e := newNetEnv(t, clientd.Config{MinBackoff: minBackoff, MaxBackoff: maxBackoff, Debounce: 5 * time.Millisecond,
+		SyncInterval: time.Hour, WatchTimeout: time.Second, HTTPClient: &http.Client{Timeout: 3 * time.Second}})
+	a := e.a
+	status := func() clientd.Status {
+		st, err := a.c.Status()
+		require.NoError(t, err)
+		return st
+	}
+	require.NoError(t, a.c.Start())
+	eventually(t, 10*time.Second, "the first background sync", func() bool { return !status().LastSync.IsZero() })
+
+	e.p.Set(faultproxy.Fault{Kind: faultproxy.Reset}) // the server is unreachable
+	start := time.Now()
+	a.edit(1)
+	eventually(t, 10*time.Second, "the loop to report the failure", func() bool { st := status(); return st.LastError != "" && st.Pending > 0 })
+	eventually(t, 10*time.Second, "more failed attempts", func() bool { return e.p.Struck() >= 12 })
+	elapsed, struck := time.Since(start), e.p.Struck()
+	// Two loops (sync and watch), each request tried up to 4 times per
+	// session, at most one session per MinBackoff: a loop without backoff
+	// would make thousands of attempts.
+	bound := 2 * 4 * (int(elapsed/minBackoff) + 2)
+	require.LessOrEqual(t, struck, bound, "%d attempts in %v: the loop does not back off", struck, elapsed)
+	st := status()
+	require.False(t, st.NextAttempt.IsZero(), "a retryable failure must schedule another attempt")
+
+	e.p.Heal()
+	eventually(t, 10*time.Second, "the loop to upload the edit after the outage", func() bool {
+		st := status()
+		return st.Pending == 0 && st.LastError == ""
+	})
+
+	// The long-poll works again: an edit of b reaches a with no call on a.
+	events, cancel := a.c.Subscribe()
+	defer cancel()
+	e.b.edit(2)
+	_, err := e.b.c.Sync(syncCtx(t))
+	require.NoError(t, err)
+	coll, id := collections[0], "r1-2"
+	want := e.b.last[coll+"/"+id].content
+	eventually(t, 10*time.Second, "the watch to bring b's edit to a", func() bool {
+		select {
+		case <-events:
+		default:
+		}
+		got, err := a.c.Get(coll, id)
+		return err == nil && string(got) == want
+	})
+	e.check()
+}
+
+// TestTheWatchRecoversFromFaults breaks the long-poll alone, in each
+// direction, until healed: the watch loop retries with backoff and, once
+// the network heals, another device's edit reaches the started client by
+// notification (its periodic sync is an hour away). A hung watch is cut by
+// the app's http.Client.Timeout. CI runs a rotation of the faults;
+// SYNCPRINT_FAULT_SWEEP=full runs them all.
+func TestTheWatchRecoversFromFaults(t *testing.T) {
+	full := os.Getenv("SYNCPRINT_FAULT_SWEEP") == "full"
+	for di, dir := range []faultproxy.Dir{faultproxy.Up, faultproxy.Down} {
+		for si, st := range strikes[:5] {
+			if !full && (si+di)%2 == 1 {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/%s", dir, st.name), func(t *testing.T) {
+				e := newNetEnv(t, clientd.Config{MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
+					SyncInterval: time.Hour, WatchTimeout: time.Second, HTTPClient: &http.Client{Timeout: 2500 * time.Millisecond}})
+				require.NoError(t, e.a.c.Start())
+				eventually(t, 10*time.Second, "the first background sync", func() bool {
+					st, err := e.a.c.Status()
+					return err == nil && !st.LastSync.IsZero()
+				})
+				f := st.f
+				f.Dir, f.Path = dir, protocol.PathWatch
+				e.p.Set(f)
+				eventually(t, 10*time.Second, "the fault to strike a watch", func() bool { return e.p.Struck() > 0 })
+				e.b.edit(1)
+				_, err := e.b.c.Sync(syncCtx(t))
+				require.NoError(t, err)
+				e.p.Heal()
+				coll, id := collections[0], "r1-1"
+				want := e.b.last[coll+"/"+id].content
+				eventually(t, 15*time.Second, "the watch to bring b's edit to a", func() bool {
+					got, err := e.a.c.Get(coll, id)
+					return err == nil && string(got) == want
+				})
+				e.check()
+			})
+		}
+	}
+}
