@@ -29,7 +29,8 @@ const clientIDs = 200
 // killed sync may have left half-sent, so that every put must end on the
 // server exactly once.
 func TestClientCrash(t *testing.T) {
-	n := cycles(t, 10)
+	t.Parallel()
+	n := cycles(t, 8)
 	sd := seed(t)
 	rng := rand.New(rand.NewPCG(sd, 2))
 	srv := newServer(t)

@@ -69,7 +69,8 @@ func (w *writer) edit(t *testing.T) {
 // TestServerCrash kills `syncprint serve` with SIGKILL at random moments
 // while three replicas edit and push, and restarts it on the same data.
 func TestServerCrash(t *testing.T) {
-	n := cycles(t, 6)
+	t.Parallel()
+	n := cycles(t, 5)
 	sd := seed(t)
 	rng := rand.New(rand.NewPCG(sd, 1))
 	srv := newServer(t)

@@ -129,6 +129,7 @@ func TestNetworkFaultsInEveryPhase(t *testing.T) {
 	full := os.Getenv("SYNCPRINT_FAULT_SWEEP") == "full"
 	for pi, path := range phases {
 		t.Run(path, func(t *testing.T) {
+			t.Parallel()
 			// A hung request costs one RequestTimeout.
 			e := newNetEnv(t, clientd.Config{RequestTimeout: 750 * time.Millisecond})
 			k := 0
@@ -299,6 +300,7 @@ func TestTheWatchRecoversFromFaults(t *testing.T) {
 				continue
 			}
 			t.Run(fmt.Sprintf("%s/%s", dir, st.name), func(t *testing.T) {
+				t.Parallel()
 				e := newNetEnv(t, clientd.Config{MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 					SyncInterval: time.Hour, WatchTimeout: time.Second, HTTPClient: &http.Client{Timeout: 2500 * time.Millisecond}})
 				require.NoError(t, e.a.c.Start())
