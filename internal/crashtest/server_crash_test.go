@@ -47,8 +47,9 @@ func itemOf(i, k int) (coll, id string) {
 }
 
 // edit makes one random local edit: a put of a missing or deleted item,
-// else an edit (70%) or a delete.
-func (w *writer) edit(t *testing.T) {
+// else an edit (70%) or a delete. An error means a write the writer made
+// earlier is gone from its own store.
+func (w *writer) edit() error {
 	k := w.rng.IntN(idsPerWriter)
 	coll, id := itemOf(w.i, k)
 	key := coll + "/" + id
@@ -57,13 +58,18 @@ func (w *writer) edit(t *testing.T) {
 	w.n++
 	prev, ok := w.last[key]
 	if ok && !prev.deleted && w.rng.IntN(10) < 3 {
-		require.NoError(t, w.c.Delete(coll, id))
+		if err := w.c.Delete(coll, id); err != nil {
+			return fmt.Errorf("writer %d: delete %s, put last as %q: %w", w.i, key, prev.content, err)
+		}
 		w.last[key] = version{deleted: true}
-		return
+		return nil
 	}
 	content := fmt.Sprintf("%s edit %d of writer %d", id, w.n, w.i)
-	require.NoError(t, w.c.Put(coll, id, []byte(content)))
+	if err := w.c.Put(coll, id, []byte(content)); err != nil {
+		return fmt.Errorf("writer %d: put %s: %w", w.i, key, err)
+	}
 	w.last[key] = version{content: content}
+	return nil
 }
 
 // TestServerCrash kills `syncprint serve` with SIGKILL at random moments
@@ -109,7 +115,10 @@ func TestServerCrash(t *testing.T) {
 					return
 				case <-tick.C:
 				}
-				w.edit(t)
+				if err := w.edit(); err != nil {
+					t.Errorf("seed %d: %v", sd, err)
+					return
+				}
 				if w.i != 0 && ops%3 == 0 {
 					sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 					_, _ = c.Sync(sctx) // fails while the server is down

@@ -66,36 +66,48 @@ func syncCtx(t *testing.T) context.Context {
 // keep as an "overwritten" record; manual as a conflict record).
 func TestAnEditAfterALostAcknowledgementIsNotAConflict(t *testing.T) {
 	for _, coll := range collections {
-		t.Run(rules[coll], func(t *testing.T) {
-			e := newNetEnv(t, clientd.Config{})
-			ctx := syncCtx(t)
-			id := "x"
-			put := func(v string) {
-				require.NoError(t, e.a.c.Put(coll, id, []byte(v)))
-				e.a.last[coll+"/"+id] = version{content: v}
-				e.a.n++
+		for _, lostDelete := range []bool{false, true} {
+			name := rules[coll] + "/edit after a lost edit"
+			if lostDelete {
+				name = rules[coll] + "/put after a lost delete"
 			}
-			put("v1")
-			_, err := e.a.c.Sync(ctx)
-			require.NoError(t, err)
-			put("v2") // uploaded and applied; every response is lost
-			e.p.Set(faultproxy.Fault{Kind: faultproxy.Cut, Dir: faultproxy.Down, Path: "/v1/exchange", InBody: true})
-			_, err = e.a.c.Sync(ctx)
-			require.Error(t, err)
-			require.True(t, clientd.Retryable(err), "%v", err)
-			require.NotZero(t, e.p.Struck())
-			e.p.Heal()
-			put("v3") // made on top of v2
-			_, err = e.a.c.Sync(ctx)
-			require.NoError(t, err)
-			got, err := e.a.c.Get(coll, id)
-			require.NoError(t, err)
-			require.Equal(t, "v3", string(got), "the newest edit lost to the device's own older one")
-			conflicts, err := e.a.c.Conflicts()
-			require.NoError(t, err)
-			require.Empty(t, conflicts, "the device conflicted with itself")
-			e.check()
-		})
+			t.Run(name, func(t *testing.T) {
+				e := newNetEnv(t, clientd.Config{})
+				ctx := syncCtx(t)
+				id := "x"
+				put := func(v string) {
+					require.NoError(t, e.a.c.Put(coll, id, []byte(v)))
+					e.a.last[coll+"/"+id] = version{content: v}
+					e.a.n++
+				}
+				put("v1")
+				_, err := e.a.c.Sync(ctx)
+				require.NoError(t, err)
+				// Uploaded and applied; every response is lost.
+				if lostDelete {
+					require.NoError(t, e.a.c.Delete(coll, id))
+					e.a.n++
+				} else {
+					put("v2")
+				}
+				e.p.Set(faultproxy.Fault{Kind: faultproxy.Cut, Dir: faultproxy.Down, Path: "/v1/exchange", InBody: true})
+				_, err = e.a.c.Sync(ctx)
+				require.Error(t, err)
+				require.True(t, clientd.Retryable(err), "%v", err)
+				require.NotZero(t, e.p.Struck())
+				e.p.Heal()
+				put("v3") // made on top of the lost-acknowledged version
+				_, err = e.a.c.Sync(ctx)
+				require.NoError(t, err)
+				got, err := e.a.c.Get(coll, id)
+				require.NoError(t, err, "the newest edit lost to the device's own older one")
+				require.Equal(t, "v3", string(got), "the newest edit lost to the device's own older one")
+				conflicts, err := e.a.c.Conflicts()
+				require.NoError(t, err)
+				require.Empty(t, conflicts, "the device conflicted with itself")
+				e.check()
+			})
+		}
 	}
 }
 
