@@ -19,4 +19,9 @@
 // internal/faultstore through serverd.Config.WrapStore (and, for the
 // client's own store, clientd's failing-commit seam); network faults from
 // internal/faultproxy between the clients and the server.
+//
+// CI runs a fixed subset of the fault matrix (a rotation of the network
+// faults over the phases, a sample of the k values). Every combination:
+//
+//	SYNCPRINT_FAULT_SWEEP=full go test -race ./internal/faulttest ./clientd -run 'Fault|Faults'
 package faulttest
