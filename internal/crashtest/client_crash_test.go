@@ -102,33 +102,49 @@ func TestClientCrash(t *testing.T) {
 		}
 		require.GreaterOrEqual(t, st.Pending-pendingLive, deletedOff, "cycle %d (seed %d): deletes neither on the server nor pending", cycle, sd)
 	}
-	sync := func(killAfter time.Duration) (completed bool) {
+	// sync runs `syncprint client sync`; with kill set it kills the process
+	// once the proxy has seen afterMsgs more messages (requests and
+	// responses) and a further jitter has passed: kill moments spread over
+	// every phase of the session however slow the machine is.
+	sync := func(kill bool, afterMsgs int, jitter time.Duration) (completed bool) {
 		cmd := exec.Command(bin, "client", "--store", store, "--server", proxy.URL(), "--token", token, "sync")
+		setPdeathsig(cmd)
 		var out bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &out, &out
+		base := proxy.Messages()
 		require.NoError(t, cmd.Start())
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		var timeout <-chan time.Time
-		if killAfter > 0 {
-			timer := time.NewTimer(killAfter) // the kill moment
-			defer timer.Stop()
-			timeout = timer.C
-		}
-		select {
-		case err := <-done:
+		exited := func(err error) bool {
 			require.NoError(t, err, "sync failed:\n%s", out.String())
 			return true
-		case <-timeout:
-			_ = cmd.Process.Signal(syscall.SIGKILL)
-			err := <-done
-			var ee *exec.ExitError
-			if errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signaled() {
-				return false
-			}
-			require.NoError(t, err, "sync failed:\n%s", out.String())
-			return true // it ended just before the kill
 		}
+		if !kill {
+			return exited(<-done)
+		}
+		tick := time.NewTicker(time.Millisecond) // watches the proxy's count
+		defer tick.Stop()
+		for proxy.Messages() < base+afterMsgs {
+			select {
+			case err := <-done:
+				return exited(err)
+			case <-tick.C:
+			}
+		}
+		timer := time.NewTimer(jitter) // the kill moment
+		defer timer.Stop()
+		select {
+		case err := <-done:
+			return exited(err)
+		case <-timer.C:
+		}
+		_ = cmd.Process.Signal(syscall.SIGKILL)
+		err := <-done
+		var ee *exec.ExitError
+		if errors.As(err, &ee) && ee.Sys().(syscall.WaitStatus).Signaled() {
+			return false
+		}
+		return exited(err) // it ended just before the kill
 	}
 
 	killed, midExchange := 0, 0
@@ -138,7 +154,10 @@ func TestClientCrash(t *testing.T) {
 		edit(c)
 		require.NoError(t, c.Close())
 		before := proxy.Seen(protocol.PathExchange)
-		if sync(time.Duration(1+rng.IntN(300)) * time.Millisecond) {
+		// Every fifth sync runs to its end, so that edits go on; the others
+		// are killed after 0 to 24 messages (a session of four collections
+		// makes about 20 before its exchanges) and 0 to 5 ms.
+		if sync(cycle%5 != 0, rng.IntN(25), time.Duration(rng.IntN(5000))*time.Microsecond) {
 			clear(dirty)
 		} else {
 			killed++
@@ -154,7 +173,7 @@ func TestClientCrash(t *testing.T) {
 
 	proxy.Heal()
 	start := time.Now()
-	require.True(t, sync(0))
+	require.True(t, sync(false, 0, 0))
 	t.Logf("final sync took %v", time.Since(start))
 	check(n + 1)
 	c, err := clientd.Open(store, clientd.Config{})

@@ -94,6 +94,7 @@ func (s *server) start() {
 	t := s.t
 	t.Helper()
 	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data", s.data, "--log-level", "error"}, rules...)...)
+	setPdeathsig(cmd)
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	s.log = &strings.Builder{}

@@ -119,6 +119,7 @@ type Proxy struct {
 	struck   int           // messages the fault struck since Set
 	healed   chan struct{} // closed by Heal, Set and Close: releases hangs
 	seen     map[string]int
+	total    int // messages of every path
 	conns    map[*pair]struct{}
 	closed   bool
 }
@@ -178,6 +179,14 @@ func (p *Proxy) Seen(path string) int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.seen[path]
+}
+
+// Messages returns how many messages (requests and responses of every
+// path) started through the proxy.
+func (p *Proxy) Messages() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.total
 }
 
 // Close stops accepting, ends every connection and waits for them.
@@ -423,6 +432,7 @@ func (pr *pair) start(dir Dir, head []byte) (*message, bool) {
 	}
 	pr.p.mu.Lock()
 	pr.p.seen[m.path]++
+	pr.p.total++
 	pr.p.mu.Unlock()
 	return m, true
 }

@@ -76,6 +76,7 @@ func TestTrafficPassesUnchangedOverKeptAliveConnections(t *testing.T) {
 		require.Len(t, got, i*10_000+1)
 	}
 	require.Equal(t, 10, p.Seen("/echo"), "5 requests and 5 responses, query strings dropped")
+	require.Equal(t, 10, p.Messages())
 }
 
 func TestFaultsStrikeTheNamedPhaseOnly(t *testing.T) {
