@@ -16,4 +16,11 @@
 // Counting starts when a fault is armed: K=1 is the first write (or
 // commit) after Arm. A write is any Tx or Collection method that changes
 // the store; a commit is an Update whose function returned nil.
+//
+// Faults are injected above the backend, into the write functions. The
+// bbolt backend commits queued writes together and, when one function of
+// a group fails, runs each again alone: an injected failure in a group of
+// several is then followed by a fresh (counted) attempt of that function,
+// as a real transient failure would be. SetSlow makes writes slow so that
+// concurrent writers do queue up.
 package faultstore

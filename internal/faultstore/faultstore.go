@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/syncprint/syncprint/changelog"
 	"github.com/syncprint/syncprint/serverd/storage"
@@ -59,6 +60,16 @@ type Faults struct {
 	writes   int // write calls since Arm
 	commits  int // commits since Arm
 	injected int // faults injected since Arm
+	slow     time.Duration
+}
+
+// SetSlow makes every write transaction take d longer (a slow disk): with
+// a store that commits queued writes together, concurrent writers then
+// queue up and share commits.
+func (f *Faults) SetSlow(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.slow = d
 }
 
 // New returns a Faults with nothing armed.
@@ -135,8 +146,14 @@ func (s *store) View(ctx context.Context, fn func(storage.Tx) error) error {
 
 func (s *store) Update(ctx context.Context, fn func(storage.Tx) error) error {
 	var lost bool
+	s.f.mu.Lock()
+	slow := s.f.slow
+	s.f.mu.Unlock()
 	err := s.inner.Update(ctx, func(t storage.Tx) error {
 		lost = false
+		if slow > 0 {
+			time.Sleep(slow) // the slow disk itself, not a wait for an event
+		}
 		if err := fn(&tx{f: s.f, Tx: t}); err != nil {
 			return err
 		}

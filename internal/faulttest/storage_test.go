@@ -2,7 +2,10 @@ package faulttest_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +15,8 @@ import (
 	"github.com/syncprint/syncprint/internal/faultstore"
 	"github.com/syncprint/syncprint/internal/faulttest"
 	"github.com/syncprint/syncprint/protocol"
+	"github.com/syncprint/syncprint/serverd"
+	"github.com/syncprint/syncprint/serverd/boltdb"
 )
 
 // TestServerStorageFaults fails the k-th write or commit of the server's
@@ -121,4 +126,78 @@ func runServerStorageFault(t *testing.T, f faultstore.Fault) {
 	_, applied := s.state(checker)
 	require.Equal(t, uint64(a.n+b.n), applied, "%d edits, %d versions applied: an edit was lost or applied twice", a.n+b.n, applied)
 	s.reopen() // and the file is still consistent
+}
+
+// TestServerStorageFaultsUnderConcurrentWrites is the sweep with four
+// replicas syncing at once, so that the store commits their exchanges in
+// groups: a fault in one write of a group must undo none of the others'
+// work and lose nothing. Counts vary with the grouping, so only the
+// invariants are checked.
+func TestServerStorageFaultsUnderConcurrentWrites(t *testing.T) {
+	faults := []faultstore.Fault{
+		{Kind: faultstore.FailWrite, K: 3}, {Kind: faultstore.FailWrite, K: 11}, {Kind: faultstore.FailWrite, K: 30},
+		{Kind: faultstore.FailCommit, K: 2}, {Kind: faultstore.FailCommit, K: 5},
+		{Kind: faultstore.LostCommit, K: 2}, {Kind: faultstore.LostCommit, K: 6},
+		{Kind: faultstore.DiskFull, K: 15},
+	}
+	var shared atomic.Int64 // writes that shared a commit, over every subtest
+	t.Cleanup(func() {
+		require.NotZero(t, shared.Load(), "no commit was shared: the test did not exercise grouped writes")
+	})
+	for _, f := range faults {
+		t.Run(f.String(), func(t *testing.T) {
+			t.Parallel()
+			fs := faultstore.New()
+			var bolt *boltdb.Store
+			s := startServer(t, func(st serverd.Store) serverd.Store {
+				bolt = st.(*boltdb.Store)
+				return fs.Wrap(st)
+			})
+			checker := s.token("u", "checker")
+			var rs []*replica
+			for i := range 4 {
+				rs = append(rs, openReplica(t, i, s.url(), s.token("u", fmt.Sprintf("d%d", i)), nil, clientd.Config{}))
+			}
+			fs.SetSlow(10 * time.Millisecond) // writers queue up and share commits
+			fs.Arm(f)
+			for round := 1; round <= 2; round++ {
+				var wg sync.WaitGroup
+				errs := make([]error, len(rs))
+				for i, r := range rs {
+					r.edit(round, round+10)
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						_, errs[i] = r.c.Sync(context.Background())
+					}()
+				}
+				wg.Wait()
+				for i, err := range errs {
+					if err != nil {
+						require.Equal(t, protocol.CodeInternal, protocol.CodeOf(err), "replica %d: %v", i, err)
+					}
+				}
+			}
+			st := bolt.Stats()
+			t.Logf("%s: %d injected; %d writes in %d commits", f, fs.Injected(), st.Writes, st.Commits)
+			require.NotZero(t, fs.Injected(), "the fault did not strike")
+			shared.Add(int64(st.Writes - st.Commits))
+			fs.Heal()
+			s.reopen()
+			state, _ := s.state(checker)
+			var acks []faulttest.Ack
+			for _, r := range rs {
+				acks = append(acks, r.rec.Acks()...)
+			}
+			require.Empty(t, faulttest.CheckAcks(acks, state))
+			converge(t, s, checker, rs...)
+			_, applied := s.state(checker)
+			edits := 0
+			for _, r := range rs {
+				edits += r.n
+			}
+			require.Equal(t, uint64(edits), applied, "an edit was lost or applied twice")
+			s.reopen()
+		})
+	}
 }
