@@ -339,3 +339,33 @@ func TestTheWatchRecoversFromFaults(t *testing.T) {
 		}
 	}
 }
+
+// Under manual, an upload that loses is kept as a server conflict record.
+// If every response of that exchange is lost, the next session uploads
+// the same version again: the server must not keep it twice.
+func TestALostConflictResponseKeepsOneRecord(t *testing.T) {
+	e := newNetEnv(t, clientd.Config{})
+	ctx := syncCtx(t)
+	coll, id := "wiki", "x"
+	require.NoError(t, e.a.c.Put(coll, id, []byte("from a")))
+	_, err := e.a.c.Sync(ctx)
+	require.NoError(t, err)
+	require.NoError(t, e.b.c.Put(coll, id, []byte("from b")))
+	e.p.Set(faultproxy.Fault{Kind: faultproxy.Cut, Dir: faultproxy.Down, Path: protocol.PathExchange, InBody: true})
+	_, err = e.b.c.Sync(ctx)
+	require.Error(t, err)
+	e.p.Heal()
+	_, err = e.b.c.Sync(ctx)
+	require.NoError(t, err)
+	_, err = e.a.c.Sync(ctx)
+	require.NoError(t, err)
+	for _, r := range []*replica{e.a, e.b} {
+		cs, err := r.c.Conflicts()
+		require.NoError(t, err)
+		require.Len(t, cs, 1, "replica %d: the losing version is kept %d times", r.i, len(cs))
+		require.Equal(t, "from b", string(cs[0].Content))
+	}
+	got, err := e.b.c.Get(coll, id)
+	require.NoError(t, err)
+	require.Equal(t, "from a", string(got))
+}
