@@ -13,8 +13,11 @@
 // writer put.
 //
 // TestClientCrash does the same to a client: `syncprint client sync`
-// processes are killed at random moments mid-sync (a proxy adds latency so
-// that kills land inside exchanges). After each kill the client store must
+// processes are killed at random moments mid-sync: after a random number
+// of the session's messages have passed the proxy in front of the server
+// (which also adds latency), plus a few milliseconds, so that kills land
+// in every phase however fast the machine is; every fifth sync runs to its
+// end. After each kill the client store must
 // pass clientd.CheckStore, and every put that returned must be either on
 // the server or still pending locally; after a final sync all of them are
 // on the server, each exactly once: the collection's head (its count of
