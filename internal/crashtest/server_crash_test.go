@@ -131,6 +131,7 @@ func TestServerCrash(t *testing.T) {
 	acked := func() []faulttest.Ack {
 		var all []faulttest.Ack
 		for _, w := range writers {
+			require.Zero(t, w.rec.Undecoded(), "writer %d: exchange responses the recorder could not read", w.i)
 			all = append(all, w.rec.Acks()...)
 		}
 		return all

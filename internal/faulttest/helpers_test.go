@@ -184,6 +184,7 @@ func converge(t *testing.T, s *server, checker string, rs ...*replica) {
 	}
 	state, _ := s.state(checker)
 	for _, r := range rs {
+		require.Zero(t, r.rec.Undecoded(), "replica %d: exchange responses the recorder could not read", r.i)
 		st, err := r.c.Status()
 		require.NoError(t, err)
 		require.Zero(t, st.Pending, "replica %d", r.i)

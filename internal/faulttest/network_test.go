@@ -3,9 +3,9 @@ package faulttest_test
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"os"
-	"strings"
 	"testing"
 	"time"
 
@@ -204,7 +204,7 @@ func TestSlowNetworksStillSync(t *testing.T) {
 	} {
 		t.Run(f.Kind.String(), func(t *testing.T) {
 			e := newNetEnv(t, clientd.Config{})
-			big := strings.Repeat("x", 40_000) // 0.2 s each way at 200 KB/s
+			big := noise(40_000) // 0.2 s each way at 200 KB/s
 			require.NoError(t, e.a.c.Put("notes", "big", []byte(big)))
 			e.a.last["notes/big"] = version{content: big}
 			e.a.n++
@@ -224,12 +224,22 @@ func TestSlowNetworksStillSync(t *testing.T) {
 	}
 }
 
+// noise returns n bytes that do not compress (bodies may be compressed).
+func noise(n int) string {
+	b := make([]byte, n)
+	r := rand.New(rand.NewPCG(uint64(n), 7))
+	for i := range b {
+		b[i] = byte(r.Uint32())
+	}
+	return string(b)
+}
+
 // A request slower than RequestTimeout fails every attempt: the session
 // ends with a retryable network error instead of hanging, and syncs again
 // once the link is fast.
 func TestATooSlowLinkTimesOutAndRecovers(t *testing.T) {
 	e := newNetEnv(t, clientd.Config{RequestTimeout: 300 * time.Millisecond})
-	big := strings.Repeat("y", 60_000)
+	big := noise(60_000)
 	require.NoError(t, e.a.c.Put("notes", "big", []byte(big)))
 	e.a.last["notes/big"] = version{content: big}
 	e.a.n++
