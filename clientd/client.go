@@ -63,6 +63,11 @@ type Client struct {
 	// segment is protocol.SegmentEntries; tests make it small.
 	segment int
 
+	// failCommit, when set (tests only, before any write), is called at
+	// the end of every local write transaction; an error rolls it back as
+	// a failed disk write or fsync would, and update returns it.
+	failCommit func() error
+
 	// mu guards everything below.
 	mu          sync.Mutex
 	started     bool
@@ -238,6 +243,15 @@ func (c *Client) view(fn func(tx *bolt.Tx) error) error {
 func (c *Client) update(fn func(tx *bolt.Tx) error) error {
 	if c.closed.Load() {
 		return ErrClosed
+	}
+	if c.failCommit != nil {
+		inner := fn
+		fn = func(tx *bolt.Tx) error {
+			if err := inner(tx); err != nil {
+				return err
+			}
+			return c.failCommit()
+		}
 	}
 	return mapClosed(c.db.Update(fn))
 }

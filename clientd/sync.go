@@ -368,6 +368,28 @@ type work struct {
 	// its step is carried out (SP-6.5-6): it has an unhandled entry in the
 	// pulled change info, or it is a planned download.
 	block bool
+	// base, when above the record's, is the Upload.Base of an upload that
+	// derives from the device's own newer server version (ownBase).
+	base changelog.Seq
+}
+
+// ownBase rebases a pending item on the device's own server version: when
+// remote, newer than the version the local one derives from, was made by
+// this device (remote.Replica is self) and differs from the local version,
+// it is an upload whose acknowledgement was lost (the response never
+// arrived, or its transaction failed) and that was edited again since.
+// Local edits are sequential, so the local version derives from it: loc's
+// base and seen become its version and the plan uploads the edit as a
+// fast-forward, instead of deciding a conflict of the device with itself
+// (under server-wins the newest edit would lose to the older one). It
+// reports whether it rebased.
+func ownBase(loc *reconcile.Local, remote *changelog.Entry, self changelog.ReplicaID) bool {
+	if loc == nil || !loc.Pending || remote == nil || self == "" || remote.Replica != self ||
+		remote.Seq <= loc.Base || remote.Fingerprint == loc.Fingerprint {
+		return false
+	}
+	loc.Base, loc.Seen = remote.Seq, max(loc.Seen, remote.Seq)
+	return true
 }
 
 // blocks reports whether one of cs keeps the cursor (SP-6.5-6).
@@ -402,15 +424,19 @@ func (s *session) replan(col *coll, id string, e *changelog.Entry, block bool) (
 		return cand{}, err
 	}
 	var loc *reconcile.Local
+	rebased := false
 	if rec != nil {
 		loc = &reconcile.Local{
 			Side: reconcile.Side{Fingerprint: rec.FP, Deleted: rec.Deleted, HLC: rec.HLC, Replica: rec.Author},
 			Base: rec.Base, Seen: rec.Seen, Pending: col.isPending(id),
 		}
+		if rebased = ownBase(loc, e, s.self); rebased {
+			rec.Base = loc.Base
+		}
 	}
 	step := reconcile.PlanItem(s.info.RuleFor(col.name), s.self, id, loc, e)
-	if rec != nil && step.Seen > rec.Seen {
-		rec.Seen = step.Seen
+	if rec != nil && (step.Seen > rec.Seen || rebased) {
+		rec.Seen = max(rec.Seen, step.Seen)
 		if err := col.put(id, rec); err != nil {
 			return cand{}, err
 		}
@@ -695,10 +721,14 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 					rec = &held
 				}
 			}
+			var base changelog.Seq // an upload's base when rebased (ownBase)
 			if rec != nil {
 				loc = &reconcile.Local{
 					Side: reconcile.Side{Fingerprint: rec.FP, Deleted: rec.Deleted, HLC: rec.HLC, Replica: rec.Author},
 					Base: rec.Base, Seen: rec.Seen, Pending: col.isPending(cd.id),
+				}
+				if cd.step == nil && ownBase(loc, cd.remote, s.self) {
+					base = loc.Base
 				}
 			}
 			var step reconcile.Step
@@ -714,7 +744,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			} else {
 				step = reconcile.PlanItem(rule, s.self, cd.id, loc, cd.remote)
 			}
-			w := work{id: cd.id, action: step.Action, seen: step.Seen, edit: edit, remote: cd.remote, block: cd.block}
+			w := work{id: cd.id, action: step.Action, seen: step.Seen, edit: edit, remote: cd.remote, block: cd.block, base: base}
 			switch step.Action {
 			case reconcile.Download, reconcile.DownloadKeepLocal:
 				w.block = true // a planned download keeps the cursor (SP-6.5-6)
@@ -1078,7 +1108,7 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 			content += len(rec.Content)
 			body += cost
 			req.Uploads = append(req.Uploads, protocol.Upload{
-				ID: w.id, Base: uint64(rec.Base), Seen: uint64(w.seen), FP: append(copies.alloc(fingerprint.Size), rec.FP[:]...),
+				ID: w.id, Base: uint64(max(rec.Base, w.base)), Seen: uint64(w.seen), FP: append(copies.alloc(fingerprint.Size), rec.FP[:]...),
 				HLC: uint64(rec.HLC), Deleted: rec.Deleted, Content: append(copies.alloc(len(rec.Content)), rec.Content...),
 			})
 			w.edit = rec.Edit

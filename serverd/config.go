@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/syncprint/syncprint/protocol"
+	"github.com/syncprint/syncprint/serverd/storage"
 )
 
 // Defaults of Config fields left zero.
@@ -53,6 +54,11 @@ type Config struct {
 	Version string
 	// Now is the wall clock (a test seam); nil means time.Now.
 	Now func() time.Time
+	// WrapStore, when set, wraps the store Open opened (DataDir's bbolt
+	// file) before the server uses it; Shutdown closes what it returns.
+	// A test seam for storage faults: the wrapper can fail writes and
+	// commits. nil means the store is used as it is.
+	WrapStore func(storage.Store) storage.Store
 }
 
 // validate checks cfg and fills defaults into a copy.

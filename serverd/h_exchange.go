@@ -216,6 +216,7 @@ func (s *Server) exchange(tx storage.Tx, c *call, req *protocol.ExchangeRequest)
 	}
 	nowMs := uint64(s.cfg.Now().UnixMilli())
 	wrote := false
+	kept := keptConflicts{tx: tx, user: c.user, coll: req.Collection}
 	var keep []string // IDs whose server item the response must carry (rejected, conflict)
 	for i := range req.Uploads {
 		up := &req.Uploads[i]
@@ -276,18 +277,26 @@ func (s *Server) exchange(tx storage.Tx, c *call, req *protocol.ExchangeRequest)
 			res.Current = &ci
 			keep = append(keep, up.ID)
 		case reconcile.Conflict:
-			id := newConflictID()
-			if err := tx.PutConflict(c.user, storage.Conflict{
-				ConflictID: id, Collection: req.Collection,
-				Entry:  changelog.Entry{ID: up.ID, Fingerprint: fp, HLC: in.HLC, Deleted: up.Deleted, Replica: c.replica, Size: uint32(len(up.Content))},
-				Reason: protocol.ReasonManual, ServerVersion: cur.Seq, Base: in.Base, Content: up.Content, CreatedMillis: nowMs,
-			}); err != nil {
+			// The same version kept already (a resent upload whose
+			// response was lost) is not kept twice: its record is named.
+			id, err := kept.find(keptKey{up.ID, fp, c.replica, cur.Seq})
+			if err != nil {
 				return nil, false, err
+			}
+			if id == "" {
+				id = newConflictID()
+				if err := tx.PutConflict(c.user, storage.Conflict{
+					ConflictID: id, Collection: req.Collection,
+					Entry:  changelog.Entry{ID: up.ID, Fingerprint: fp, HLC: in.HLC, Deleted: up.Deleted, Replica: c.replica, Size: uint32(len(up.Content))},
+					Reason: protocol.ReasonManual, ServerVersion: cur.Seq, Base: in.Base, Content: up.Content, CreatedMillis: nowMs,
+				}); err != nil {
+					return nil, false, err
+				}
+				wrote = true
 			}
 			ci := cur.ToWire()
 			res.Conflict, res.Current = id, &ci
 			keep = append(keep, up.ID)
-			wrote = true
 		}
 		resp.Results = append(resp.Results, res)
 	}

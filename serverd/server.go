@@ -116,9 +116,13 @@ func Open(cfg Config) (*Server, error) {
 		}
 		return nil, fmt.Errorf("open server: %w", err)
 	}
-	s, err := newServer(cfg, st)
+	var store storage.Store = st
+	if cfg.WrapStore != nil {
+		store = cfg.WrapStore(st)
+	}
+	s, err := newServer(cfg, store)
 	if err != nil {
-		_ = st.Close()
+		_ = store.Close()
 		return nil, err
 	}
 	return s, nil
