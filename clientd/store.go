@@ -22,6 +22,8 @@ import (
 //	colls/<collection>/      one bucket per collection:
 //	    items/   id -> record (encodeRecord)
 //	    pending/ id -> u64be edit counter of the unsent local edit
+//	    doubt/   id -> fingerprints (32 bytes each, at most maxDoubt) of
+//	             uploads sent without a known outcome (created when needed)
 //	    cursor   the server cursor after the last completed pull
 //	lconf/   local conflict ID -> localConflict (msgpack)
 //	sconf/   server conflict ID -> protocol.Conflict (msgpack), replaced at each sync
@@ -31,6 +33,7 @@ var (
 	bktColls      = []byte("colls")
 	bktItems      = []byte("items")
 	bktPending    = []byte("pending")
+	bktDoubt      = []byte("doubt")
 	bktLocalConf  = []byte("lconf")
 	bktServerConf = []byte("sconf")
 	bktHist       = []byte("hist")
@@ -167,6 +170,7 @@ type coll struct {
 	b       *bolt.Bucket
 	items   *bolt.Bucket
 	pending *bolt.Bucket
+	doubt   *bolt.Bucket // nil until an upload's outcome was unknown
 	// itemsCur and pendingCur serve point lookups: a bbolt Get builds a new
 	// cursor and grows its stack every time, a Seek on a kept cursor reuses
 	// it. Seek repositions from the root, so writes in between are fine.
@@ -233,7 +237,7 @@ func openColl(tx *bolt.Tx, name string, create bool) (*coll, error) {
 			return nil, err
 		}
 	}
-	c := &coll{name: name, b: b, items: b.Bucket(bktItems), pending: b.Bucket(bktPending)}
+	c := &coll{name: name, b: b, items: b.Bucket(bktItems), pending: b.Bucket(bktPending), doubt: b.Bucket(bktDoubt)}
 	if c.items == nil || c.pending == nil {
 		return nil, fmt.Errorf("collection %q: %w", name, errCorrupt)
 	}
@@ -306,7 +310,60 @@ func (c *coll) clearPending(id string) error {
 	if k, _ := c.pendingCur.Seek([]byte(id)); k == nil || string(k) != id {
 		return nil
 	}
-	return c.pendingCur.Delete()
+	if err := c.pendingCur.Delete(); err != nil {
+		return err
+	}
+	return c.clearDoubt(id)
+}
+
+// maxDoubt bounds the fingerprints kept per item in doubt/.
+const maxDoubt = 8
+
+// addDoubt records that the upload of fp for id was sent and its outcome
+// is unknown (no answer, or an answer that could not be stored): the
+// server may hold it as this device's version.
+func (c *coll) addDoubt(id string, fp fingerprint.Fingerprint) error {
+	if c.doubt == nil {
+		var err error
+		if c.doubt, err = c.b.CreateBucketIfNotExists(bktDoubt); err != nil {
+			return err
+		}
+	}
+	old := c.doubt.Get([]byte(id))
+	for i := 0; i+fingerprint.Size <= len(old); i += fingerprint.Size {
+		if fingerprint.Fingerprint(old[i:i+fingerprint.Size]) == fp {
+			return nil
+		}
+	}
+	if len(old) >= maxDoubt*fingerprint.Size {
+		old = old[fingerprint.Size:]
+	}
+	v := append(append(make([]byte, 0, len(old)+fingerprint.Size), old...), fp[:]...)
+	return c.doubt.Put([]byte(id), v)
+}
+
+// inDoubt reports whether this device sent fp for id without learning the
+// outcome.
+func (c *coll) inDoubt(id string, fp fingerprint.Fingerprint) bool {
+	if c.doubt == nil {
+		return false
+	}
+	v := c.doubt.Get([]byte(id))
+	for i := 0; i+fingerprint.Size <= len(v); i += fingerprint.Size {
+		if fingerprint.Fingerprint(v[i:i+fingerprint.Size]) == fp {
+			return true
+		}
+	}
+	return false
+}
+
+// clearDoubt forgets the unknown outcomes of id: its pending edit was
+// settled.
+func (c *coll) clearDoubt(id string) error {
+	if c.doubt == nil {
+		return nil
+	}
+	return c.doubt.Delete([]byte(id))
 }
 
 func (c *coll) cursor() string { return string(c.b.Get(keyCursor)) }

@@ -374,18 +374,21 @@ type work struct {
 }
 
 // ownBase rebases a pending item on the device's own server version: when
-// remote, newer than the version the local one derives from, was made by
-// this device (remote.Replica is self) and differs from the local version,
-// it is an upload whose acknowledgement was lost (the response never
-// arrived, or its transaction failed) and that was edited again since.
-// Local edits are sequential, so the local version derives from it: loc's
-// base and seen become its version and the plan uploads the edit as a
-// fast-forward, instead of deciding a conflict of the device with itself
-// (under server-wins the newest edit would lose to the older one). It
-// reports whether it rebased.
-func ownBase(loc *reconcile.Local, remote *changelog.Entry, self changelog.ReplicaID) bool {
+// remote, newer than the version the local one derives from, is a version
+// this store uploaded without learning the outcome (the response never
+// arrived, or its transaction failed: the item's doubt entry holds its
+// fingerprint) and the item was edited again since, the local version
+// derives from it: local edits are sequential. loc's base and seen become
+// its version, and the plan uploads the edit as a fast-forward instead of
+// deciding a conflict of the device with itself (under server-wins the
+// newest edit would lose to the older one). The doubt entry is what makes
+// this safe: another store with the same token (an app reinstalled with
+// its old token) has none, so its edits meet the old install's versions as
+// concurrent ones, decided by the rule with the loser kept. It reports
+// whether it rebased.
+func ownBase(col *coll, id string, loc *reconcile.Local, remote *changelog.Entry, self changelog.ReplicaID) bool {
 	if loc == nil || !loc.Pending || remote == nil || self == "" || remote.Replica != self ||
-		remote.Seq <= loc.Base || remote.Fingerprint == loc.Fingerprint {
+		remote.Seq <= loc.Base || remote.Fingerprint == loc.Fingerprint || col == nil || !col.inDoubt(id, remote.Fingerprint) {
 		return false
 	}
 	loc.Base, loc.Seen = remote.Seq, max(loc.Seen, remote.Seq)
@@ -430,7 +433,7 @@ func (s *session) replan(col *coll, id string, e *changelog.Entry, block bool) (
 			Side: reconcile.Side{Fingerprint: rec.FP, Deleted: rec.Deleted, HLC: rec.HLC, Replica: rec.Author},
 			Base: rec.Base, Seen: rec.Seen, Pending: col.isPending(id),
 		}
-		if rebased = ownBase(loc, e, s.self); rebased {
+		if rebased = ownBase(col, id, loc, e, s.self); rebased {
 			rec.Base = loc.Base
 		}
 	}
@@ -727,7 +730,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 					Side: reconcile.Side{Fingerprint: rec.FP, Deleted: rec.Deleted, HLC: rec.HLC, Replica: rec.Author},
 					Base: rec.Base, Seen: rec.Seen, Pending: col.isPending(cd.id),
 				}
-				if cd.step == nil && ownBase(loc, cd.remote, s.self) {
+				if cd.step == nil && ownBase(col, cd.id, loc, cd.remote, s.self) {
 					base = loc.Base
 				}
 			}
@@ -805,6 +808,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		a := inflight
 		inflight = nil
 		if err := a.wait(); err != nil {
+			s.markDoubt(name, a.uploads) // the server applied them; we could not store it
 			return err
 		}
 		s.merge(name, a.d)
@@ -843,10 +847,14 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 				ui, di = ui0, di0
 				continue
 			}
+			if !definitive(callErr) {
+				s.markDoubt(name, req.Uploads)
+			}
 			return nil, fmt.Errorf("exchange: %w", callErr)
 		}
 		fps, err := verifyItems(name, &resp)
 		if err != nil {
+			s.markDoubt(name, req.Uploads) // applied, but the response is refused
 			return nil, err
 		}
 		newChain := *chain
@@ -856,7 +864,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		// SP-6.5-6: only the round's last transaction may store the
 		// cursor, and only when nothing that blocks it is left.
 		commit := last && s.mayCommit(next, lastRound)
-		a := &applying{done: make(chan struct{}), sent: ui + di}
+		a := &applying{done: make(chan struct{}), sent: ui + di, uploads: req.Uploads}
 		go func() {
 			defer close(a.done)
 			a.more, a.d, a.err = s.applyExchange(name, bu, bd, &resp, fps, commit, lastRound, newChain)
@@ -874,8 +882,9 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 
 // applying is a response's local transaction running in the background.
 type applying struct {
-	done chan struct{}
-	sent int
+	done    chan struct{}
+	sent    int
+	uploads []protocol.Upload // the request's, in doubt if the transaction fails
 	// Set by the transaction before done closes.
 	more []cand
 	d    counts
@@ -890,6 +899,45 @@ func (a *applying) wait() error {
 	}
 	<-a.done
 	return a.err
+}
+
+// definitive reports whether an exchange's error is the server's final
+// answer, so that nothing of the request was applied: an error response
+// other than internal and unavailable (which a server may send after its
+// commit failed in a way that left the data on disk).
+func definitive(err error) bool {
+	var pe *protocol.Error
+	return errors.As(err, &pe) && pe.Code != protocol.CodeInternal && pe.Code != protocol.CodeUnavailable
+}
+
+// markDoubt records the uploads of an exchange whose outcome the device
+// does not know (ownBase): the server may hold them as this device's
+// versions. It is best effort: without the record a later edit of such an
+// item meets the device's own version as a concurrent one, decided by the
+// rule with the loser kept - a spurious conflict, never a loss.
+func (s *session) markDoubt(name string, ups []protocol.Upload) {
+	if len(ups) == 0 {
+		return
+	}
+	err := s.c.update(func(tx *bolt.Tx) error {
+		col, err := openColl(tx, name, false)
+		if err != nil || col == nil {
+			return err
+		}
+		for i := range ups {
+			fp, err := fingerprint.FromBytes(ups[i].FP)
+			if err != nil {
+				continue
+			}
+			if err := col.addDoubt(ups[i].ID, fp); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		s.c.cfg.Logger.Warn("could not record uploads of unknown outcome", "collection", name, "err", err)
+	}
 }
 
 // refuse handles an exchange refused for particular uploads

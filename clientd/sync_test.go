@@ -556,3 +556,45 @@ func TestUploadsTheServerRefusesAreReportedAndTheRestOfTheBatchGoesAgain(t *test
 	require.NoError(t, err)
 	require.Equal(t, rep.TooLarge, st.LastReport.TooLarge, "apps using the loop see it in Status")
 }
+
+// TestAReinstalledDeviceMeetsItsOldVersionsAsConcurrentEdits: an app
+// reinstalled with its old token opens a fresh store of the same replica
+// and writes an item with a fixed ID before its first sync. The server's
+// version of that ID was made by the old install - the same replica ID -
+// but not uploaded from this store, so it is not rebased on (that would
+// overwrite it silently): the rule decides, and the loser is kept.
+func TestAReinstalledDeviceMeetsItsOldVersionsAsConcurrentEdits(t *testing.T) {
+	for _, tc := range []struct {
+		rule       protocol.Rule
+		wantServer string
+	}{
+		{protocol.ServerWins, "the user's real settings"},
+		{protocol.ClientWins, "defaults"},
+	} {
+		t.Run(string(tc.rule), func(t *testing.T) {
+			srv := startServer(t, serverd.Config{DefaultRule: tc.rule})
+			old := srv.client(t, "alice", "phone")
+			require.NoError(t, old.Put("app", "settings", []byte("the user's real settings")))
+			mustSync(t, old)
+
+			fresh := srv.client(t, "alice", "phone") // same replica, new store
+			require.NoError(t, fresh.Put("app", "settings", []byte("defaults")))
+			mustSync(t, fresh)
+			require.Equal(t, tc.wantServer, mustGet(t, fresh, "app", "settings"), "the rule decided: no fast-forward")
+
+			// Whichever lost is kept: in the fresh store's log or as a
+			// server record.
+			cs, err := fresh.Conflicts()
+			require.NoError(t, err)
+			var kept []string
+			for _, c := range cs {
+				kept = append(kept, string(c.Content))
+			}
+			loser := "defaults"
+			if tc.wantServer == "defaults" {
+				loser = "the user's real settings"
+			}
+			require.Contains(t, kept, loser)
+		})
+	}
+}

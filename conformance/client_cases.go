@@ -633,3 +633,38 @@ func mustMarshal(v any) []byte {
 	}
 	return b
 }
+
+func init() {
+	clientCase(Case{
+		ID: "client/sync/no-rebase-on-replica-alone", Level: MUST,
+		Reqs: []string{"SP-6.2-6", "SP-6.2-2", "SP-6.2-4"},
+		Desc: "a version the server lists as written by the client's own replica, which this store never uploaded, is a concurrent change, not the base of a local edit",
+		Procedure: `
+			The server holds "s" = "real", written by the client's own replica ID (as an
+			application reinstalled with its old token would find it), and announces
+			client-wins for the collection (while deciding server-wins: a stale rule costs a
+			round trip, never data, SP-3-11). The client, which never synced, puts "s" =
+			"defaults" and syncs. Assert: the client uploads s (client-wins) and every upload
+			of s carries base 0: the local edit derives from nothing this store uploaded, so
+			the server sees a concurrent edit and keeps its own; the client ends with "real".`,
+	}, func(ct *CT) {
+		ct.srv.mu.Lock()
+		ct.srv.info.Rules = map[string]protocol.Rule{cColl: protocol.ClientWins}
+		ct.srv.mu.Unlock()
+		ct.srv.writeAs(scriptedReplica, cColl, "s", "real", false)
+		ct.Put(cColl, "s", "defaults")
+		ct.MustSync()
+		ups := 0
+		for _, x := range ct.exchanges() {
+			for _, u := range x.Uploads {
+				if u.ID == "s" {
+					ups++
+					ct.Equal("base of the upload of s", uint64(0), u.Base)
+				}
+			}
+		}
+		ct.Check(ups > 0, "s uploaded (client-wins)", "never uploaded")
+		got, _ := ct.Get(cColl, "s")
+		ct.Equal("the client's s", "real", got)
+	})
+}

@@ -250,6 +250,17 @@ var clientMutants = []clientMutant{
 			}
 			return encode(req)
 		}},
+	{name: "rebases-on-replica", doc: "treats every version the server saw as the base of the local edit (a fast-forward whatever the rule)", cases: []string{"client/sync/no-rebase-on-replica-alone"},
+		before: func(cp *clientProxy, r *http.Request, body []byte) []byte {
+			req, ok := decode[protocol.ExchangeRequest](body)
+			if !ok || r.URL.Path != protocol.PathExchange {
+				return body
+			}
+			for i := range req.Uploads {
+				req.Uploads[i].Base = req.Uploads[i].Seen
+			}
+			return encode(req)
+		}},
 }
 
 func contains(list []string, s string) bool {

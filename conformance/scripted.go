@@ -112,6 +112,11 @@ func (s *scripted) requests(path string) []sRequest {
 
 // write stores a version written by another device and returns it.
 func (s *scripted) write(coll, id string, content string, deleted bool) protocol.Item {
+	return s.writeAs("conform/other", coll, id, content, deleted)
+}
+
+// writeAs stores a version written by replica and returns it.
+func (s *scripted) writeAs(replica, coll, id string, content string, deleted bool) protocol.Item {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c := s.coll(coll)
@@ -120,7 +125,7 @@ func (s *scripted) write(coll, id string, content string, deleted bool) protocol
 	if !deleted {
 		cont = []byte(content)
 	}
-	it := &protocol.Item{ID: id, Version: c.head, FP: FP(id, deleted, cont), HLC: nowHLC(), Deleted: deleted, Replica: "conform/other", Content: cont}
+	it := &protocol.Item{ID: id, Version: c.head, FP: FP(id, deleted, cont), HLC: nowHLC(), Deleted: deleted, Replica: replica, Content: cont}
 	if cont == nil {
 		it.Content = []byte{}
 	}
