@@ -31,7 +31,7 @@ type Conflict struct {
 	ConflictID string `json:"conflict_id"`
 	// Kind is KindLocal or KindServer.
 	Kind string `json:"kind"`
-	// Reason is ReasonRejected or ReasonServerWon for local records,
+	// Reason is ReasonRejected, ReasonServerWon or ReasonSuperseded for local records,
 	// protocol.ReasonManual or protocol.ReasonOverwritten for server ones.
 	Reason      string                  `json:"reason"`
 	Collection  string                  `json:"collection"`
@@ -273,17 +273,20 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 	}
 	self := c.self()
 	err = c.update(func(tx *bolt.Tx) error {
-		if put != nil && resp.Result != nil {
-			if err := c.storeResolution(tx, collName, id, put, cur, resp.Result, self); err != nil {
-				return err
-			}
-		}
 		for _, cf := range servers {
 			if err := tx.Bucket(bktServerConf).Delete([]byte(cf.ConflictID)); err != nil {
 				return err
 			}
 		}
-		return deleteLocalConflicts(tx, collName, id)
+		// The records the user resolved go first: storing the put may log
+		// a pending edit it replaces, which is a new record.
+		if err := deleteLocalConflicts(tx, collName, id); err != nil {
+			return err
+		}
+		if put != nil && resp.Result != nil {
+			return c.storeResolution(tx, collName, id, put, cur, resp.Result, self)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("resolve %s/%q: store: %w", collName, id, err)
@@ -292,8 +295,12 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 }
 
 // storeResolution stores a resolution's written version as the item's
-// local one (SP-10-6), unless the item was edited while the resolution was
-// in flight: then the newer edit stays pending, racing the written version.
+// local one [SP-10-6]. A local edit not yet uploaded that the put replaces
+// goes to the local conflict log first: the server never saw it. An item
+// edited while the resolution was in flight keeps the newer edit pending,
+// with seen raised to the written version and base as it was, so that the
+// next session's upload is decided by the collection's rule against the
+// written version (never a fast-forward over it).
 func (c *Client) storeResolution(tx *bolt.Tx, collName, id string, put, before *record, res *protocol.UploadResult, self changelog.ReplicaID) error {
 	col, err := openColl(tx, collName, true)
 	if err != nil {
@@ -307,6 +314,11 @@ func (c *Client) storeResolution(tx *bolt.Tx, collName, id string, put, before *
 	if editOf(now) != editOf(before) {
 		now.Seen = max(now.Seen, v)
 		return col.put(id, now)
+	}
+	if now != nil && col.isPending(id) && now.FP != put.FP {
+		if err := c.addLocalConflict(tx, collName, id, now, ReasonSuperseded, v); err != nil {
+			return err
+		}
 	}
 	n, err := nextCounter(tx, keyEdit) // invalidates plans made before
 	if err != nil {

@@ -89,6 +89,9 @@ const (
 	// ReasonServerWon: the session saw that the server's version wins under
 	// the collection's rule and downloaded it over the local edit.
 	ReasonServerWon = "server-won"
+	// ReasonSuperseded: a local edit not yet uploaded that the user's
+	// resolution of a server conflict record replaced (SP-10-6).
+	ReasonSuperseded = "superseded"
 )
 
 // Sync runs one full sync session over every collection (local ones and
