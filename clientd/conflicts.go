@@ -71,6 +71,40 @@ func (c *Client) Conflicts() ([]Conflict, error) {
 	return out, err
 }
 
+// RefreshConflicts fetches the user's open server conflict records
+// (POST /v1/conflicts) into the cache that Conflicts and Resolve read, so
+// that a record made by another device since this client's last session
+// shows without a full sync. It uses the Info of the client's latest
+// session, or fetches one (SP-3-4); against a server that does not offer
+// conflicts it does nothing. It needs the network (ErrOffline without a
+// server or token) and waits for a session in progress.
+func (c *Client) RefreshConflicts(ctx context.Context) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if c.cfg.ServerURL == "" || c.cfg.Token == "" {
+		return ErrOffline
+	}
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.closeCtx, cancel)()
+	c.mu.Lock()
+	info := c.info
+	c.mu.Unlock()
+	if info == nil {
+		var err error
+		if info, err = c.fetchInfo(ctx); err != nil {
+			return fmt.Errorf("refresh conflicts: %w", err)
+		}
+	}
+	if !slices.Contains(info.Features, protocol.FeatureConflicts) {
+		return nil
+	}
+	return c.refreshServerConflicts(ctx)
+}
+
 func localConflicts(tx *bolt.Tx, coll, id string) ([]Conflict, error) {
 	var out []Conflict
 	err := tx.Bucket(bktLocalConf).ForEach(func(k, v []byte) error {

@@ -207,3 +207,25 @@ func TestAnEditMadeWhileAResolutionIsInFlightIsDecidedByTheRule(t *testing.T) {
 	require.Len(t, cs, 1)
 	require.Equal(t, "edited meanwhile", string(cs[0].Content))
 }
+
+// RefreshConflicts lists a record another device's sync made since this
+// client's last session, without a sync.
+func TestRefreshConflictsListsARecordMadeSinceTheLastSync(t *testing.T) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual})
+	laptop := srv.client(t, "alice", "laptop")
+	phone := srv.client(t, "alice", "phone")
+	require.NoError(t, phone.Put("notes", "n", []byte("phone")))
+	mustSync(t, phone)
+	require.NoError(t, laptop.Put("notes", "n", []byte("laptop")))
+	mustSync(t, laptop)
+	cs, err := phone.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, cs, "not cached yet")
+	require.NoError(t, phone.RefreshConflicts(context.Background()))
+	cs, err = phone.Conflicts()
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	require.Equal(t, "laptop", string(cs[0].Content))
+	require.NoError(t, phone.Resolve(context.Background(), "notes", "n", clientd.Resolution{UseConflict: cs[0].ConflictID}))
+	require.Equal(t, "laptop", mustGet(t, phone, "notes", "n"))
+}
