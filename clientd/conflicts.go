@@ -331,10 +331,10 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 // storeResolution stores a resolution's written version as the item's
 // local one [SP-10-6]. A local edit not yet uploaded that the put replaces
 // goes to the local conflict log first: the server never saw it. An item
-// edited while the resolution was in flight keeps the newer edit pending,
-// with seen raised to the written version and base as it was, so that the
-// next session's upload is decided by the collection's rule against the
-// written version (never a fast-forward over it).
+// edited while the resolution was in flight keeps the newer edit pending
+// with base and seen set to the written version, as for an acknowledged
+// upload edited again (SP-6.5-3): this device's edits are sequential, so
+// the newer edit follows the written version and goes up next.
 func (c *Client) storeResolution(tx *bolt.Tx, collName, id string, put, before *record, res *protocol.UploadResult, self changelog.ReplicaID) error {
 	col, err := openColl(tx, collName, true)
 	if err != nil {
@@ -346,7 +346,7 @@ func (c *Client) storeResolution(tx *bolt.Tx, collName, id string, put, before *
 		return err
 	}
 	if editOf(now) != editOf(before) {
-		now.Seen = max(now.Seen, v)
+		now.Base, now.Seen = max(now.Base, v), max(now.Seen, v)
 		return col.put(id, now)
 	}
 	if now != nil && col.isPending(id) && now.FP != put.FP {

@@ -169,10 +169,11 @@ func TestAResolutionOverAPendingEditKeepsTheEditInTheLocalLog(t *testing.T) {
 }
 
 // SP-10-6: an edit made while the resolution is in flight is neither
-// replaced nor logged; it stays pending with seen raised and base kept, so
-// the rule decides between it and the written version: under manual the
-// server keeps the resolution and records the edit.
-func TestAnEditMadeWhileAResolutionIsInFlightIsDecidedByTheRule(t *testing.T) {
+// replaced nor logged; it stays pending with base and seen set to the
+// written version, like an acknowledged upload edited again (SP-6.5-3), and
+// goes up next as a fast-forward: this device's later edit follows its own
+// resolution. No conflict record is made of the device's own versions.
+func TestAnEditMadeWhileAResolutionIsInFlightFollowsIt(t *testing.T) {
 	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual})
 	var laptop *clientd.Client
 	hook := &hookTransport{base: http.DefaultTransport, before: func(req *http.Request) {
@@ -198,14 +199,13 @@ func TestAnEditMadeWhileAResolutionIsInFlightIsDecidedByTheRule(t *testing.T) {
 	require.True(t, info.Pending, "the newer edit stays pending")
 
 	rep := mustSync(t, laptop)
-	require.Equal(t, 1, rep.Conflicts, "the rule decided: a record of the newer edit")
-	require.Equal(t, "merged", mustGet(t, laptop, "notes", "n"))
+	require.Equal(t, 1, rep.Uploaded)
+	require.Zero(t, rep.Conflicts, "a fast-forward")
 	mustSync(t, phone)
-	require.Equal(t, "merged", mustGet(t, phone, "notes", "n"))
+	require.Equal(t, "edited meanwhile", mustGet(t, phone, "notes", "n"))
 	cs, err := phone.Conflicts()
 	require.NoError(t, err)
-	require.Len(t, cs, 1)
-	require.Equal(t, "edited meanwhile", string(cs[0].Content))
+	require.Empty(t, cs)
 }
 
 // RefreshConflicts lists a record another device's sync made since this
