@@ -31,7 +31,7 @@ type Conflict struct {
 	ConflictID string `json:"conflict_id"`
 	// Kind is KindLocal or KindServer.
 	Kind string `json:"kind"`
-	// Reason is ReasonRejected or ReasonServerWon for local records,
+	// Reason is ReasonRejected, ReasonServerWon or ReasonSuperseded for local records,
 	// protocol.ReasonManual or protocol.ReasonOverwritten for server ones.
 	Reason      string                  `json:"reason"`
 	Collection  string                  `json:"collection"`
@@ -69,6 +69,40 @@ func (c *Client) Conflicts() ([]Conflict, error) {
 		return nil
 	})
 	return out, err
+}
+
+// RefreshConflicts fetches the user's open server conflict records
+// (POST /v1/conflicts) into the cache that Conflicts and Resolve read, so
+// that a record made by another device since this client's last session
+// shows without a full sync. It uses the Info of the client's latest
+// session, or fetches one (SP-3-4); against a server that does not offer
+// conflicts it does nothing. It needs the network (ErrOffline without a
+// server or token) and waits for a session in progress.
+func (c *Client) RefreshConflicts(ctx context.Context) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	if c.cfg.ServerURL == "" || c.cfg.Token == "" {
+		return ErrOffline
+	}
+	c.syncMu.Lock()
+	defer c.syncMu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(c.closeCtx, cancel)()
+	c.mu.Lock()
+	info := c.info
+	c.mu.Unlock()
+	if info == nil {
+		var err error
+		if info, err = c.fetchInfo(ctx); err != nil {
+			return fmt.Errorf("refresh conflicts: %w", err)
+		}
+	}
+	if !slices.Contains(info.Features, protocol.FeatureConflicts) {
+		return nil
+	}
+	return c.refreshServerConflicts(ctx)
 }
 
 func localConflicts(tx *bolt.Tx, coll, id string) ([]Conflict, error) {
@@ -273,17 +307,20 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 	}
 	self := c.self()
 	err = c.update(func(tx *bolt.Tx) error {
-		if put != nil && resp.Result != nil {
-			if err := c.storeResolution(tx, collName, id, put, cur, resp.Result, self); err != nil {
-				return err
-			}
-		}
 		for _, cf := range servers {
 			if err := tx.Bucket(bktServerConf).Delete([]byte(cf.ConflictID)); err != nil {
 				return err
 			}
 		}
-		return deleteLocalConflicts(tx, collName, id)
+		// The records the user resolved go first: storing the put may log
+		// a pending edit it replaces, which is a new record.
+		if err := deleteLocalConflicts(tx, collName, id); err != nil {
+			return err
+		}
+		if put != nil && resp.Result != nil {
+			return c.storeResolution(tx, collName, id, put, cur, resp.Result, self)
+		}
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("resolve %s/%q: store: %w", collName, id, err)
@@ -292,8 +329,12 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 }
 
 // storeResolution stores a resolution's written version as the item's
-// local one (SP-10-6), unless the item was edited while the resolution was
-// in flight: then the newer edit stays pending, racing the written version.
+// local one [SP-10-6]. A local edit not yet uploaded that the put replaces
+// goes to the local conflict log first: the server never saw it. An item
+// edited while the resolution was in flight keeps the newer edit pending
+// with base and seen set to the written version, as for an acknowledged
+// upload edited again (SP-6.5-3): this device's edits are sequential, so
+// the newer edit follows the written version and goes up next.
 func (c *Client) storeResolution(tx *bolt.Tx, collName, id string, put, before *record, res *protocol.UploadResult, self changelog.ReplicaID) error {
 	col, err := openColl(tx, collName, true)
 	if err != nil {
@@ -305,8 +346,13 @@ func (c *Client) storeResolution(tx *bolt.Tx, collName, id string, put, before *
 		return err
 	}
 	if editOf(now) != editOf(before) {
-		now.Seen = max(now.Seen, v)
+		now.Base, now.Seen = max(now.Base, v), max(now.Seen, v)
 		return col.put(id, now)
+	}
+	if now != nil && col.isPending(id) && now.FP != put.FP {
+		if err := c.addLocalConflict(tx, collName, id, now, ReasonSuperseded, v); err != nil {
+			return err
+		}
 	}
 	n, err := nextCounter(tx, keyEdit) // invalidates plans made before
 	if err != nil {

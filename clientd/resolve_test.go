@@ -2,6 +2,7 @@ package clientd_test
 
 import (
 	"context"
+	"net/http"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -143,4 +144,88 @@ func TestResolveOfAServerConflictNeedsAServer(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, cs, 1, "the cache survives a restart")
 	require.ErrorIs(t, offline.Resolve(context.Background(), "notes", "n", clientd.Resolution{KeepCurrent: true}), clientd.ErrOffline)
+}
+
+// SP-10-6: a resolution's put that replaces a local edit not yet uploaded
+// keeps that edit in the local conflict log: the server never saw it.
+func TestAResolutionOverAPendingEditKeepsTheEditInTheLocalLog(t *testing.T) {
+	_, laptop, phone := conflicted(t, protocol.Manual)
+	require.NoError(t, laptop.Put("notes", "n", []byte("laptop 2")))
+	require.NoError(t, laptop.Resolve(context.Background(), "notes", "n", clientd.Resolution{Content: []byte("merged")}))
+	require.Equal(t, "merged", mustGet(t, laptop, "notes", "n"))
+	info, err := laptop.Stat("notes", "n")
+	require.NoError(t, err)
+	require.False(t, info.Pending)
+	cs, err := laptop.Conflicts()
+	require.NoError(t, err)
+	require.Len(t, cs, 1, "the replaced edit, and no other record")
+	require.Equal(t, clientd.KindLocal, cs[0].Kind)
+	require.Equal(t, clientd.ReasonSuperseded, cs[0].Reason)
+	require.Equal(t, "laptop 2", string(cs[0].Content))
+	require.Equal(t, info.Version, cs[0].ServerVersion)
+
+	mustSync(t, phone)
+	require.Equal(t, "merged", mustGet(t, phone, "notes", "n"))
+}
+
+// SP-10-6: an edit made while the resolution is in flight is neither
+// replaced nor logged; it stays pending with base and seen set to the
+// written version, like an acknowledged upload edited again (SP-6.5-3), and
+// goes up next as a fast-forward: this device's later edit follows its own
+// resolution. No conflict record is made of the device's own versions.
+func TestAnEditMadeWhileAResolutionIsInFlightFollowsIt(t *testing.T) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual})
+	var laptop *clientd.Client
+	hook := &hookTransport{base: http.DefaultTransport, before: func(req *http.Request) {
+		if req.URL.Path == protocol.PathResolve {
+			require.NoError(t, laptop.Put("notes", "n", []byte("edited meanwhile")))
+		}
+	}}
+	laptop = srv.client(t, "alice", "laptop", withTransport(hook))
+	phone := srv.client(t, "alice", "phone")
+	require.NoError(t, laptop.Put("notes", "n", []byte("v0")))
+	mustSync(t, laptop)
+	mustSync(t, phone)
+	require.NoError(t, laptop.Put("notes", "n", []byte("laptop")))
+	require.NoError(t, phone.Put("notes", "n", []byte("phone")))
+	mustSync(t, laptop)
+	mustSync(t, phone)
+	mustSync(t, laptop)
+
+	require.NoError(t, laptop.Resolve(context.Background(), "notes", "n", clientd.Resolution{Content: []byte("merged")}))
+	require.Equal(t, "edited meanwhile", mustGet(t, laptop, "notes", "n"))
+	info, err := laptop.Stat("notes", "n")
+	require.NoError(t, err)
+	require.True(t, info.Pending, "the newer edit stays pending")
+
+	rep := mustSync(t, laptop)
+	require.Equal(t, 1, rep.Uploaded)
+	require.Zero(t, rep.Conflicts, "a fast-forward")
+	mustSync(t, phone)
+	require.Equal(t, "edited meanwhile", mustGet(t, phone, "notes", "n"))
+	cs, err := phone.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, cs)
+}
+
+// RefreshConflicts lists a record another device's sync made since this
+// client's last session, without a sync.
+func TestRefreshConflictsListsARecordMadeSinceTheLastSync(t *testing.T) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual})
+	laptop := srv.client(t, "alice", "laptop")
+	phone := srv.client(t, "alice", "phone")
+	require.NoError(t, phone.Put("notes", "n", []byte("phone")))
+	mustSync(t, phone)
+	require.NoError(t, laptop.Put("notes", "n", []byte("laptop")))
+	mustSync(t, laptop)
+	cs, err := phone.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, cs, "not cached yet")
+	require.NoError(t, phone.RefreshConflicts(context.Background()))
+	cs, err = phone.Conflicts()
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	require.Equal(t, "laptop", string(cs[0].Content))
+	require.NoError(t, phone.Resolve(context.Background(), "notes", "n", clientd.Resolution{UseConflict: cs[0].ConflictID}))
+	require.Equal(t, "laptop", mustGet(t, phone, "notes", "n"))
 }

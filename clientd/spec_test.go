@@ -301,3 +301,87 @@ func TestAnEditMadeDuringThePullIsUploadedInTheSameSession(t *testing.T) {
 	mustSync(t, other)
 	require.Equal(t, "during the pull", mustGet(t, other, "notes", "n"))
 }
+
+// SP-6.5-3: a rejected or conflict result whose server item the server left
+// out of items (a server fault, SP-6.3-8) is downloaded in the next round.
+// Under manual the uploaded version is in the server's record and is not
+// uploaded again (re-planned against current, it was: another record every
+// round); under server-wins it goes to the local conflict log.
+func TestAResultWithoutItsServerItemIsDownloadedNotUploadedAgain(t *testing.T) {
+	for _, tc := range []struct {
+		rule protocol.Rule
+		// told is the rule Info announces: under server-wins the client
+		// uploads only when it was told another rule (SP-7-5: a wrong
+		// prediction, as when the rule changes after Info).
+		told protocol.Rule
+		kind string
+	}{
+		{protocol.Manual, protocol.Manual, clientd.KindServer},
+		{protocol.ServerWins, protocol.ClientWins, clientd.KindLocal},
+	} {
+		t.Run(string(tc.rule), func(t *testing.T) {
+			srv := startServer(t, serverd.Config{DefaultRule: tc.rule, DisableCompression: true})
+			rec := &exchangeRecorder{t: t}
+			dropped := atomic.Int32{}
+			drop := func(req *http.Request, body []byte) []byte {
+				if req.URL.Path == protocol.PathInfo {
+					var info protocol.Info
+					require.NoError(t, protocol.Unmarshal(body, &info))
+					info.DefaultRule = tc.told
+					b, err := protocol.Marshal(info)
+					require.NoError(t, err)
+					return b
+				}
+				var x protocol.ExchangeResponse
+				if req.URL.Path != protocol.PathExchange || protocol.Unmarshal(body, &x) != nil {
+					return body
+				}
+				refused := map[string]bool{}
+				for _, r := range x.Results {
+					refused[r.ID] = r.Status == protocol.StatusRejected || r.Status == protocol.StatusConflict
+				}
+				kept := x.Items[:0]
+				for _, it := range x.Items {
+					if refused[it.ID] {
+						dropped.Add(1)
+						continue
+					}
+					kept = append(kept, it)
+				}
+				x.Items = kept
+				b, err := protocol.Marshal(x)
+				require.NoError(t, err)
+				return b
+			}
+			c := srv.client(t, "alice", "laptop", withTransport(&hookTransport{base: http.DefaultTransport, before: rec.before, after: drop}))
+			other := srv.client(t, "alice", "phone")
+			require.NoError(t, other.Put("notes", "n", []byte("v1")))
+			mustSync(t, other)
+			mustSync(t, c)
+			require.NoError(t, other.Put("notes", "n", []byte("theirs")))
+			mustSync(t, other)
+			require.NoError(t, c.Put("notes", "n", []byte("mine")))
+
+			n := len(rec.requests())
+			rep := mustSync(t, c)
+			uploads, downloads := 0, 0
+			for _, x := range rec.requests()[n:] {
+				uploads += len(x.Uploads)
+				downloads += len(x.Downloads)
+			}
+			require.EqualValues(t, 1, dropped.Load(), "the fault happened")
+			require.Equal(t, 1, uploads, "the refused version is not uploaded again")
+			require.Equal(t, 1, downloads, "the server's item is downloaded in the next round")
+			require.Equal(t, 1, rep.Conflicts)
+			require.Equal(t, "theirs", mustGet(t, c, "notes", "n"))
+			info, err := c.Stat("notes", "n")
+			require.NoError(t, err)
+			require.False(t, info.Pending)
+			cs, err := c.Conflicts()
+			require.NoError(t, err)
+			require.Len(t, cs, 1, "one record of the refused version: %+v", cs)
+			require.Equal(t, tc.kind, cs[0].Kind)
+			require.Equal(t, "mine", string(cs[0].Content))
+		})
+	}
+}

@@ -89,6 +89,9 @@ const (
 	// ReasonServerWon: the session saw that the server's version wins under
 	// the collection's rule and downloaded it over the local edit.
 	ReasonServerWon = "server-won"
+	// ReasonSuperseded: a local edit not yet uploaded that the user's
+	// resolution of a server conflict record replaced (SP-10-6).
+	ReasonSuperseded = "superseded"
 )
 
 // Sync runs one full sync session over every collection (local ones and
@@ -1298,8 +1301,24 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 			case protocol.StatusRejected, protocol.StatusConflict:
 				idx, ok := items[r.ID]
 				if !ok {
-					// SP-6.5-3: downloaded in the next round.
-					next = append(next, cand{id: r.ID, remote: currentEntry(r), block: w.block})
+					// The server left its item out (a server fault, SP-6.3-8):
+					// download it in the next round [SP-6.5-3]. Re-planned
+					// against current, a conflict under manual would be
+					// uploaded again and make another record every round.
+					c := cand{id: r.ID, remote: currentEntry(r), block: w.block}
+					switch {
+					case c.remote == nil || edited:
+						// No current (like a stale result without one), or
+						// a newer edit: the rule decides in the next round.
+					case r.Status == protocol.StatusRejected:
+						c.step, c.edit = &reconcile.Step{ID: r.ID, Action: reconcile.DownloadKeepLocal, Seen: c.remote.Seq}, rec.Edit
+					default:
+						// The uploaded version is in the server's record:
+						// nothing to keep locally.
+						c.step, c.edit = &reconcile.Step{ID: r.ID, Action: reconcile.Download, Seen: c.remote.Seq}, rec.Edit
+						d.conflicts++
+					}
+					next = append(next, c)
 					continue
 				}
 				it := &resp.Items[idx]

@@ -261,6 +261,54 @@ var clientMutants = []clientMutant{
 			}
 			return encode(req)
 		}},
+	{name: "replans-conflict-against-current", doc: "re-plans a conflict result whose server item is missing against current, uploading again", cases: []string{"client/sync/conflict-without-server-item-is-downloaded"},
+		after: func(cp *clientProxy, r *http.Request, body []byte, status int, resp []byte) (int, []byte, int) {
+			x, ok := decode[protocol.ExchangeResponse](resp)
+			if !ok || status != 200 || r.URL.Path != protocol.PathExchange {
+				return status, resp, 0
+			}
+			for i := range x.Results {
+				if res := &x.Results[i]; res.Status == protocol.StatusConflict {
+					// What the client then does is what a stale result with
+					// current makes it do: plan against current.
+					res.Status, res.Conflict = protocol.StatusStale, ""
+				}
+			}
+			return status, encode(x), 0
+		}},
+	{name: "never-stores-cursor", doc: "pulls the change info from the beginning in every session", cases: []string{"client/sync/stores-cursor-when-nothing-can-be-sent"},
+		before: func(cp *clientProxy, r *http.Request, body []byte) []byte {
+			if req, ok := decode[protocol.ChangesRequest](body); ok && r.URL.Path == protocol.PathChanges {
+				req.Cursor = ""
+				return encode(req)
+			}
+			return body
+		}},
+	{name: "restamps-after-expiry", doc: "stamps the items it marks pending after cursor_expired with a new HLC", cases: []string{"client/sync/expired-cursor-keeps-stored-hlc"},
+		before: func(cp *clientProxy, r *http.Request, body []byte) []byte {
+			cp.mu.Lock()
+			_, expired := cp.seen["expired"]
+			cp.mu.Unlock()
+			req, ok := decode[protocol.ExchangeRequest](body)
+			if !expired || !ok || r.URL.Path != protocol.PathExchange {
+				return body
+			}
+			for i := range req.Uploads {
+				req.Uploads[i].HLC = uint64(time.Now().UnixMilli())<<16 | 1
+			}
+			return encode(req)
+		},
+		after: func(cp *clientProxy, r *http.Request, body []byte, status int, resp []byte) (int, []byte, int) {
+			if status == http.StatusGone {
+				cp.mu.Lock()
+				if cp.seen == nil {
+					cp.seen = map[string][]byte{}
+				}
+				cp.seen["expired"] = nil
+				cp.mu.Unlock()
+			}
+			return status, resp, 0
+		}},
 }
 
 func contains(list []string, s string) bool {

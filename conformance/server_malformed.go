@@ -34,6 +34,14 @@ func structuralBad(valid []byte) []badBody {
 	for i := 0; i < 17; i++ {
 		deep = mArr(deep)
 	}
+	// A scalar at level 17, and a map at level 16 whose entry is at 17.
+	deepScalar, deepEntry := mUint(1), mMap(kv{"k", mUint(1)})
+	for i := 0; i < 16; i++ {
+		deepScalar = mArr(deepScalar)
+		if i < 15 {
+			deepEntry = mArr(deepEntry)
+		}
+	}
 	return []badBody{
 		{"an empty body", nil},
 		{"a body cut in the middle", valid[:len(valid)/2]},
@@ -54,6 +62,8 @@ func structuralBad(valid []byte) []badBody {
 		{"a negative int64 under an unknown key", mMap(kv{"x", []byte{0xd3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe}})},
 		{"a map key that is not a str", raw([]byte{0x81}, mUint(1), mUint(2))},
 		{"nesting 17 levels below the top-level map", mMap(kv{"x", deep})},
+		{"a scalar at level 17 (16 arrays around a uint)", mMap(kv{"x", deepScalar})},
+		{"a map entry at level 17 (a map at level 16)", mMap(kv{"x", deepEntry})},
 		{"an array32 claiming 2^31 elements", mMap(kv{"x", []byte{0xdd, 0x80, 0, 0, 0}})},
 		{"a map32 claiming 2^31 entries", mMap(kv{"x", []byte{0xdf, 0x80, 0, 0, 0}})},
 		{"a bin32 claiming 4 GiB", mMap(kv{"x", []byte{0xc6, 0xff, 0xff, 0xff, 0xff, 0}})},
@@ -73,7 +83,8 @@ func init() {
 			an empty body; the body cut in half and without its last byte; the body plus one
 			byte; two bodies; an array, nil, a str or ASCII text instead of the map; under an
 			unknown key: 0xc1, float32, float64, fixext1, a timestamp ext, negative fixint, int8
-			and int64; a non-str map key; 17 levels of nesting; array32, map32, bin32 and str32
+			and int64; a non-str map key; 17 levels of nesting (17 arrays, a uint inside 16 arrays,
+			a map entry inside 15 arrays); array32, map32, bin32 and str32
 			headers claiming more than the body holds; a top-level map32 of 2^32-1 entries.
 			Assert: malformed_request (400) each time, and "m" never exists (head 0).`,
 	}, func(t *T) {

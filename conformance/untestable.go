@@ -10,6 +10,8 @@ var Untestable = map[string]string{
 	"SP-2-8":   "a table of constants; each limit is checked where it applies (IDs, names, batch IDs)",
 	"SP-4.2-1": "the canonical bytes are internal to the fingerprint; every case that uploads checks the resulting fingerprint (SP-4.2-5)",
 	"SP-5-2":   "the clock algorithm is internal; its observable effects are checked through SP-5-3 and SP-7-6",
+	"SP-3-14":  "restoring or replacing a data set is an operator action outside the protocol; the reference server's backup and restore are tested in serverd, cmd/syncprint and internal/e2etest",
+	"SP-6.1-7": "needs a data set that lost acknowledged versions without taking a new epoch, which a conforming server never has; serverd tests it by copying a data directory back by hand",
 	"SP-11-2":  "needs the server's admin token, which the suite is not given (tokens are issued out of band)",
 	"SP-11-3":  "needs the server's admin token, which the suite is not given",
 	"SP-12-1":  "what a server logs is not observable over the protocol",

@@ -29,7 +29,7 @@ const (
 	CodeStaleBase           Code = "stale_base"           // 409: a resolution's base version is not the current one
 	CodeBatchReused         Code = "batch_id_reused"      // 409: a batch ID was reused with a different request
 	CodeInvalidCursor       Code = "invalid_cursor"       // 400: a cursor this server never issued
-	CodeCursorExpired       Code = "cursor_expired"       // 410: a cursor from another server epoch
+	CodeCursorExpired       Code = "cursor_expired"       // 410: a cursor from another server epoch, or past the head
 	CodeRateLimited         Code = "rate_limited"         // 429: too many requests; see Retry-After
 	CodeUnavailable         Code = "unavailable"          // 503: shutting down or overloaded; see Retry-After
 	CodeInternal            Code = "internal"             // 500: a server fault; nothing was applied

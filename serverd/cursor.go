@@ -88,3 +88,12 @@ func clip(s string) string {
 	}
 	return s
 }
+
+// errCursorAhead is the answer to a cursor of the current epoch whose
+// version is greater than the collection's head: the data set lost
+// versions it issued a cursor for (restored from a backup without taking
+// a new epoch), so the versions after the head will be assigned again and
+// the client must pull from the beginning [SP-6.1-7].
+func errCursorAhead(v, head changelog.Seq) error {
+	return protocol.Errorf(protocol.CodeCursorExpired, "cursor is at version %d, past the collection's head %d: the data set lost versions; restart from an empty cursor", v, head)
+}

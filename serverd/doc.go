@@ -15,6 +15,12 @@
 // bytes, then wakes the user's watchers. [Server.Shutdown] stops accepting,
 // ends long-polls, waits for in-flight requests and closes the store.
 //
+// Backups: [Server.Backup] copies the data set of a running server (a bbolt
+// hot backup), [BackupDataDir] that of a stopped one, and [Restore] installs
+// a copy in a data directory, marked ([MarkRestored]) so that the server
+// that opens it takes a new epoch (SP-3-14 of the spec): clients then pull
+// again and put back what the copy lost.
+//
 // Caveats: authentication tokens cannot be revoked yet; rate-limit state
 // and watchers are in memory and per process; an oversized body is refused
 // by fasthttp before routing and auth run (it still gets the msgpack

@@ -85,6 +85,9 @@ func (s *Server) handleChanges(c *call) (any, error) {
 			return err
 		}
 		resp.Head = uint64(head)
+		if after > head {
+			return errCursorAhead(after, head)
+		}
 		return coll.Since(after, limit+1, func(e changelog.Entry) error {
 			if len(resp.Changes) == limit {
 				resp.More = true

@@ -27,6 +27,13 @@ func (s *Server) handleWatch(c *call) (any, error) {
 		names = append(names, coll)
 	}
 	sort.Strings(names) // validate in a stable order
+	var heads map[string]changelog.Seq
+	if len(names) > 0 {
+		var err error
+		if heads, err = s.heads(c.user); err != nil {
+			return nil, err
+		}
+	}
 	for _, coll := range names {
 		cur := req.Cursors[coll]
 		if err := protocol.ValidateCollection(coll); err != nil {
@@ -35,6 +42,9 @@ func (s *Server) handleWatch(c *call) (any, error) {
 		v, err := s.cursors.parse(c.user, coll, cur)
 		if err != nil {
 			return nil, err
+		}
+		if v > heads[coll] {
+			return nil, errCursorAhead(v, heads[coll])
 		}
 		after[coll] = v
 	}
@@ -86,4 +96,18 @@ func (s *Server) changedSince(user string, after map[string]changelog.Seq) ([]st
 	})
 	sort.Strings(changed)
 	return changed, err
+}
+
+// heads returns the head of each of the user's collections that holds
+// items (a collection not listed has head 0).
+func (s *Server) heads(user string) (map[string]changelog.Seq, error) {
+	heads := map[string]changelog.Seq{}
+	err := s.view(context.Background(), func(tx storage.Tx) error {
+		clear(heads)
+		return tx.Collections(user, func(name string, head changelog.Seq) error {
+			heads[name] = head
+			return nil
+		})
+	})
+	return heads, err
 }

@@ -67,9 +67,12 @@ type Server struct {
 	store   storage.Store
 	clock   *changelog.Clock
 	cursors cursors
-	admin   string
-	hub     *hub
-	limiter *limiter // nil when rate limiting is off
+	// restoredFrom is the epoch of the backup this data set was restored
+	// from, when Open took a new epoch for it; else "".
+	restoredFrom string
+	admin        string
+	hub          *hub
+	limiter      *limiter // nil when rate limiting is off
 	// codings are the content codings offered (nil: none), with their
 	// encoder and a decoder bounded by max_body_bytes.
 	codings  []string
@@ -161,9 +164,14 @@ func newServer(cfg Config, st storage.Store) (*Server, error) {
 		if err != nil {
 			return err
 		}
-		if epoch == nil {
+		if len(epoch) == 0 {
+			// A new data set, or one restored from a backup (MarkRestored
+			// cleared its epoch): a new epoch [SP-3-14].
 			epoch = []byte(hex.EncodeToString(randomBytes(epochHexLen / 2)))
 			if err := tx.PutMeta(metaEpoch, epoch); err != nil {
+				return err
+			}
+			if s.restoredFrom, err = restoredFrom(tx); err != nil {
 				return err
 			}
 		}
@@ -205,6 +213,10 @@ func newServer(cfg Config, st storage.Store) (*Server, error) {
 		Logger:                       fasthttpLogger{s.log},
 		NoDefaultContentType:         true,
 		DisablePreParseMultipartForm: true,
+	}
+	if s.restoredFrom != "" {
+		s.log.Warn("data set restored from a backup: took a new epoch; every client pulls its collections again",
+			"epoch", s.cursors.epoch, "backup_epoch", s.restoredFrom)
 	}
 	s.log.Info("server opened", "data_dir", cfg.DataDir, "epoch", s.cursors.epoch, "default_rule", cfg.DefaultRule, "version", cfg.Version)
 	return s, nil
@@ -353,6 +365,11 @@ func (s *Server) enter() bool {
 
 // Epoch returns the data set's epoch.
 func (s *Server) Epoch() string { return s.cursors.epoch }
+
+// RestoredFrom returns, when Open took a new epoch because the data set was
+// restored from a backup (MarkRestored), the epoch of the data set the
+// backup was made from; else "".
+func (s *Server) RestoredFrom() string { return s.restoredFrom }
 
 // AdminToken returns the admin token (also in DataDir/admin.token).
 func (s *Server) AdminToken() string { return s.admin }

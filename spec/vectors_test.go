@@ -126,6 +126,10 @@ func TestFingerprintVectors(t *testing.T) {
 					t.Fatalf("content_pattern %q: %v", c.ContentPattern, err)
 				}
 				content = bytes.Repeat([]byte{byte(b)}, n)
+				// The same content as data.
+				if r := c.ContentRepeat; r == nil || !bytes.Equal(bytes.Repeat(unhex(t, r.ByteHex), r.Count), content) {
+					t.Errorf("content_repeat %+v does not match content_pattern %q", r, c.ContentPattern)
+				}
 			} else {
 				content = unhex(t, c.ContentHex)
 			}
@@ -390,9 +394,10 @@ func TestSessionVector(t *testing.T) {
 	var f gen.SessionFile
 	readJSON(t, "session.json", &f)
 	types := map[string][2]string{
-		protocol.PathInfo:     {"", "Info"},
-		protocol.PathChanges:  {"ChangesRequest", "ChangesResponse"},
-		protocol.PathExchange: {"ExchangeRequest", "ExchangeResponse"},
+		protocol.PathInfo:        {"", "Info"},
+		protocol.PathCollections: {"CollectionsRequest", "CollectionsResponse"},
+		protocol.PathChanges:     {"ChangesRequest", "ChangesResponse"},
+		protocol.PathExchange:    {"ExchangeRequest", "ExchangeResponse"},
 	}
 	for _, s := range f.Requests {
 		tt, ok := types[s.Path]
@@ -420,6 +425,81 @@ func TestSessionVector(t *testing.T) {
 		if got := fingerprint.Of(it.ID, it.Deleted, it.Content); !bytes.Equal(got.Bytes(), it.FP) {
 			t.Errorf("item %s: fingerprint does not verify", it.ID)
 		}
+	}
+}
+
+// TestSessionStatesMatchTheSession checks the states of session.json
+// given as data against its requests: every fingerprint, the cursors, the
+// upload (from client_before and the plan) and what the exchange stores.
+func TestSessionStatesMatchTheSession(t *testing.T) {
+	var f gen.SessionFile
+	readJSON(t, "session.json", &f)
+	checkFP := func(what, id string, deleted bool, contentHex, fpHex string) {
+		if got := fingerprint.Of(id, deleted, unhex(t, contentHex)); got.String() != fpHex {
+			t.Errorf("%s %s: fp_hex is not the fingerprint of its content", what, id)
+		}
+	}
+	before, after := f.ClientBefore.Collections["notes"], f.ClientAfter.Collections["notes"]
+	for _, cc := range []gen.SessionClientColl{before, after} {
+		for _, it := range cc.Items {
+			checkFP("client item", it.ID, it.Deleted, it.ContentHex, it.FPHex)
+		}
+		for _, lc := range cc.LocalConflicts {
+			checkFP("local conflict", lc.ID, lc.Deleted, lc.ContentHex, lc.FPHex)
+		}
+	}
+	for _, sc := range []gen.SessionServerColl{f.ServerBefore["notes"], f.ServerAfter["notes"]} {
+		for _, it := range sc.Items {
+			checkFP("server item", it.ID, it.Deleted, it.ContentHex, it.FPHex)
+		}
+	}
+	byPath := map[string]gen.SessionStep{}
+	for _, s := range f.Requests {
+		byPath[s.Path] = s
+	}
+	var pull protocol.ChangesRequest
+	var xreq protocol.ExchangeRequest
+	var xresp protocol.ExchangeResponse
+	for _, err := range []error{
+		protocol.Unmarshal(unhex(t, byPath[protocol.PathChanges].RequestHex), &pull),
+		protocol.Unmarshal(unhex(t, byPath[protocol.PathExchange].RequestHex), &xreq),
+		protocol.Unmarshal(unhex(t, byPath[protocol.PathExchange].ResponseHex), &xresp),
+	} {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if pull.Cursor != before.Cursor || xresp.Cursor != after.Cursor {
+		t.Errorf("cursors: before %q (pulled from %q), after %q (exchange answered %q)", before.Cursor, pull.Cursor, after.Cursor, xresp.Cursor)
+	}
+	seen := map[string]uint64{}
+	for _, p := range f.Plan {
+		seen[p.ID] = p.Seen
+	}
+	for _, u := range xreq.Uploads {
+		for _, it := range before.Items {
+			if it.ID == u.ID && (u.Base != it.Base || u.HLC != it.HLC || hex.EncodeToString(u.FP) != it.FPHex || hex.EncodeToString(u.Content) != it.ContentHex || u.Seen != seen[u.ID]) {
+				t.Errorf("upload %s differs from client_before and the plan", u.ID)
+			}
+		}
+	}
+	stored := map[string]gen.SessionClientItem{}
+	for _, it := range after.Items {
+		stored[it.ID] = it
+	}
+	for _, it := range xresp.Items {
+		got := stored[it.ID]
+		if got.Base != it.Version || got.Seen != it.Version || got.Pending || got.FPHex != hex.EncodeToString(it.FP) {
+			t.Errorf("client_after %s is not the downloaded version %d", it.ID, it.Version)
+		}
+	}
+	for _, r := range xresp.Results {
+		if got := stored[r.ID]; got.Base != r.Version || got.Pending {
+			t.Errorf("client_after %s is not acknowledged as version %d", r.ID, r.Version)
+		}
+	}
+	if f.ServerAfter["notes"].Head != xresp.Head {
+		t.Errorf("server_after head %d, the exchange answered %d", f.ServerAfter["notes"].Head, xresp.Head)
 	}
 }
 

@@ -298,7 +298,7 @@ func TestTourFromTheReadme(t *testing.T) {
 	laptop.ok("put", "wiki", "howto", "v2 from laptop")
 	laptop.ok("sync")
 	require.Equal(t, "v1 from phone", laptop.get("wiki", "howto"))
-	phone.ok("sync")
+	// conflicts asks the server: the phone lists the record without syncing.
 	var manual *conflictJSON
 	for _, c := range conflictsOf(t, phone) {
 		if c.Reason == "manual" && c.ID == "howto" {

@@ -348,6 +348,7 @@ func (cc *clientCmd) conflicts(args []string) error {
 		return err
 	}
 	defer c.Close()
+	cc.refreshConflicts(c)
 	all, err := c.Conflicts()
 	if err != nil {
 		return err
@@ -438,6 +439,7 @@ func (cc *clientCmd) resolve(args []string) error {
 		return err
 	}
 	defer c.Close()
+	cc.refreshConflicts(c)
 	ctx, cancel := cc.context()
 	defer cancel()
 	if err := c.Resolve(ctx, pos[0], pos[1], r); err != nil {
@@ -445,6 +447,25 @@ func (cc *clientCmd) resolve(args []string) error {
 	}
 	fmt.Fprintf(cc.e.stdout, "resolved %s/%s\n", pos[0], pos[1])
 	return nil
+}
+
+// refreshTimeout bounds the refresh of server conflict records before
+// conflicts and resolve, so that an offline device lists its cache soon.
+const refreshTimeout = 3 * time.Second
+
+// refreshConflicts brings the cached server conflict records up to date
+// when a server is configured, so that a record another device's sync made
+// shows without syncing first; offline, it says the list is the one of the
+// last sync.
+func (cc *clientCmd) refreshConflicts(c *clientd.Client) {
+	if cc.server == "" || cc.token == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), refreshTimeout)
+	defer cancel()
+	if err := c.RefreshConflicts(ctx); err != nil {
+		fmt.Fprintf(cc.e.stderr, "syncprint: could not reach the server (%v); server records as of the last sync\n", err)
+	}
 }
 
 func (cc *clientCmd) history(args []string) error {

@@ -4,6 +4,8 @@
 //
 //	syncprint serve [--addr 127.0.0.1:7070] [--data DIR] [--policy COLL=RULE]... [--default-policy RULE]
 //	syncprint token create --data DIR --user NAME [--device NAME]
+//	syncprint backup --data DIR FILE
+//	syncprint restore --data DIR FILE
 //	syncprint client [--store FILE] [--server URL] [--token TOKEN] COMMAND [ARGS]
 //	syncprint conform list | explain ID | server ... | client ... | coverage
 //	syncprint client-driver ...
@@ -53,6 +55,8 @@ const topUsage = `syncprint: fingerprint-based sync for offline-first apps
 Usage:
   syncprint serve   [--addr 127.0.0.1:7070] [--data DIR] [--policy COLL=RULE]... [--default-policy RULE]
   syncprint token   create --data DIR --user NAME [--device NAME]
+  syncprint backup  --data DIR FILE      (a running server's too)
+  syncprint restore --data DIR FILE      (the server stopped; it takes a new epoch)
   syncprint client  [--store FILE] [--server URL] [--token TOKEN] COMMAND [ARGS]
   syncprint conform list | explain ID | server --url URL ... | client --driver CMD | coverage
   syncprint client-driver --store FILE   (the conformance driver over this client)
@@ -113,6 +117,10 @@ func dispatch(e env, args []string) error {
 		return cmdServe(e, args[1:])
 	case "token":
 		return cmdToken(e, args[1:])
+	case "backup":
+		return cmdBackup(e, args[1:])
+	case "restore":
+		return cmdRestore(e, args[1:])
 	case "client":
 		return cmdClient(e, args[1:])
 	case "conform":

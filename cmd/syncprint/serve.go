@@ -100,9 +100,21 @@ func cmdServe(e env, args []string) error {
 		return fmt.Errorf("write %s: %w", urlPath, err)
 	}
 	defer os.Remove(urlPath)
+	stopAdmin, sock, err := startAdminSocket(srv, *data, logger)
+	if err != nil {
+		logger.Warn("online backups unavailable (syncprint backup works on the stopped server)", "err", err)
+	} else {
+		defer stopAdmin()
+	}
 
 	fmt.Fprintf(e.stdout, "syncprint %s listening on %s (data %s, epoch %s)\n", version, url, *data, srv.Epoch())
 	fmt.Fprintf(e.stdout, "rules: default %s%s\n", defRule, describePolicies(policies))
+	if from := srv.RestoredFrom(); from != "" {
+		fmt.Fprintf(e.stdout, "data set restored from a backup of epoch %s: new epoch %s; clients pull every collection again\n", from, srv.Epoch())
+	}
+	if sock != "" {
+		fmt.Fprintf(e.stdout, "backups: syncprint backup --data %s FILE (admin socket %s)\n", *data, sock)
+	}
 	if firstToken != "" {
 		// The token is printed once, on standard output only (never to the
 		// log), so that a person starting the server can use it at once.

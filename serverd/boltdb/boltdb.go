@@ -32,6 +32,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"runtime"
 	"strconv"
 	"sync"
@@ -306,6 +307,28 @@ func runFn(fn func(storage.Tx) error, t *tx) (err error) {
 		}
 	}()
 	return fn(t)
+}
+
+// Backup writes a consistent copy of the store's file to w in one read
+// transaction (bbolt's hot backup): writes go on meanwhile and are not in
+// the copy, and Close waits for it. It returns the number of bytes
+// written. The copy is a bbolt file that Open opens like the original.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, storage.ErrClosed
+	}
+	var n int64
+	err := s.db.View(func(btx *bolt.Tx) error {
+		var err error
+		n, err = btx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("backup: %w", err)
+	}
+	return n, nil
 }
 
 // Close implements storage.Store.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"strings"
 
 	"github.com/syncprint/syncprint/fingerprint"
@@ -20,18 +21,26 @@ type FingerprintFile struct {
 // as a pattern plus their SHA-256; their canonical encoding as a prefix
 // plus its total length.
 type FingerprintCase struct {
-	Name               string `json:"name"`
-	ID                 string `json:"id"`
-	IDHex              string `json:"id_hex"`
-	Deleted            bool   `json:"deleted"`
-	ContentHex         string `json:"content_hex,omitempty"`
-	ContentPattern     string `json:"content_pattern,omitempty"`
-	ContentLength      int    `json:"content_length"`
-	ContentSHA256      string `json:"content_sha256"`
-	CanonicalHex       string `json:"canonical_hex,omitempty"`
-	CanonicalPrefixHex string `json:"canonical_prefix_hex,omitempty"`
-	CanonicalLength    int    `json:"canonical_length"`
-	FingerprintHex     string `json:"fingerprint_hex"`
+	Name           string `json:"name"`
+	ID             string `json:"id"`
+	IDHex          string `json:"id_hex"`
+	Deleted        bool   `json:"deleted"`
+	ContentHex     string `json:"content_hex,omitempty"`
+	ContentPattern string `json:"content_pattern,omitempty"`
+	// ContentRepeat gives a large content as data: one byte repeated.
+	ContentRepeat      *ContentRepeat `json:"content_repeat,omitempty"`
+	ContentLength      int            `json:"content_length"`
+	ContentSHA256      string         `json:"content_sha256"`
+	CanonicalHex       string         `json:"canonical_hex,omitempty"`
+	CanonicalPrefixHex string         `json:"canonical_prefix_hex,omitempty"`
+	CanonicalLength    int            `json:"canonical_length"`
+	FingerprintHex     string         `json:"fingerprint_hex"`
+}
+
+// ContentRepeat is a content of Count bytes, each ByteHex.
+type ContentRepeat struct {
+	ByteHex string `json:"byte_hex"`
+	Count   int    `json:"count"`
 }
 
 // bigPatternByte and bigPatternLen describe the 1 MiB case.
@@ -83,6 +92,10 @@ func genFingerprint(files map[string][]byte) error {
 		}
 		if x.pattern != "" {
 			c.ContentPattern = x.pattern
+			c.ContentRepeat = &ContentRepeat{ByteHex: hex.EncodeToString([]byte{x.content[0]}), Count: len(x.content)}
+			if !bytes.Equal(x.content, bytes.Repeat(x.content[:1], len(x.content))) {
+				return fmt.Errorf("bug: fingerprint case %q: content is not one byte repeated", x.name)
+			}
 			c.CanonicalPrefixHex = hex.EncodeToString(canon[:4+len(x.id)+1+8+16])
 		} else {
 			c.ContentHex = hex.EncodeToString(x.content)

@@ -120,6 +120,8 @@ func genMalformed(files map[string][]byte) error {
 		{"too deep: 17 levels below the top map", "ChangesRequest", unknown(nest(16, []byte{0x90})), "at most 16 levels of nesting below the top-level map"},
 		{"array header claims more elements than bytes left", "ChangesRequest", unknown(b2([]byte{0xdd}, u32(0x7fffffff))), "container lengths are checked before allocating"},
 		{"binary header claims more bytes than left", "ChangesRequest", unknown(b2([]byte{0xc6}, u32(0xffffffff))), "blob lengths are checked before allocating"},
+		{"too deep: a scalar at level 17 (16 arrays around an integer)", "ChangesRequest", unknown(nest(16, []byte{0x01})), "a value at level 17 is refused, a scalar as well as a container"},
+		{"too deep: a map entry at level 17 (a map at level 16 with one entry)", "ChangesRequest", unknown(nest(15, b2([]byte{0x81}, field("k"), []byte{0x01}))), "the keys and values of a map at level 16 are at level 17"},
 	}
 	for i, c := range bad {
 		msg := NewMessage(c.typ)
@@ -148,6 +150,8 @@ func genMalformed(files map[string][]byte) error {
 		{"empty array instead of nil", "ExchangeRequest", b2([]byte{0x83}, field("collection"), field(coll), field("batch_id"), field(acceptedBatchEmpty), field("downloads"), []byte{0x90}), "an empty container equals nil"},
 		{"unknown key ignored", "ChangesRequest", unknown(b2([]byte{0x82}, field("a"), []byte{0x01}, field("b"), []byte{0x92, 0xc3, 0xa0})), "unknown keys are ignored"},
 		{"16 levels below the top map", "ChangesRequest", unknown(nest(15, []byte{0x90})), "16 levels of nesting are allowed"},
+		{"a scalar at level 16 (15 arrays around an integer)", "ChangesRequest", unknown(nest(15, []byte{0x01})), "16 levels of nesting are allowed"},
+		{"an empty map at level 16", "ChangesRequest", unknown(nest(15, []byte{0x80})), "a container at level 16 is allowed when it holds nothing"},
 	}
 	for _, c := range good {
 		msg := NewMessage(c.typ)
