@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
 )
 
 // A Bomb is a valid body in a content coding that decodes to far more
@@ -87,53 +88,60 @@ func appendBlockHeader(out []byte, last bool, typ byte, size int) []byte {
 }
 
 // gzip builds one gzip member (RFC 1952) whose deflate stream (RFC 1951)
-// holds the prefix and the first MiB of zeros, then one flushed MiB of
+// holds the prefix and the first chunk of zeros, then one flushed chunk of
 // zeros repeated: a chunk that only copies from the last 32 KiB, all
-// zeros, decodes to the same MiB wherever it is repeated.
+// zeros, decodes to the same zeros wherever it is repeated. Only the
+// prefix and two chunks go through the compressor.
 func (b Bomb) gzip() ([]byte, error) {
-	const mib = 1 << 20
+	const chunk = 256 << 10
 	var buf bytes.Buffer
 	fw, err := flate.NewWriter(&buf, flate.BestCompression)
 	if err != nil {
 		return nil, fmt.Errorf("bomb: %w", err)
 	}
-	zeros := make([]byte, mib)
-	write := func(p []byte) error {
+	zeros := make([]byte, chunk)
+	write := func(p []byte, flush bool) error {
 		if _, err := fw.Write(p); err != nil {
 			return fmt.Errorf("bomb: %w", err)
 		}
+		if flush {
+			if err := fw.Flush(); err != nil {
+				return fmt.Errorf("bomb: %w", err)
+			}
+		}
 		return nil
 	}
-	if err := write(b.Prefix); err != nil {
-		return nil, err
-	}
-	left := b.Zeros
-	first := min(left, mib)
-	if err := write(zeros[:first]); err != nil {
-		return nil, err
-	}
-	left -= first
 	var stream []byte
-	if left >= mib && first == mib {
-		if err := fw.Flush(); err != nil {
-			return nil, fmt.Errorf("bomb: %w", err)
+	prefix, left := b.Prefix, b.Zeros
+	if left >= 3*chunk {
+		// The first chunk fills the window with zeros; the second, alone
+		// in its flushed blocks, is then repeated.
+		if err := write(prefix, false); err != nil {
+			return nil, err
+		}
+		if err := write(zeros, true); err != nil {
+			return nil, err
 		}
 		stream = append(stream, buf.Bytes()...)
 		buf.Reset()
-		if err := write(zeros); err != nil {
+		if err := write(zeros, true); err != nil {
 			return nil, err
 		}
-		if err := fw.Flush(); err != nil {
-			return nil, fmt.Errorf("bomb: %w", err)
-		}
-		chunk := bytes.Clone(buf.Bytes())
+		rep := bytes.Clone(buf.Bytes())
 		buf.Reset()
-		for ; left >= mib; left -= mib {
-			stream = append(stream, chunk...)
-		}
+		left -= chunk
+		n := int(left / chunk)
+		stream = append(slices.Grow(stream, n*len(rep)+64<<10), bytes.Repeat(rep, n)...)
+		left -= uint64(n) * chunk
+		prefix = nil
 	}
-	if err := write(zeros[:left]); err != nil {
+	if err := write(prefix, false); err != nil {
 		return nil, err
+	}
+	for ; left > 0; left -= min(left, chunk) {
+		if err := write(zeros[:min(left, chunk)], false); err != nil {
+			return nil, err
+		}
 	}
 	if err := fw.Close(); err != nil {
 		return nil, fmt.Errorf("bomb: %w", err)
@@ -142,8 +150,7 @@ func (b Bomb) gzip() ([]byte, error) {
 
 	out := []byte{0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff} // deflate, no flags, no mtime, unknown OS
 	out = append(out, stream...)
-	crc := crc32AppendZeros(crc32.ChecksumIEEE(b.Prefix), b.Zeros)
-	out = binary.LittleEndian.AppendUint32(out, crc)
+	out = binary.LittleEndian.AppendUint32(out, crc32AppendZeros(crc32.ChecksumIEEE(b.Prefix), b.Zeros))
 	return binary.LittleEndian.AppendUint32(out, uint32(b.Len())), nil
 }
 

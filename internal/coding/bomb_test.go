@@ -26,7 +26,7 @@ func TestBombsDecodeToTheirPrefixAndZeros(t *testing.T) {
 	for _, b := range []Bomb{
 		{}, {Prefix: []byte("head")}, {Zeros: 1}, {Prefix: []byte("head"), Zeros: zstdBlock},
 		{Prefix: bytes.Repeat([]byte("p"), zstdBlock+5), Zeros: zstdBlock + 1, DeclareSize: true},
-		{Prefix: []byte("head"), Zeros: 3<<20 + 17}, {Zeros: 2 << 20, DeclareSize: true}, {Zeros: 1 << 20},
+		{Prefix: []byte("head"), Zeros: 3<<20 + 17}, {Zeros: 2 << 20, DeclareSize: true}, {Zeros: 1 << 20}, {Prefix: []byte("h"), Zeros: 768 << 10}, {Zeros: 768<<10 - 1},
 	} {
 		want := append(bytes.Clone(b.Prefix), make([]byte, b.Zeros)...)
 		for _, c := range Supported {
