@@ -213,7 +213,11 @@ func (s *Server) decodeBody(ctx *fasthttp.RequestCtx, body []byte) ([]byte, erro
 		}
 		return nil, protocol.Errorf(protocol.CodeMalformed, "Content-Encoding %q: %v; this server decodes: %s (Info.features)", clip(strings.Join(strs, ", ")), err, offered)
 	}
-	out, err := s.decoder.Decode(cc, body)
+	dec := s.decoder
+	if faultsEnabled && fault("decode-without-limit") {
+		dec = faultDecoder(s.cfg.Limits.MaxBodyBytes)
+	}
+	out, err := dec.Decode(cc, body)
 	switch {
 	case errors.Is(err, coding.ErrTooLarge):
 		return nil, protocol.Errorf(protocol.CodePayloadTooLarge, "request body decodes to more than max_body_bytes (%d)", s.cfg.Limits.MaxBodyBytes)
