@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -76,6 +77,10 @@ type Request struct {
 	NoAcceptEncoding bool
 	// Header holds extra headers.
 	Header map[string]string
+	// HeaderLines holds header lines sent after Header, each value on a
+	// line of its own (a name may repeat); they replace the harness's own
+	// line of that name.
+	HeaderLines http.Header
 	// Body is sent as it is: a case that sets Content-Encoding in Header
 	// encodes it itself.
 	Body []byte
@@ -229,6 +234,15 @@ func (tg *Target) do(ctx context.Context, rec *recorder, req Request) (*Response
 	for k, v := range req.Header {
 		hr.Header.Set(k, v)
 		e.Headers[k] = v
+	}
+	for k, vs := range req.HeaderLines {
+		hr.Header.Del(k)
+		q := make([]string, len(vs))
+		for i, v := range vs {
+			hr.Header.Add(k, v)
+			q[i] = strconv.Quote(v)
+		}
+		e.Headers[k] = fmt.Sprintf("%s (%d lines)", strings.Join(q, " and "), len(vs))
 	}
 	if req.Body != nil {
 		e.Request = renderRequestBody(hr.Header.Values("Content-Encoding"), req.Body)
