@@ -247,8 +247,9 @@ func init() {
 			For each announced coding, an exchange uploading "m-<coding>" to a fresh collection
 			whose last key, unknown to the protocol, holds a bin of zeros so that the decoded body
 			is max_body_bytes+1 bytes (the encoded body is a few KB). Assert: payload_too_large
-			(413) and nothing applied. Then the same padded to exactly max_body_bytes: 200, the
-			upload applied. Skipped when max_body_bytes is over 64 MiB.`,
+			(413) and nothing applied. Then the same padded to exactly max_body_bytes, in the
+			first announced coding: 200, the upload applied. Skipped when max_body_bytes is over
+			64 MiB.`,
 	}, func(t *T) {
 		cs := t.needCodings()
 		limit := t.info.Limits.MaxBodyBytes
@@ -267,15 +268,16 @@ func init() {
 			t.WantError(t.Do(Request{Path: protocol.PathExchange, As: UserA, Body: z, Header: map[string]string{"Content-Encoding": c}}), protocol.CodePayloadTooLarge)
 			t.Unchanged(UserA, ns, id, nil)
 		}
-		for i, c := range cs {
-			id := "m-" + c
-			head, n := t.paddedTo(ns.Collection, id, limit)
-			z, _ := coding.Bomb{Prefix: head, Zeros: n}.Encode(c)
-			var x protocol.ExchangeResponse
-			t.OK(t.Do(Request{Path: protocol.PathExchange, As: UserA, Body: z, Header: map[string]string{"Content-Encoding": c}}), &x)
-			t.Check(len(x.Results) == 1 && x.Results[0].Status == protocol.StatusApplied && x.Results[0].Version == uint64(i+1),
-				fmt.Sprintf("%s applied: a body that decodes to exactly max_body_bytes is within the limit", id), "%s", brief(x.Results))
-		}
+		// Exactly the limit, in one coding only: the server decodes and
+		// parses the whole body, which is slow under a race detector.
+		c := cs[0]
+		id := "m-" + c
+		head, n := t.paddedTo(ns.Collection, id, limit)
+		z, _ := coding.Bomb{Prefix: head, Zeros: n}.Encode(c)
+		var x protocol.ExchangeResponse
+		t.OK(t.Do(Request{Path: protocol.PathExchange, As: UserA, Body: z, Header: map[string]string{"Content-Encoding": c}}), &x)
+		t.Check(len(x.Results) == 1 && x.Results[0].Status == protocol.StatusApplied && x.Results[0].Version == 1,
+			fmt.Sprintf("%s applied: a body that decodes to exactly max_body_bytes is within the limit", id), "%s", brief(x.Results))
 	})
 
 	serverCase(Case{
