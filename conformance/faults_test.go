@@ -28,6 +28,7 @@ var serverFaults = map[string][]string{
 	"shared-namespace":       {"server/isolation/items-invisible", "server/changes/invalid-cursor"},
 	"wrong-codes":            {"server/validate/item-ids"},
 	"deaf-watch":             {"server/watch/wakes-on-write"},
+	"decode-without-limit":   {"server/coding/decoded-size-limit"},
 }
 
 func TestServerFaultSwitchesAreCaught(t *testing.T) {

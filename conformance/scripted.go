@@ -3,16 +3,19 @@ package conformance
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/protocol"
 )
 
@@ -33,6 +36,15 @@ type scripted struct {
 	log      []sRequest
 	hook     func(r *sRequest) *sResponse
 	pageSize int // default change-info page; 0 means 1000
+	// encodeAll encodes every response in a coding the request accepts,
+	// taking turns among them; otherwise, like the reference server,
+	// responses of coding.MinSize bytes or more are encoded in the first.
+	// Either way only in codings Info.features lists (announce).
+	encodeAll bool
+	turn      int // encodeAll's next coding
+	// dec decodes request bodies, bounded by decLimit (max_body_bytes).
+	dec      *coding.Decoder
+	decLimit int
 }
 
 type sColl struct {
@@ -49,12 +61,16 @@ type sBatch struct {
 type sRequest struct {
 	Method, Path string
 	Header       http.Header
-	Body         []byte
-	At           time.Time
+	// Body is the body decoded from its content coding (SP-3-8); RawBody
+	// is the body as received, in Coding ("" for none).
+	Body, RawBody []byte
+	Coding        string
+	At            time.Time
 	// N counts the requests to the same path, from 1.
 	N int
-	// Status is the answer's HTTP status.
-	Status int
+	// Status is the answer's HTTP status, RespCoding its content coding.
+	Status     int
+	RespCoding string
 }
 
 // sResponse is a scripted answer.
@@ -88,7 +104,14 @@ func newScripted(rec *recorder) (*scripted, error) {
 	return s, nil
 }
 
-func (s *scripted) close() { _ = s.srv.Close() }
+func (s *scripted) close() {
+	_ = s.srv.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.dec != nil {
+		s.dec.Close()
+	}
+}
 
 // setHook sets the function that may replace answers.
 func (s *scripted) setHook(h func(r *sRequest) *sResponse) {
@@ -165,11 +188,11 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 			n++
 		}
 	}
-	req := &sRequest{Method: hr.Method, Path: hr.URL.Path, Header: hr.Header.Clone(), Body: body, At: time.Now(), N: n}
+	req := &sRequest{Method: hr.Method, Path: hr.URL.Path, Header: hr.Header.Clone(), Body: body, RawBody: body, At: time.Now(), N: n}
+	resp := s.decodeBody(req)
 	hook := s.hook
 	s.mu.Unlock()
-	var resp *sResponse
-	if hook != nil {
+	if resp == nil && hook != nil {
 		resp = hook(req)
 	}
 	if resp == nil {
@@ -177,20 +200,25 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 		resp = s.answer(req)
 		s.mu.Unlock()
 	}
-	req.Status = resp.Status
+	plain := resp.Body
 	s.mu.Lock()
+	resp, req.RespCoding = s.encodeResponse(req, resp)
+	req.Status = resp.Status
 	s.log = append(s.log, *req)
 	s.mu.Unlock()
 	e := Entry{Method: hr.Method, Path: hr.URL.Path, As: "client under test", Headers: map[string]string{}, Status: resp.Status, RespHdrs: map[string]string{}}
-	for _, k := range []string{protocol.HeaderVersion, "Content-Encoding"} {
+	for _, k := range []string{protocol.HeaderVersion, "Content-Encoding", "Accept-Encoding"} {
 		if v := hr.Header.Get(k); v != "" {
 			e.Headers[k] = v
 		}
 	}
 	if len(body) > 0 {
-		e.Request = renderMsgpack(body)
+		e.Request = renderMsgpack(req.Body)
+		if req.Coding != "" {
+			e.Request = fmt.Sprintf("[%s, %d bytes] %s", req.Coding, len(body), e.Request)
+		}
 	}
-	e.Response = renderMsgpack(resp.Body)
+	e.Response = renderMsgpack(plain)
 	for k, v := range resp.Header {
 		w.Header().Set(k, v)
 		e.RespHdrs[k] = v
@@ -199,6 +227,91 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	w.Header().Set("Content-Type", protocol.ContentType)
 	w.WriteHeader(resp.Status)
 	_, _ = w.Write(resp.Body)
+}
+
+// announce adds content codings (or other features) to Info.features.
+func (s *scripted) announce(features ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.info.Features = append(s.info.Features, features...)
+}
+
+// codings returns the content codings Info.features lists (s.mu held).
+func (s *scripted) codings() []string {
+	var out []string
+	for _, c := range definedCodings {
+		if slices.Contains(s.info.Features, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// decodeBody removes the request's content coding like a server (SP-3-8,
+// step 6 of SP-3-3): a coding Info.features does not list, or two, is
+// malformed_request, and so is a body that does not decode; one that
+// decodes to more than max_body_bytes is payload_too_large. It returns
+// the error answer, or nil with req.Body decoded (s.mu held).
+func (s *scripted) decodeBody(req *sRequest) *sResponse {
+	cc, err := coding.ParseContentEncoding(req.Header.Values("Content-Encoding"))
+	if err == nil && cc != "" && !slices.Contains(s.codings(), cc) {
+		err = fmt.Errorf("%q is not in Info.features", cc)
+	}
+	if err != nil {
+		return errResp(protocol.CodeMalformed, "Content-Encoding: "+err.Error())
+	}
+	if cc == "" {
+		return nil
+	}
+	limit := s.info.Limits.MaxBodyBytes
+	if s.dec == nil || s.decLimit != limit {
+		if s.dec != nil {
+			s.dec.Close()
+		}
+		if s.dec, err = coding.NewDecoder(limit); err != nil {
+			return errResp(protocol.CodeInternal, err.Error())
+		}
+		s.decLimit = limit
+	}
+	out, err := s.dec.Decode(cc, req.RawBody)
+	switch {
+	case errors.Is(err, coding.ErrTooLarge):
+		return errResp(protocol.CodePayloadTooLarge, "the body decodes to more than max_body_bytes")
+	case err != nil:
+		return errResp(protocol.CodeMalformed, err.Error())
+	}
+	req.Body, req.Coding = out, cc
+	return nil
+}
+
+// encodeResponse encodes an answer in a coding that Info.features lists
+// and the request's Accept-Encoding accepts (see encodeAll), and returns
+// it with that coding ("" when it stays unencoded). s.mu held.
+func (s *scripted) encodeResponse(req *sRequest, resp *sResponse) (*sResponse, string) {
+	var ok []string
+	ae := strings.Join(req.Header.Values("Accept-Encoding"), ", ")
+	for _, c := range s.codings() {
+		if ae != "" && acceptsCoding(ae, c) {
+			ok = append(ok, c)
+		}
+	}
+	if len(ok) == 0 || !s.encodeAll && len(resp.Body) < coding.MinSize {
+		return resp, ""
+	}
+	c := ok[0]
+	if s.encodeAll {
+		c = ok[s.turn%len(ok)]
+		s.turn++
+	}
+	z, err := bodyEncoder.Encode(c, nil, resp.Body)
+	if err != nil {
+		return errResp(protocol.CodeInternal, err.Error()), ""
+	}
+	out := &sResponse{Status: resp.Status, Header: map[string]string{"Content-Encoding": c}, Body: z}
+	for k, v := range resp.Header {
+		out.Header[k] = v
+	}
+	return out, c
 }
 
 // errResp encodes an Error answer with its code's status.

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -70,9 +71,19 @@ type Request struct {
 	// path but /v1/info. NoVersion sends none.
 	Version   string
 	NoVersion bool
+	// NoAcceptEncoding sends no Accept-Encoding header; otherwise the
+	// harness asks for unencoded responses (identity) unless Header names
+	// another Accept-Encoding.
+	NoAcceptEncoding bool
 	// Header holds extra headers.
 	Header map[string]string
-	Body   []byte
+	// HeaderLines holds header lines sent after Header, each value on a
+	// line of its own (a name may repeat); they replace the harness's own
+	// line of that name.
+	HeaderLines http.Header
+	// Body is sent as it is: a case that sets Content-Encoding in Header
+	// encodes it itself.
+	Body []byte
 }
 
 // Response is a server's answer.
@@ -207,17 +218,34 @@ func (tg *Target) do(ctx context.Context, rec *recorder, req Request) (*Response
 	}
 	// Responses come unencoded unless a case asks for a coding (SP-3-8):
 	// net/http would otherwise ask for gzip on its own and hide it.
-	hr.Header.Set("Accept-Encoding", coding.Identity)
+	hc := tg.HTTP
+	if hc == nil {
+		hc = defaultHTTP
+	}
+	if req.NoAcceptEncoding {
+		if hc, err = withoutCompression(hc); err != nil {
+			return nil, err
+		}
+		defer hc.CloseIdleConnections()
+		e.Headers["Accept-Encoding"] = "(none)"
+	} else {
+		hr.Header.Set("Accept-Encoding", coding.Identity)
+	}
 	for k, v := range req.Header {
 		hr.Header.Set(k, v)
 		e.Headers[k] = v
 	}
-	if req.Body != nil {
-		e.Request = renderMsgpack(req.Body)
+	for k, vs := range req.HeaderLines {
+		hr.Header.Del(k)
+		q := make([]string, len(vs))
+		for i, v := range vs {
+			hr.Header.Add(k, v)
+			q[i] = strconv.Quote(v)
+		}
+		e.Headers[k] = fmt.Sprintf("%s (%d lines)", strings.Join(q, " and "), len(vs))
 	}
-	hc := tg.HTTP
-	if hc == nil {
-		hc = defaultHTTP
+	if req.Body != nil {
+		e.Request = renderRequestBody(hr.Header.Values("Content-Encoding"), req.Body)
 	}
 	start := time.Now()
 	resp, err := hc.Do(hr)
@@ -267,6 +295,51 @@ func (tg *Target) do(ctx context.Context, rec *recorder, req Request) (*Response
 	}
 	return r, nil
 }
+
+// withoutCompression returns a copy of hc whose transport neither asks for
+// gzip nor decodes it: with it, a request goes without Accept-Encoding.
+func withoutCompression(hc *http.Client) (*http.Client, error) {
+	rt := hc.Transport
+	if rt == nil {
+		rt = http.DefaultTransport
+	}
+	tr, ok := rt.(*http.Transport)
+	if !ok {
+		return nil, fmt.Errorf("the HTTP client's transport (%T) cannot send a request without Accept-Encoding", rt)
+	}
+	tr = tr.Clone()
+	tr.DisableCompression = true
+	c := *hc
+	c.Transport = tr
+	return &c, nil
+}
+
+// renderRequestBody renders a request body for the transcript, decoded
+// from its content coding when it has one (at most 1 MiB of it: a case may
+// send a body that decodes to gigabytes).
+func renderRequestBody(contentEncoding []string, body []byte) string {
+	cc, err := coding.ParseContentEncoding(contentEncoding)
+	if err != nil || cc == "" {
+		return renderMsgpack(body)
+	}
+	dec, err := requestRenderDecoder.Decode(cc, body)
+	switch {
+	case errors.Is(err, coding.ErrTooLarge):
+		return fmt.Sprintf("[%s, %d bytes, decoding to more than 1 MiB]", cc, len(body))
+	case err != nil:
+		return fmt.Sprintf("[%s, %d bytes that do not decode: %v] %s", cc, len(body), err, clipHex(body, 64))
+	}
+	return fmt.Sprintf("[%s, %d bytes] %s", cc, len(body), renderMsgpack(dec))
+}
+
+// requestRenderDecoder decodes request bodies for transcripts.
+var requestRenderDecoder = func() *coding.Decoder {
+	d, err := coding.NewDecoder(1 << 20)
+	if err != nil {
+		panic("bug: " + err.Error())
+	}
+	return d
+}()
 
 // responseDecoder decodes response bodies (at most 256 MiB, like the
 // read limit).

@@ -209,6 +209,52 @@ func TestContentEncodingRepeatedHeader(t *testing.T) {
 	require.Nil(t, decodeResponse(t, status, b, &resp))
 }
 
+// TestAcceptEncodingRepeatedHeader sends raw HTTP with two Accept-Encoding
+// lines: they form one list [RFC 9110, section 5.3], so a coding refused
+// on the second line is never used because the first says "*" [SP-3-8].
+func TestAcceptEncodingRepeatedHeader(t *testing.T) {
+	ts := startServer(t, Config{})
+	tok := ts.token("alice", "phone")
+	var ups []protocol.Upload
+	for i := range 50 {
+		ups = append(ups, up(fmt.Sprint("item-", i), strings.Repeat("content ", 20), 0, 0, hlcAt(time.Now())))
+	}
+	ts.exchange(tok, "notes", ups)
+	body, err := protocol.Marshal(protocol.ChangesRequest{Collection: "notes"})
+	require.NoError(t, err)
+	send := func(lines ...string) string {
+		conn, err := net.Dial("tcp", strings.TrimPrefix(ts.url, "http://"))
+		require.NoError(t, err)
+		defer conn.Close()
+		var req bytes.Buffer
+		fmt.Fprintf(&req, "POST %s HTTP/1.1\r\nHost: test\r\n%s: 1\r\nAuthorization: Bearer %s\r\n", protocol.PathChanges, protocol.HeaderVersion, tok)
+		for _, l := range lines {
+			fmt.Fprintf(&req, "Accept-Encoding: %s\r\n", l)
+		}
+		fmt.Fprintf(&req, "Content-Length: %d\r\nConnection: close\r\n\r\n", len(body))
+		req.Write(body)
+		_, err = conn.Write(req.Bytes())
+		require.NoError(t, err)
+		resp, err := http.ReadResponse(bufio.NewReader(conn), &http.Request{Method: http.MethodPost})
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		return resp.Header.Get("Content-Encoding")
+	}
+	for _, tc := range []struct {
+		lines []string
+		want  string
+	}{
+		{[]string{"*", "zstd;q=0, gzip;q=0"}, ""},
+		{[]string{"*", "zstd;q=0"}, "gzip"},
+		{[]string{"identity", "gzip"}, "gzip"},
+		{[]string{"zstd;q=0", "*"}, "gzip"},
+		{[]string{"*"}, "zstd"},
+	} {
+		require.Equal(t, tc.want, send(tc.lines...), "Accept-Encoding lines %q", tc.lines)
+	}
+}
+
 // TestErrorIDsOnTheWireAreValidUTF8 checks [SP-9-7] end to end: IDs that
 // are not valid UTF-8, or longer than 256 bytes, come back in Error.ids as
 // valid UTF-8 of at most 256 bytes; valid IDs come back unchanged.

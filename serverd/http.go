@@ -154,7 +154,7 @@ func (s *Server) serve(c *call) error {
 	ctx.SetStatusCode(fasthttp.StatusOK)
 	ctx.SetContentType(protocol.ContentType)
 	if len(body) >= coding.MinSize && s.codings != nil {
-		if cc := coding.Negotiate(string(ctx.Request.Header.Peek(fasthttp.HeaderAcceptEncoding)), s.codings); cc != "" {
+		if cc := coding.Negotiate(acceptEncoding(ctx), s.codings); cc != "" {
 			if body, err = s.encoder.Encode(cc, nil, body); err != nil {
 				return err
 			}
@@ -213,7 +213,11 @@ func (s *Server) decodeBody(ctx *fasthttp.RequestCtx, body []byte) ([]byte, erro
 		}
 		return nil, protocol.Errorf(protocol.CodeMalformed, "Content-Encoding %q: %v; this server decodes: %s (Info.features)", clip(strings.Join(strs, ", ")), err, offered)
 	}
-	out, err := s.decoder.Decode(cc, body)
+	dec := s.decoder
+	if faultsEnabled && fault("decode-without-limit") {
+		dec = faultDecoder(s.cfg.Limits.MaxBodyBytes)
+	}
+	out, err := dec.Decode(cc, body)
 	switch {
 	case errors.Is(err, coding.ErrTooLarge):
 		return nil, protocol.Errorf(protocol.CodePayloadTooLarge, "request body decodes to more than max_body_bytes (%d)", s.cfg.Limits.MaxBodyBytes)
@@ -221,6 +225,21 @@ func (s *Server) decodeBody(ctx *fasthttp.RequestCtx, body []byte) ([]byte, erro
 		return nil, protocol.Errorf(protocol.CodeMalformed, "request body: %v", err)
 	}
 	return out, nil
+}
+
+// acceptEncoding returns the request's Accept-Encoding lines as one list:
+// every line counts [RFC 9110, section 5.3], so a coding refused with q=0
+// on a later line stays refused when an earlier one accepts "*" [SP-3-8].
+func acceptEncoding(ctx *fasthttp.RequestCtx) string {
+	lines := ctx.Request.Header.PeekAll(fasthttp.HeaderAcceptEncoding)
+	if len(lines) == 1 {
+		return string(lines[0])
+	}
+	strs := make([]string, len(lines))
+	for i, l := range lines {
+		strs[i] = string(l)
+	}
+	return strings.Join(strs, ", ")
 }
 
 // bearer returns the token of the Authorization header, "" if there is none.

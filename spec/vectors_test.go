@@ -3,11 +3,14 @@ package spec_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -21,6 +24,7 @@ import (
 
 	"github.com/syncprint/syncprint/changelog"
 	"github.com/syncprint/syncprint/fingerprint"
+	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/internal/reconcile"
 	"github.com/syncprint/syncprint/internal/vectorgen/gen"
 	"github.com/syncprint/syncprint/protocol"
@@ -524,6 +528,88 @@ func TestFormatVectors(t *testing.T) {
 			t.Errorf("token %s: bad form or hash", tok.Token)
 		}
 	}
+}
+
+func TestCodingVectors(t *testing.T) {
+	var f gen.CodingsFile
+	readJSON(t, "codings.json", &f)
+	msg := unhex(t, f.Message.Hex)
+	checkMessage(t, f.Message.Type, msg)
+	v, err := gen.Render(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameJSON(t, v, f.Message.Value)
+	dec, err := coding.NewDecoder(protocol.DefaultMaxBodyBytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	codings := map[string]bool{}
+	for _, e := range f.Encoded {
+		codings[e.Coding] = true
+		got, err := dec.Decode(e.Coding, unhex(t, e.Hex))
+		if err != nil || !bytes.Equal(got, msg) {
+			t.Errorf("%s: the body does not decode to the message (%v)", e.Coding, err)
+		}
+		if e.Coding == coding.Gzip {
+			// An independent decoder agrees, trailer included.
+			if got, err := gunzip(unhex(t, e.Hex)); err != nil || !bytes.Equal(got, msg) {
+				t.Errorf("gzip: compress/gzip does not decode it to the message (%v)", err)
+			}
+		}
+	}
+	for _, c := range coding.Supported {
+		if !codings[c] {
+			t.Errorf("no encoded body in %s", c)
+		}
+	}
+	bombs := map[string]bool{}
+	for _, b := range f.Bombs {
+		bombs[b.Coding] = true
+		body := unhex(t, b.Hex)
+		if b.DecodedLength < 4*uint64(b.MaxBodyBytes) || b.Expect != string(protocol.CodePayloadTooLarge) || len(body) > 8<<10 {
+			t.Errorf("%s bomb: not a small body decoding to far more than max_body_bytes, expecting payload_too_large", b.Coding)
+		}
+		bounded, err := coding.NewDecoder(b.MaxBodyBytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := bounded.Decode(b.Coding, body); !errors.Is(err, coding.ErrTooLarge) {
+			t.Errorf("%s bomb: a decoder bounded by max_body_bytes answers %v, want ErrTooLarge", b.Coding, err)
+		}
+		bounded.Close()
+		// Unbounded, it decodes to decoded_length zeros.
+		var got []byte
+		if b.Coding == coding.Gzip {
+			got, err = gunzip(body)
+		} else {
+			var full *coding.Decoder
+			if full, err = coding.NewDecoder(int(b.DecodedLength)); err != nil {
+				t.Fatal(err)
+			}
+			got, err = full.Decode(b.Coding, body)
+			full.Close()
+		}
+		if err != nil || uint64(len(got)) != b.DecodedLength || !bytes.Equal(got, make([]byte, len(got))) {
+			t.Errorf("%s bomb: decodes to %d bytes (%v), want %d zeros", b.Coding, len(got), err, b.DecodedLength)
+		}
+	}
+	for _, c := range coding.Supported {
+		if !bombs[c] {
+			t.Errorf("no bomb in %s", c)
+		}
+	}
+}
+
+// gunzip decodes a gzip body with the standard library, which checks its
+// CRC-32 and ISIZE: a decoder independent of the reference one.
+func gunzip(body []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(zr)
 }
 
 // The requirement-ID checks.

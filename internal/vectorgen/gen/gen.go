@@ -24,7 +24,7 @@ import (
 func Files() (map[string][]byte, error) {
 	files := map[string][]byte{}
 	for _, g := range []func(map[string][]byte) error{
-		genFingerprint, genHLC, genMessages, genDecisions, genMalformed, genSession, genFormats,
+		genFingerprint, genHLC, genMessages, genDecisions, genMalformed, genSession, genFormats, genCodings,
 	} {
 		if err := g(files); err != nil {
 			return nil, err
