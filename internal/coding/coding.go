@@ -128,9 +128,18 @@ type Decoder struct {
 	zstd  *zstd.Decoder
 }
 
-// NewDecoder returns a Decoder whose output is at most limit bytes.
+// MinWindow is the zstd window every decoder accepts whatever its limit:
+// the 8 MiB RFC 8878 recommends decoders support. A frame may declare a
+// window larger than the body it holds, so a small limit must not refuse
+// a small valid body for its window alone.
+const MinWindow = 8 << 20
+
+// NewDecoder returns a Decoder whose output is at most limit bytes. Zstd
+// output is checked against the limit as it grows, so a body that decodes
+// to more is refused after at most max(limit, MinWindow) bytes plus one
+// block.
 func NewDecoder(limit int) (*Decoder, error) {
-	zd, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(uint64(limit)), zstd.WithDecoderConcurrency(0))
+	zd, err := zstd.NewReader(nil, zstd.WithDecoderMaxMemory(uint64(max(limit, MinWindow))), zstd.WithDecoderConcurrency(0))
 	if err != nil {
 		return nil, fmt.Errorf("new zstd decoder: %w", err)
 	}

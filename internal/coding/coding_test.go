@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
 
 	"github.com/syncprint/syncprint/internal/coding"
@@ -120,4 +121,34 @@ func TestNegotiationPicksTheFirstOfferedCodingTheClientAccepts(t *testing.T) {
 	for header, want := range cases {
 		require.Equal(t, want, coding.Negotiate(header, offered), "Accept-Encoding: %q", header)
 	}
+}
+
+func TestASmallLimitStillDecodesAFrameThatDeclaresALargeWindow(t *testing.T) {
+	// A valid 1 KB body in a frame declaring a 4 MiB window (as an encoder
+	// streaming a body of unknown length may write it), built by hand: magic,
+	// a descriptor without content size or single segment, the window
+	// descriptor (exponent 12: 1 << 22), and one last raw block.
+	body := bytes.Repeat([]byte("k"), 1000)
+	z := []byte{0x28, 0xb5, 0x2f, 0xfd, 0x00, 12 << 3}
+	blk := 1 | len(body)<<3 // last, raw, size
+	z = append(z, byte(blk), byte(blk>>8), byte(blk>>16))
+	z = append(z, body...)
+	hdr, err := zstdFrameWindow(z)
+	require.NoError(t, err)
+	require.Greater(t, hdr, uint64(64<<10), "the frame must declare a window over the limit")
+	dec, err := coding.NewDecoder(64 << 10)
+	require.NoError(t, err)
+	defer dec.Close()
+	got, err := dec.Decode(coding.Zstd, z)
+	require.NoError(t, err)
+	require.Equal(t, body, got)
+}
+
+// zstdFrameWindow reads the window size a zstd frame declares.
+func zstdFrameWindow(z []byte) (uint64, error) {
+	var h zstd.Header
+	if err := h.Decode(z); err != nil {
+		return 0, err
+	}
+	return h.WindowSize, nil
 }
