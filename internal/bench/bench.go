@@ -24,8 +24,9 @@ const (
 
 // harness runs the workloads of one Config.
 type harness struct {
-	cfg *Config
-	rep *Report
+	cfg     *Config
+	rep     *Report
+	pending []*pending // prepared workloads waiting for runQueued
 }
 
 // Run runs the benchmark cfg describes and returns its report. It starts
@@ -53,15 +54,17 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		h.rep.Floor = f
 		h.logf("floor: %.1f ms (min %.1f, max %.1f)", f.Millis.Median, f.Millis.Min, f.Millis.Max)
 	}
-	for _, name := range cfg.Systems {
-		s := h.system(name)
-		for _, w := range AllWorkloads {
-			if !cfg.has(w) {
-				continue
-			}
-			if err := h.workload(ctx, s, w); err != nil {
+	for _, w := range AllWorkloads {
+		if !cfg.has(w) {
+			continue
+		}
+		for _, name := range cfg.Systems {
+			if err := h.workload(ctx, h.system(name), w); err != nil {
 				return h.rep, fmt.Errorf("%s %s: %w", name, w, err)
 			}
+		}
+		if err := h.runQueued(ctx); err != nil {
+			return h.rep, err
 		}
 	}
 	h.rep.finish()
@@ -225,89 +228,148 @@ type timedSpec struct {
 	size              int // collection size
 	moved             int // items whose content must cross, both ways
 	minUp, minDown    int64
+	// runs overrides the system's number of runs when set.
+	runs int
 	// timed is the job of the timed step; post, when set, runs after it
 	// (with the same server) and must verify.
 	timed func(runDir string) Job
 	post  func(runDir string) Job
+	// finish, when set, completes the result after the last run.
+	finish func(*Result) error
 }
 
-// timedRuns runs the timed step of spec on copies of fx and records the
-// result.
-func (h *harness) timedRuns(ctx context.Context, fx *fixture, spec timedSpec) error {
-	s := fx.s
-	res := &Result{Workload: spec.workload, Variant: spec.variant, System: s.name(), Size: spec.size,
+// pending is a prepared workload waiting for its timed runs.
+type pending struct {
+	fx   *fixture
+	spec timedSpec
+	n    int // runs
+	res  *Result
+
+	ms                                     []float64
+	ups, downs, sPeak, cPeak, sAnon, cAnon []int64
+}
+
+// queue records a prepared workload; Run times the queued ones of a
+// workload together, alternating the systems run by run, so that both see
+// the same (noisy) machine.
+func (h *harness) queue(fx *fixture, spec timedSpec) error {
+	n := h.runs(fx.s)
+	if spec.runs > 0 {
+		n = spec.runs
+	}
+	res := &Result{Workload: spec.workload, Variant: spec.variant, System: fx.s.name(), Size: spec.size,
 		Moved: spec.moved, MinBytesUp: spec.minUp, MinBytesDown: spec.minDown, Verified: true}
-	n := h.runs(s)
-	var ms []float64
-	var ups, downs, sPeak, cPeak, sAnon, cAnon []int64
-	for run := range n {
-		runDir := filepath.Join(filepath.Dir(fx.dir), fmt.Sprintf("run-%d", run))
-		_ = os.RemoveAll(runDir)
-		if err := copyTree(fx.dir, runDir); err != nil {
-			return err
+	h.pending = append(h.pending, &pending{fx: fx, spec: spec, n: n, res: res})
+	return nil
+}
+
+// runQueued times the queued workloads, run by run in turn, records
+// their results and removes their fixtures.
+func (h *harness) runQueued(ctx context.Context) error {
+	queued := h.pending
+	h.pending = nil
+	rounds := 0
+	for _, p := range queued {
+		rounds = max(rounds, p.n)
+	}
+	for run := range rounds {
+		for _, p := range queued {
+			if run < p.n {
+				if err := h.runOnce(ctx, p, run); err != nil {
+					return fmt.Errorf("%s %s%s: %w", p.fx.s.name(), p.spec.workload, p.spec.variant, err)
+				}
+			}
 		}
-		var srvProf string
-		j := spec.timed(runDir)
-		if h.cfg.ProfileDir != "" && s.name() == Syncprint && run == n-1 {
-			base := filepath.Join(h.cfg.ProfileDir, spec.workload+spec.variant)
-			srvProf, j.CPUProfile = base+"-server.pprof", base+"-client.pprof"
-		}
-		var f stepFigures
-		err := h.withServer(ctx, s, filepath.Join(runDir, "server"), srvProf, func(srv *serverProc) error {
-			j.Server = srv.url()
-			var err error
-			f, err = runStep(ctx, s.runner(), runDir, j, srv, true)
-			if err != nil {
+	}
+	for _, p := range queued {
+		res := p.res
+		res.Runs = p.n
+		res.Millis = statOf(p.ms)
+		res.BytesUp, res.BytesDown = medianInt(p.ups), medianInt(p.downs)
+		res.ServerPeak, res.ClientPeak = maxInt(p.sPeak), maxInt(p.cPeak)
+		res.ServerPeakAnon, res.ClientPeakAnon = maxInt(p.sAnon), maxInt(p.cAnon)
+		res.compute()
+		if p.spec.finish != nil {
+			if err := p.spec.finish(res); err != nil {
 				return err
 			}
-			if spec.post != nil {
-				p := spec.post(runDir)
-				p.Server = srv.url()
-				pf, err := runStep(ctx, s.runner(), runDir, p, srv, true)
-				if err != nil {
-					return err
-				}
-				if !pf.Verified.Verified {
-					res.Verified = false
-					res.VerifyError = "after the other side synced: " + pf.Verified.VerifyError
-				}
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("run %d: %w", run+1, err)
 		}
-		if !f.Verified.Verified {
-			res.Verified = false
-			res.VerifyError = f.Verified.VerifyError
-		}
-		if !f.PeakReset {
-			res.PeakIncludesSetup = true
-		}
-		ms = append(ms, f.Timed.Millis)
-		ups, downs = append(ups, f.Up), append(downs, f.Down)
-		sPeak, cPeak = append(sPeak, f.ServerPeak), append(cPeak, f.ClientPeak)
-		sAnon, cAnon = append(sAnon, f.ServerPeakAnon), append(cAnon, f.ClientPeakAnon)
-		res.Uploaded, res.Downloaded, res.Conflicts = f.Timed.Uploaded, f.Timed.Downloaded, f.Timed.Conflicts
-		res.Many = f.Timed.Many
-		res.PerRun = append(res.PerRun, RunFigures{Millis: f.Timed.Millis, Up: f.Up, Down: f.Down, Conns: f.Conns,
-			ServerPeak: f.ServerPeak, ClientPeak: f.ClientPeak})
-		h.logf("%s %s%s run %d/%d: %.1f ms, %s up, %s down, server %s, client %s, verified %v",
-			s.name(), spec.workload, spec.variant, run+1, n, f.Timed.Millis, fmtBytes(f.Up), fmtBytes(f.Down),
-			fmtBytes(f.ServerPeak), fmtBytes(f.ClientPeak), f.Verified.Verified)
+		h.rep.Results = append(h.rep.Results, res)
 		if !h.cfg.KeepRuns {
-			if err := os.RemoveAll(runDir); err != nil {
+			if err := os.RemoveAll(p.fx.dir); err != nil {
 				return err
 			}
 		}
 	}
-	res.Runs = n
-	res.Millis = statOf(ms)
-	res.BytesUp, res.BytesDown = medianInt(ups), medianInt(downs)
-	res.ServerPeak, res.ClientPeak = maxInt(sPeak), maxInt(cPeak)
-	res.ServerPeakAnon, res.ClientPeakAnon = maxInt(sAnon), maxInt(cAnon)
-	res.compute()
-	h.rep.Results = append(h.rep.Results, res)
+	return nil
+}
+
+// runOnce times one run of p on a fresh copy of its fixture.
+func (h *harness) runOnce(ctx context.Context, p *pending, run int) error {
+	s, spec, res := p.fx.s, p.spec, p.res
+	runDir := filepath.Join(filepath.Dir(p.fx.dir), fmt.Sprintf("run-%d", run))
+	_ = os.RemoveAll(runDir)
+	if err := copyTree(p.fx.dir, runDir); err != nil {
+		return err
+	}
+	var srvProf string
+	j := spec.timed(runDir)
+	j.Trace = s.name() == Syncprint
+	if h.cfg.ProfileDir != "" && s.name() == Syncprint {
+		base := spec.workload
+		if spec.variant != "" {
+			base += fmt.Sprintf("-%d", spec.size)
+		}
+		base = filepath.Join(h.cfg.ProfileDir, fmt.Sprintf("%s-run%d", base, run+1))
+		srvProf, j.CPUProfile = base+"-server.pprof", base+"-client.pprof"
+	}
+	var f stepFigures
+	err := h.withServer(ctx, s, filepath.Join(runDir, "server"), srvProf, func(srv *serverProc) error {
+		j.Server = srv.url()
+		var err error
+		f, err = runStep(ctx, s.runner(), runDir, j, srv, true)
+		if err != nil {
+			return err
+		}
+		if spec.post != nil {
+			pj := spec.post(runDir)
+			pj.Server = srv.url()
+			pf, err := runStep(ctx, s.runner(), runDir, pj, srv, true)
+			if err != nil {
+				return err
+			}
+			if !pf.Verified.Verified {
+				res.Verified = false
+				res.VerifyError = "after the other side synced: " + pf.Verified.VerifyError
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("run %d: %w", run+1, err)
+	}
+	if !f.Verified.Verified {
+		res.Verified = false
+		res.VerifyError = f.Verified.VerifyError
+	}
+	if !f.PeakReset {
+		res.PeakIncludesSetup = true
+	}
+	p.ms = append(p.ms, f.Timed.Millis)
+	p.ups, p.downs = append(p.ups, f.Up), append(p.downs, f.Down)
+	p.sPeak, p.cPeak = append(p.sPeak, f.ServerPeak), append(p.cPeak, f.ClientPeak)
+	p.sAnon, p.cAnon = append(p.sAnon, f.ServerPeakAnon), append(p.cAnon, f.ClientPeakAnon)
+	res.Uploaded, res.Downloaded, res.Conflicts = f.Timed.Uploaded, f.Timed.Downloaded, f.Timed.Conflicts
+	res.Many = f.Timed.Many
+	res.Requests = f.Timed.Requests
+	res.PerRun = append(res.PerRun, RunFigures{Millis: f.Timed.Millis, Up: f.Up, Down: f.Down, Conns: f.Conns,
+		ServerPeak: f.ServerPeak, ClientPeak: f.ClientPeak})
+	h.logf("%s %s%s run %d/%d: %.1f ms, %s up, %s down, server %s, client %s, verified %v",
+		s.name(), spec.workload, spec.variant, run+1, p.n, f.Timed.Millis, fmtBytes(f.Up), fmtBytes(f.Down),
+		fmtBytes(f.ServerPeak), fmtBytes(f.ClientPeak), f.Verified.Verified)
+	if !h.cfg.KeepRuns {
+		return os.RemoveAll(runDir)
+	}
 	return nil
 }
 
@@ -329,7 +391,7 @@ func (h *harness) pull(ctx context.Context, s system) error {
 	if err != nil {
 		return err
 	}
-	return h.timedRuns(ctx, fx, timedSpec{
+	return h.queue(fx, timedSpec{
 		workload: WorkPull, size: n, moved: n, minDown: h.wireMin(n),
 		timed: func(dir string) Job {
 			j := fx.job(h, dir, "puller", OpSync)
@@ -351,7 +413,7 @@ func (h *harness) push(ctx context.Context, s system) error {
 	if err := h.put(ctx, fx, "pusher", Range{From: 0, To: n, Tag: tagBase}); err != nil {
 		return err
 	}
-	return h.timedRuns(ctx, fx, timedSpec{
+	return h.queue(fx, timedSpec{
 		workload: WorkPush, size: n, moved: n, minUp: h.wireMin(n),
 		timed: func(dir string) Job {
 			j := fx.job(h, dir, "pusher", OpSync)
@@ -410,7 +472,7 @@ func (h *harness) bidi(ctx context.Context, s system) error {
 		return err
 	}
 	conflict := ConflictCheck{Range: common, TagA: tagA, TagB: tagB}
-	return h.timedRuns(ctx, fx, timedSpec{
+	return h.queue(fx, timedSpec{
 		workload: WorkBidi, size: n, moved: (e - c) + e,
 		minUp: h.wireMin(e - c), minDown: h.wireMin(e),
 		timed: func(dir string) Job {
@@ -490,7 +552,7 @@ func (h *harness) incremental(ctx context.Context, s system, n int) error {
 	expect := func() *Expect {
 		return &Expect{Items: n, BaseTag: tagBase, OnlyListed: true, Tags: []Range{aEdits, bEdits}}
 	}
-	return h.timedRuns(ctx, fx, timedSpec{
+	return h.queue(fx, timedSpec{
 		workload: WorkIncremental, variant: variant, size: n, moved: 2 * k,
 		minUp: h.wireMin(k), minDown: h.wireMin(k),
 		timed: func(dir string) Job {
@@ -528,12 +590,8 @@ func (h *harness) many(ctx context.Context, s system) error {
 	}
 	spec := &ManySpec{Items: cfg.ManyItems, Edits: cfg.ManyEdits,
 		DurationMillis: int(cfg.ManyDuration.Milliseconds()), IntervalMillis: int(cfg.ManyInterval.Milliseconds())}
-	saved := h.cfg.PeerRuns
-	savedSP := h.cfg.Runs
-	h.cfg.PeerRuns, h.cfg.Runs = 1, 1
-	defer func() { h.cfg.PeerRuns, h.cfg.Runs = saved, savedSP }()
-	err = h.timedRuns(ctx, fx, timedSpec{
-		workload: WorkMany, size: cfg.ManyItems,
+	return h.queue(fx, timedSpec{
+		workload: WorkMany, size: cfg.ManyItems, runs: 1,
 		timed: func(runDir string) Job {
 			m := *spec
 			m.Clients = make([]ManyClient, len(accts))
@@ -545,16 +603,17 @@ func (h *harness) many(ctx context.Context, s system) error {
 			s.tune(&j)
 			return j
 		},
+		finish: func(res *Result) error {
+			if res.Many == nil {
+				return errors.New("many: the runner reported no figures")
+			}
+			if cfg.ManyInterval > 0 {
+				res.Many.Offered = float64(cfg.ManyClients*cfg.ManyEdits) / cfg.ManyInterval.Seconds()
+			}
+			res.Moved = res.Many.Applied
+			res.MinBytesUp = h.wireMin(res.Many.Applied)
+			res.compute()
+			return nil
+		},
 	})
-	if err != nil {
-		return err
-	}
-	res := h.rep.Results[len(h.rep.Results)-1]
-	if res.Many == nil {
-		return errors.New("many: the runner reported no figures")
-	}
-	res.Moved = res.Many.Applied
-	res.MinBytesUp = h.wireMin(res.Many.Applied)
-	res.compute()
-	return nil
 }

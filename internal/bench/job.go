@@ -66,6 +66,20 @@ type Job struct {
 	// CPUProfile, when set, is where the runner writes a CPU profile of
 	// the timed step (Syncprint only).
 	CPUProfile string `json:"cpu_profile,omitempty"`
+	// Trace asks the runner to list the timed step's HTTP requests
+	// (Syncprint only).
+	Trace bool `json:"trace,omitempty"`
+}
+
+// RequestTrace is one HTTP request of a timed step: its path, its round
+// trip until the response's headers, and the bodies' sizes.
+type RequestTrace struct {
+	Path      string  `json:"path"`
+	StartMs   float64 `json:"start_ms"`
+	Millis    float64 `json:"ms"`
+	Status    int     `json:"status"`
+	ReqBytes  int64   `json:"req_bytes"`
+	RespBytes int64   `json:"resp_bytes"`
 }
 
 // Range is the items itemID(From), itemID(From+Step), ... below To, with
@@ -156,6 +170,8 @@ type Message struct {
 	Verified    bool        `json:"verified,omitempty"`
 	VerifyError string      `json:"verify_error,omitempty"`
 	Many        *ManyResult `json:"many,omitempty"`
+	// Requests lists the timed step's HTTP requests when Job.Trace asked.
+	Requests []RequestTrace `json:"requests,omitempty"`
 }
 
 // ManyResult is the outcome of OpMany's timed phase.
@@ -171,6 +187,9 @@ type ManyResult struct {
 	// applied (uploads reported by the sessions).
 	Edited  int `json:"edited"`
 	Applied int `json:"applied"`
+	// Offered is the edits per second the clients try to make
+	// (clients x edits / interval; 0 back to back), set by the harness.
+	Offered float64 `json:"offered_per_s,omitempty"`
 	// Sync* are percentiles of one sync session's wall time (from the
 	// local edit done until the session ends).
 	SyncP50 float64 `json:"sync_p50_ms"`

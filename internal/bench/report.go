@@ -103,6 +103,8 @@ type Result struct {
 	Conflicts  int          `json:"conflicts"`
 	Many       *ManyResult  `json:"many,omitempty"`
 	PerRun     []RunFigures `json:"per_run"`
+	// Requests are the last run's HTTP requests (Syncprint).
+	Requests []RequestTrace `json:"requests,omitempty"`
 }
 
 // RunFigures are one run's figures.
@@ -352,10 +354,13 @@ func (r *Report) targets() []*Target {
 			}
 		}
 	}
-	add("wire: against the peer", "<= the peer's bytes on every workload", nPeer > 0,
-		fmt.Sprintf("worst %.2fx the peer's (%s)", worstPeer, worstPeerW), worstPeer <= 1)
+	got := ""
+	if nPeer > 0 {
+		got = fmt.Sprintf("worst %.2fx the peer's (%s)", worstPeer, strings.TrimSpace(worstPeerW))
+	}
+	add("wire: against the peer", "<= the peer's bytes on every workload", nPeer > 0, got, worstPeer <= 1)
 	add("wire: against the data's minimum", "<= 1.15x on every workload", nMin > 0,
-		fmt.Sprintf("worst %.2fx (%s)", worstMin, worstMinW), worstMin <= 1.15)
+		fmt.Sprintf("worst %.2fx (%s)", worstMin, strings.TrimSpace(worstMinW)), worstMin <= 1.15)
 	// Memory: pulling 1,000,000 items.
 	var sc *ScaleFigures
 	for _, s := range r.Scale {
@@ -370,14 +375,18 @@ func (r *Report) targets() []*Target {
 		return fmt.Sprintf("client %s, server %s (anonymous: %s, %s)", fmtBytes(sc.Pull.ClientPeak), fmtBytes(sc.Pull.ServerPeak),
 			fmtBytes(sc.Pull.ClientPeakAnon), fmtBytes(sc.Pull.ServerPeakAnon))
 	}(), sc != nil && sc.Pull.ClientPeak < 300_000_000 && sc.Pull.ServerPeak < 300_000_000)
+	// The many target holds for 200 clients offered at least 20,000 edits
+	// per second (or back to back); a smaller setting is not a measurement
+	// of it.
 	m := r.result(WorkMany, Syncprint)
-	add("many: applied items per second", ">= 20,000/s", m != nil && m.Many != nil, func() string {
+	manyOK := m != nil && m.Many != nil && m.Many.Clients >= 200 && (m.Many.Offered == 0 || m.Many.Offered >= 20_000)
+	add("many: applied items per second", ">= 20,000/s with 200 clients", manyOK, func() string {
 		if m == nil || m.Many == nil {
 			return ""
 		}
-		return fmt.Sprintf("%.0f/s (%d clients)", m.ItemsPerSec, m.Many.Clients)
+		return fmt.Sprintf("%.0f/s (%d clients, %.0f/s offered)", m.ItemsPerSec, m.Many.Clients, m.Many.Offered)
 	}(), m != nil && m.ItemsPerSec >= 20_000)
-	add("many: p99 exchange latency", "< 50 ms", m != nil && m.Many != nil, func() string {
+	add("many: p99 exchange latency", "< 50 ms", manyOK, func() string {
 		if m == nil || m.Many == nil {
 			return ""
 		}

@@ -199,17 +199,30 @@ func putRanges(c *clientd.Client, coll string, spec ContentSpec, ranges []Range)
 }
 
 func prepareSync(job Job) (step, error) {
-	c, err := openClient(job, nil)
+	var tr *tracer
+	var hc *http.Client
+	if job.Trace {
+		tr = &tracer{base: http.DefaultTransport.(*http.Transport).Clone()}
+		hc = &http.Client{Transport: tr}
+	}
+	c, err := openClient(job, hc)
 	if err != nil {
 		return step{}, err
 	}
 	return step{
 		timed: func(ctx context.Context) (Message, error) {
+			if tr != nil {
+				tr.start = time.Now()
+			}
 			rep, err := c.Sync(ctx)
 			if err != nil {
 				return Message{}, err
 			}
-			return Message{Uploaded: rep.Uploaded, Downloaded: rep.Downloaded, Conflicts: rep.Conflicts}, nil
+			m := Message{Uploaded: rep.Uploaded, Downloaded: rep.Downloaded, Conflicts: rep.Conflicts}
+			if tr != nil {
+				m.Requests = tr.list()
+			}
+			return m, nil
 		},
 		verify: func(context.Context) error {
 			if job.Expect == nil {
@@ -390,6 +403,36 @@ func (t exchangeTimer) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	return resp, err
 }
+
+// tracer records every request's round trip.
+type tracer struct {
+	base  http.RoundTripper
+	start time.Time // set before the timed step, read by RoundTrip
+
+	mu   sync.Mutex // guards reqs
+	reqs []RequestTrace
+}
+
+func (t *tracer) RoundTrip(req *http.Request) (*http.Response, error) {
+	t0 := time.Now()
+	resp, err := t.base.RoundTrip(req)
+	rt := RequestTrace{Path: req.Method + " " + req.URL.Path, StartMs: ms(t0.Sub(t.start)), Millis: ms(time.Since(t0)), ReqBytes: req.ContentLength}
+	if err == nil {
+		rt.Status, rt.RespBytes = resp.StatusCode, resp.ContentLength
+	}
+	t.mu.Lock()
+	t.reqs = append(t.reqs, rt)
+	t.mu.Unlock()
+	return resp, err
+}
+
+func (t *tracer) list() []RequestTrace {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return append([]RequestTrace(nil), t.reqs...)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func prepareMany(ctx context.Context, job Job) (step, error) {
 	m := job.Many
