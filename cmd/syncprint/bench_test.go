@@ -84,6 +84,7 @@ func TestBenchMeasuresSyncprintOnLoopback(t *testing.T) {
 		require.True(t, r.Verified, "%s: %s", name, r.VerifyError)
 		require.False(t, r.PeakIncludesSetup, "%s: the kernel resets VmHWM here", name)
 		require.Greater(t, r.Millis.Median, 0.0, name)
+		require.Greater(t, r.CPUMillis.Median, 0.0, "%s: CPU time measured", name)
 		require.True(t, r.Millis.Min <= r.Millis.Median && r.Millis.Median <= r.Millis.Max, name)
 		require.Greater(t, r.BytesUp, int64(0), name)
 		require.Greater(t, r.BytesDown, int64(0), name)

@@ -245,7 +245,7 @@ type pending struct {
 	n    int // runs
 	res  *Result
 
-	ms                                     []float64
+	ms, cpu, ccpu, scpu                    []float64
 	ups, downs, sPeak, cPeak, sAnon, cAnon []int64
 }
 
@@ -285,6 +285,8 @@ func (h *harness) runQueued(ctx context.Context) error {
 		res := p.res
 		res.Runs = p.n
 		res.Millis = statOf(p.ms)
+		res.CPUMillis = statOf(p.cpu)
+		res.ClientCPUMillis, res.ServerCPUMillis = statOf(p.ccpu).Median, statOf(p.scpu).Median
 		res.BytesUp, res.BytesDown = medianInt(p.ups), medianInt(p.downs)
 		res.ServerPeak, res.ClientPeak = maxInt(p.sPeak), maxInt(p.cPeak)
 		res.ServerPeakAnon, res.ClientPeakAnon = maxInt(p.sAnon), maxInt(p.cAnon)
@@ -356,16 +358,18 @@ func (h *harness) runOnce(ctx context.Context, p *pending, run int) error {
 		res.PeakIncludesSetup = true
 	}
 	p.ms = append(p.ms, f.Timed.Millis)
+	cms, sms := ms(f.ClientCPU), ms(f.ServerCPU)
+	p.cpu, p.ccpu, p.scpu = append(p.cpu, cms+sms), append(p.ccpu, cms), append(p.scpu, sms)
 	p.ups, p.downs = append(p.ups, f.Up), append(p.downs, f.Down)
 	p.sPeak, p.cPeak = append(p.sPeak, f.ServerPeak), append(p.cPeak, f.ClientPeak)
 	p.sAnon, p.cAnon = append(p.sAnon, f.ServerPeakAnon), append(p.cAnon, f.ClientPeakAnon)
 	res.Uploaded, res.Downloaded, res.Conflicts = f.Timed.Uploaded, f.Timed.Downloaded, f.Timed.Conflicts
 	res.Many = f.Timed.Many
 	res.Requests = f.Timed.Requests
-	res.PerRun = append(res.PerRun, RunFigures{Millis: f.Timed.Millis, Up: f.Up, Down: f.Down, Conns: f.Conns,
+	res.PerRun = append(res.PerRun, RunFigures{Millis: f.Timed.Millis, ClientCPU: cms, ServerCPU: sms, Up: f.Up, Down: f.Down, Conns: f.Conns,
 		ServerPeak: f.ServerPeak, ClientPeak: f.ClientPeak})
-	h.logf("%s %s%s run %d/%d: %.1f ms, %s up, %s down, server %s, client %s, verified %v",
-		s.name(), spec.workload, spec.variant, run+1, p.n, f.Timed.Millis, fmtBytes(f.Up), fmtBytes(f.Down),
+	h.logf("%s %s%s run %d/%d: %.1f ms (cpu: client %.0f ms, server %.0f ms), %s up, %s down, server %s, client %s, verified %v",
+		s.name(), spec.workload, spec.variant, run+1, p.n, f.Timed.Millis, cms, sms, fmtBytes(f.Up), fmtBytes(f.Down),
 		fmtBytes(f.ServerPeak), fmtBytes(f.ClientPeak), f.Verified.Verified)
 	if !h.cfg.KeepRuns {
 		return os.RemoveAll(runDir)

@@ -174,6 +174,28 @@ func readStatus(pid int) (memStatus, error) {
 	return m, nil
 }
 
+// cpuTime returns the CPU time a process's threads have run, summed from
+// /proc/PID/task/*/schedstat (nanoseconds; a thread that exits between two
+// readings takes its share with it, which Go and node threads rarely do).
+func cpuTime(pid int) time.Duration {
+	tasks, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	var sum int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, t.Name()))
+		if err != nil {
+			continue
+		}
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += n
+		}
+	}
+	return time.Duration(sum)
+}
+
 // resetPeak resets a process's peak RSS (VmHWM) to its current RSS
 // (writing 5 to /proc/PID/clear_refs, Linux 4.0+); false if it cannot.
 func resetPeak(pid int) bool {
@@ -232,6 +254,9 @@ type stepFigures struct {
 	// anonymous memory (without the store files' mapped pages).
 	ClientPeak, ServerPeak         int64
 	ClientPeakAnon, ServerPeakAnon int64
+	// ClientCPU and ServerCPU are the CPU time the processes used during
+	// the timed step: unlike wall time, little affected by a busy machine.
+	ClientCPU, ServerCPU time.Duration
 	// PeakReset is false when the kernel refused to reset VmHWM: the
 	// peaks then include the processes' setup.
 	PeakReset bool
@@ -300,6 +325,11 @@ func runStep(ctx context.Context, argv []string, dir string, job Job, srv *serve
 		f.PeakReset = resetPeak(srv.pid()) && f.PeakReset
 		up0, down0, conns0 = srv.proxy.Counts()
 	}
+	var srvCPU0 time.Duration
+	if srv != nil {
+		srvCPU0 = cpuTime(srv.pid())
+	}
+	cliCPU0 := cpuTime(cmd.Process.Pid)
 	smp := startSampler(pids...)
 	if _, err := io.WriteString(stdin, "go\n"); err != nil {
 		smp.finish()
@@ -309,6 +339,10 @@ func runStep(ctx context.Context, argv []string, dir string, job Job, srv *serve
 	anon := smp.finish()
 	if err != nil {
 		return fail(err)
+	}
+	f.ClientCPU = cpuTime(cmd.Process.Pid) - cliCPU0
+	if srv != nil {
+		f.ServerCPU = cpuTime(srv.pid()) - srvCPU0
 	}
 	if srv != nil {
 		up1, down1, conns1 := srv.proxy.Counts()

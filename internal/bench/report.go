@@ -39,7 +39,11 @@ type Machine struct {
 	Go          string `json:"go"`
 	Node        string `json:"node,omitempty"`
 	Syncprint   string `json:"syncprint,omitempty"`
-	PouchDB     string `json:"pouchdb,omitempty"`
+	// LoadStart and LoadEnd are /proc/loadavg when the run started and
+	// ended: other work on the machine shows here.
+	LoadStart string `json:"load_start,omitempty"`
+	LoadEnd   string `json:"load_end,omitempty"`
+	PouchDB   string `json:"pouchdb,omitempty"`
 }
 
 // Settings are the sizes the run used.
@@ -77,6 +81,11 @@ type Result struct {
 	// Millis is the timed step's wall time over the runs.
 	Millis      Stat    `json:"ms"`
 	ItemsPerSec float64 `json:"items_per_s"`
+	// CPUMillis is the CPU time of client and server together during the
+	// timed step, over the runs; ClientCPU and ServerCPU its parts (medians).
+	CPUMillis       Stat    `json:"cpu_ms"`
+	ClientCPUMillis float64 `json:"client_cpu_ms"`
+	ServerCPUMillis float64 `json:"server_cpu_ms"`
 	// BytesUp and BytesDown are the wire bytes (median over runs) from
 	// client to server and back; MinBytes* the data's minimum (content +
 	// ID + 32-byte fingerprint per item that must cross); WireRatio the
@@ -110,6 +119,8 @@ type Result struct {
 // RunFigures are one run's figures.
 type RunFigures struct {
 	Millis     float64 `json:"ms"`
+	ClientCPU  float64 `json:"client_cpu_ms"`
+	ServerCPU  float64 `json:"server_cpu_ms"`
 	Up         int64   `json:"bytes_up"`
 	Down       int64   `json:"bytes_down"`
 	Conns      int64   `json:"connections"`
@@ -161,10 +172,13 @@ func scaleOf(f stepFigures) ScaleFigure {
 // is Syncprint's figure over the peer's; Speedup is the peer's time over
 // Syncprint's (how many times faster Syncprint is).
 type Comparison struct {
-	Workload       string  `json:"workload"`
-	Variant        string  `json:"variant,omitempty"`
-	TimeRatio      float64 `json:"time_ratio"`
-	Speedup        float64 `json:"speedup"`
+	Workload  string  `json:"workload"`
+	Variant   string  `json:"variant,omitempty"`
+	TimeRatio float64 `json:"time_ratio"`
+	Speedup   float64 `json:"speedup"`
+	// CPURatio is the CPU time of client and server, Syncprint's over
+	// the peer's: the ratio a busy machine distorts least.
+	CPURatio       float64 `json:"cpu_ratio"`
 	BytesRatio     float64 `json:"bytes_ratio"`
 	ServerMemRatio float64 `json:"server_mem_ratio"`
 	ClientMemRatio float64 `json:"client_mem_ratio"`
@@ -226,6 +240,7 @@ func ratio(a, b float64) float64 {
 // finish computes the comparisons and the targets.
 func (r *Report) finish() {
 	r.Seconds = time.Since(r.Started).Seconds()
+	r.Machine.LoadEnd = loadAvg()
 	r.Comparisons = nil
 	for _, sp := range r.Results {
 		if sp.System != Syncprint {
@@ -237,6 +252,7 @@ func (r *Report) finish() {
 		}
 		c := &Comparison{Workload: sp.Workload, Variant: sp.Variant,
 			TimeRatio: ratio(sp.Millis.Median, peer.Millis.Median), Speedup: ratio(peer.Millis.Median, sp.Millis.Median),
+			CPURatio:       ratio(sp.CPUMillis.Median, peer.CPUMillis.Median),
 			BytesRatio:     ratio(float64(sp.BytesUp+sp.BytesDown), float64(peer.BytesUp+peer.BytesDown)),
 			ServerMemRatio: ratio(float64(sp.ServerPeak), float64(peer.ServerPeak)),
 			ClientMemRatio: ratio(float64(sp.ClientPeak), float64(peer.ClientPeak)),
@@ -395,9 +411,22 @@ func (r *Report) targets() []*Target {
 	return out
 }
 
+// loadAvg returns the first three fields of /proc/loadavg.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
+}
+
 // machine describes this machine.
 func machine(cfg *Config) Machine {
-	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, Syncprint: cfg.Version}
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), OS: runtime.GOOS + "/" + runtime.GOARCH, Syncprint: cfg.Version, LoadStart: loadAvg()}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {

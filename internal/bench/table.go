@@ -16,10 +16,13 @@ func (r *Report) WriteTable(w io.Writer) {
 	if m.Node != "" {
 		fmt.Fprintf(w, ", node %s, %s", m.Node, m.PouchDB)
 	}
-	fmt.Fprintf(w, "\ncontent: %d B items (%s); times are the median of the runs [min-max]; bytes counted on the sockets\n\n", r.Settings.Size, r.Settings.Content)
+	if m.LoadStart != "" {
+		fmt.Fprintf(w, "\nload average: %s at the start, %s at the end (other work on the machine)", m.LoadStart, m.LoadEnd)
+	}
+	fmt.Fprintf(w, "\ncontent: %d B items (%s); times are the median of the runs [min-max]; cpu is client + server CPU time; bytes counted on the sockets\n\n", r.Settings.Size, r.Settings.Content)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tsystem\truns\ttime ms\t[min-max]\titems/s\tbytes up\tbytes down\twire/min\tserver RSS\tclient RSS\tverified\t")
+	fmt.Fprintln(tw, "workload\tsystem\truns\ttime ms\t[min-max]\tcpu ms\titems/s\tbytes up\tbytes down\twire/min\tserver RSS\tclient RSS\tverified\t")
 	for _, res := range r.Results {
 		t := fmt.Sprintf("%.1f", res.Millis.Median)
 		span := fmt.Sprintf("[%.1f-%.1f]", res.Millis.Min, res.Millis.Max)
@@ -30,8 +33,8 @@ func (r *Report) WriteTable(w io.Writer) {
 		if !res.Verified {
 			ok = "NO"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-			strings.TrimSpace(res.key()), res.System, res.Runs, t, span, fmtCount(res.ItemsPerSec),
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			strings.TrimSpace(res.key()), res.System, res.Runs, t, span, res.CPUMillis.Median, fmtCount(res.ItemsPerSec),
 			fmtBytes(res.BytesUp), fmtBytes(res.BytesDown), fmtRatio(res.WireRatio),
 			fmtBytes(res.ServerPeak), fmtBytes(res.ClientPeak), ok)
 	}
@@ -69,14 +72,14 @@ func (r *Report) WriteTable(w io.Writer) {
 	if len(r.Comparisons) > 0 {
 		fmt.Fprintln(w, "\nSyncprint / peer (time: lower is better; speedup = peer time / Syncprint time)")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "workload\tspeedup\ttime\tbytes\tserver RSS\tclient RSS\tapplied/s\tp99\t")
+		fmt.Fprintln(tw, "workload\tspeedup\ttime\tcpu\tbytes\tserver RSS\tclient RSS\tapplied/s\tp99\t")
 		for _, c := range r.Comparisons {
 			sp, tr, th, lat := fmt.Sprintf("%.1fx", c.Speedup), fmtRatio(c.TimeRatio), "-", "-"
 			if c.ThroughputRatio > 0 {
 				sp, tr, th, lat = "-", "-", fmtRatio(c.ThroughputRatio), fmtRatio(c.LatencyP99Ratio)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", strings.TrimSpace(c.Workload+c.Variant), sp, tr,
-				fmtRatio(c.BytesRatio), fmtRatio(c.ServerMemRatio), fmtRatio(c.ClientMemRatio), th, lat)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", strings.TrimSpace(c.Workload+c.Variant), sp, tr,
+				fmtRatio(c.CPURatio), fmtRatio(c.BytesRatio), fmtRatio(c.ServerMemRatio), fmtRatio(c.ClientMemRatio), th, lat)
 		}
 		tw.Flush()
 	}
