@@ -200,7 +200,7 @@ func (r *Report) svgScaling(b *bytes.Buffer, y, w int) int {
 	for d := xlo; d <= xhi*1.0001; d *= 10 {
 		x := xOf(d)
 		fmt.Fprintf(b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e2e8f0"/>`+"\n", x, y, x, y+h)
-		fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#718096" font-size="10">%s</text>`+"\n", x, y+h+14, fmtCount(d))
+		fmt.Fprintf(b, `<text x="%.1f" y="%d" text-anchor="middle" fill="#718096" font-size="10">%s</text>`+"\n", x, y+h+14, axisCount(d))
 	}
 	for d := ylo; d <= yhi*1.0001; d *= 10 {
 		yy := yOf(d)
@@ -228,6 +228,17 @@ func (r *Report) svgScaling(b *bytes.Buffer, y, w int) int {
 		fmt.Fprintf(b, `<rect x="%d" y="%d" width="12" height="12" fill="%s"/><text x="%d" y="%d">%s</text>`+"\n", 20, y+10+k*20, col, 38, y+21+k*20, esc(name))
 	}
 	return y + h + 30
+}
+
+// axisCount labels a power of ten: 1k, 10k, 1M.
+func axisCount(x float64) string {
+	switch {
+	case x >= 1e6:
+		return fmt.Sprintf("%gM", x/1e6)
+	case x >= 1e3:
+		return fmt.Sprintf("%gk", x/1e3)
+	}
+	return fmt.Sprintf("%g", x)
 }
 
 func title(b *bytes.Buffer, y int, s string) {
