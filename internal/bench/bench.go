@@ -328,6 +328,9 @@ func (h *harness) runOnce(ctx context.Context, p *pending, run int) error {
 	var f stepFigures
 	err := h.withServer(ctx, s, filepath.Join(runDir, "server"), srvProf, func(srv *serverProc) error {
 		j.Server = srv.url()
+		if err := srv.warm(ctx, s.warmPaths(j)...); err != nil {
+			return err
+		}
 		var err error
 		f, err = runStep(ctx, s.runner(), runDir, j, srv, true)
 		if err != nil {

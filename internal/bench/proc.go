@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,7 @@ const (
 // serverProc is a running server process behind a byte-counting proxy.
 type serverProc struct {
 	cmd   *exec.Cmd
+	addr  string // the server's own address (host:port), behind the proxy
 	proxy *Proxy
 	log   *os.File
 	done  chan error // receives the process's exit once
@@ -92,6 +94,7 @@ func startServer(ctx context.Context, argv []string, dir, logPath string, ready 
 		s.kill()
 		return nil, ctx.Err()
 	}
+	s.addr = addr
 	if s.proxy, err = StartProxy(addr); err != nil {
 		s.kill()
 		return nil, err
@@ -106,6 +109,26 @@ func (s *serverProc) kill() {
 	if s.proxy != nil {
 		_ = s.proxy.Close()
 	}
+}
+
+// warm sends GET requests for paths straight to the server (not through
+// the proxy: the bytes are not counted), as a server that has been running
+// a while has answered such requests already.
+func (s *serverProc) warm(ctx context.Context, paths ...string) error {
+	for _, p := range paths {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+s.addr+p, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return fmt.Errorf("warm up %s: %w", p, err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	http.DefaultClient.CloseIdleConnections()
+	return nil
 }
 
 // stop asks the server to stop (SIGTERM), waits for it, and closes the

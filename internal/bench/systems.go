@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/syncprint/syncprint/protocol"
 	"github.com/syncprint/syncprint/serverd"
 )
 
@@ -40,6 +41,9 @@ type system interface {
 	store(dir, name string) string
 	// tune fills the system's fields of a job.
 	tune(j *Job)
+	// warmPaths are the GET requests that warm a freshly started server
+	// up for a job, sent before the timed step, uncounted.
+	warmPaths(j Job) []string
 }
 
 // spSystem is Syncprint: `syncprint serve` and `syncprint bench-client`.
@@ -93,6 +97,9 @@ func (spSystem) store(dir, name string) string { return filepath.Join(dir, name+
 
 func (spSystem) tune(*Job) {}
 
+// warmPaths: the handshake, unauthenticated.
+func (spSystem) warmPaths(Job) []string { return []string{protocol.PathInfo} }
+
 // pouchSystem is the peer: express-pouchdb and pouchdb-node under node.
 type pouchSystem struct {
 	node, dir string
@@ -140,3 +147,13 @@ func (p pouchSystem) runner() []string {
 func (pouchSystem) store(dir, name string) string { return filepath.Join(dir, name) }
 
 func (p pouchSystem) tune(j *Job) { j.BatchSize = p.batch }
+
+// warmPaths: the root and the database's info, which opens the database
+// (express-pouchdb opens LevelDB on the first request naming it).
+func (pouchSystem) warmPaths(j Job) []string {
+	paths := []string{"/"}
+	if j.Collection != "" {
+		paths = append(paths, "/"+j.Collection)
+	}
+	return paths
+}
