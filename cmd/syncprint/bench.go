@@ -53,11 +53,15 @@ func cmdBench(e env, args []string) error {
 	profile := fs.String("profile", "", "write CPU profiles of the Syncprint server and client (last run of each workload) to DIR")
 	noFloor := fs.Bool("no-floor", false, "skip measuring the floor of pull and push")
 	quiet := fs.Bool("quiet", false, "no progress lines")
+	from := fs.String("report", "", "run nothing: print the tables of a report saved with --json (and write --svg from it)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("bench takes no arguments, got %q", fs.Args())
+	}
+	if *from != "" {
+		return benchReport(e, *from, *svgOut)
 	}
 	cfg := bench.Config{
 		Systems: splitList(*systems), Workloads: splitList(*workloads), Runs: *runs, PeerRuns: *peerRuns,
@@ -122,6 +126,25 @@ func cmdBench(e env, args []string) error {
 	for _, res := range rep.Results {
 		if !res.Verified {
 			return exitError{code: exitFailure, err: fmt.Errorf("%s %s: results not verified: %s", res.System, res.Workload, res.VerifyError)}
+		}
+	}
+	return nil
+}
+
+// benchReport renders a saved report again.
+func benchReport(e env, path, svgOut string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var rep bench.Report
+	if err := json.Unmarshal(b, &rep); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	rep.WriteTable(e.stdout)
+	if svgOut != "" {
+		if err := os.WriteFile(svgOut, rep.SVG(), 0o644); err != nil {
+			return fmt.Errorf("write --svg: %w", err)
 		}
 	}
 	return nil

@@ -35,7 +35,7 @@ func (r *Report) SVG() []byte {
 	b.Write(body.Bytes())
 	m := r.Machine
 	fmt.Fprintf(&b, `<text x="10" y="%d" fill="#4a5568" font-size="11">%s</text>`+"\n", y+18,
-		esc(fmt.Sprintf("%s, %d cores, %s; %s; node %s; %d B items (%s); %s", m.CPU, m.Cores, fmtBytes(m.MemoryBytes), m.Go, orDash(m.Node), r.Settings.Size, r.Settings.Content, r.Started.Format("2006-01-02"))))
+		esc(fmt.Sprintf("%s, %d cores, %s; %s; node %s; %d B items (%s); load average %s; %s", m.CPU, m.Cores, fmtBytes(m.MemoryBytes), m.Go, orDash(m.Node), r.Settings.Size, r.Settings.Content, orDash(m.LoadStart), r.Started.Format("2006-01-02"))))
 	b.WriteString("</svg>\n")
 	return b.Bytes()
 }
