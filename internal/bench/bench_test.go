@@ -211,8 +211,7 @@ func TestRunnerVerificationCatchesMissingWrongAndLostItems(t *testing.T) {
 	require.NoError(t, err)
 	_, err = a.Sync(context.Background())
 	require.NoError(t, err)
-	bTok := tok("b")
-	b := syncedClient(t, url, bTok, filepath.Join(dir, "b.db"))
+	b := syncedClient(t, url, tok("b"), filepath.Join(dir, "b.db"))
 	_, err = b.Sync(context.Background())
 	require.NoError(t, err)
 	_, err = putRanges(b, benchCollection, spec, []Range{{From: 0, To: 6, Tag: tagB}})
@@ -221,16 +220,15 @@ func TestRunnerVerificationCatchesMissingWrongAndLostItems(t *testing.T) {
 	require.NoError(t, err)
 	_, err = putRanges(a, benchCollection, spec, []Range{{From: 3, To: 9, Tag: tagA}})
 	require.NoError(t, err)
-	aTok := tok("a2") // a's store moves to a runner: a fresh device identity is not needed, but the store is
-	_ = aTok
 	aStore := filepath.Join(dir, "a.db")
 	require.NoError(t, a.Close())
 
 	right := &Expect{Items: 20, BaseTag: tagBase,
 		Tags:      []Range{{From: 0, To: 3, Tag: tagB}, {From: 6, To: 9, Tag: tagA}},
 		Conflicts: []ConflictCheck{{Range: Range{From: 3, To: 6}, TagA: tagA, TagB: tagB}}}
+	// The runner takes a's store over with another token of the same
+	// device (the store's replica).
 	job := Job{Op: OpSync, Store: aStore, Server: url, Token: tok("a"), Collection: benchCollection, Content: spec, Expect: right}
-	// tok("a") issues another token of the same device: the store's replica.
 	timed, verified := runJob(t, job)
 	require.Equal(t, 3, timed.Uploaded, "6 local edits, 3 of them lost to the server's")
 	require.Equal(t, 6, timed.Downloaded, "b's 6 edits")
@@ -257,7 +255,6 @@ func TestRunnerVerificationCatchesMissingWrongAndLostItems(t *testing.T) {
 			require.Contains(t, v.VerifyError, tc.want)
 		})
 	}
-	_ = bTok
 }
 
 func TestReportJudgesTheTargetsAndRendersTableAndSVG(t *testing.T) {
