@@ -7,7 +7,7 @@ ADDR    ?= 127.0.0.1:7070
 DATA    ?= ./data
 ARGS    ?=
 
-.PHONY: run build test test-short test-race lint fmt vet staticcheck deps-check bench vectors conformance clean
+.PHONY: run build test test-short test-race lint fmt vet staticcheck deps-check bench microbench vectors conformance clean
 
 run: build
 	./bin/syncprint serve --addr $(ADDR) --data $(DATA) $(ARGS)
@@ -44,7 +44,21 @@ staticcheck:
 deps-check:
 	@./.ci/deps-check
 
-bench:
+# bench runs `syncprint bench`: Syncprint and the peer (PouchDB, installed
+# from bench/peers/pouchdb/package-lock.json with npm ci when missing; needs
+# Node.js 18+) side by side on the issue's workloads, with a table on the
+# terminal and the figures and chart in $(BENCH_OUT). BENCH_ARGS passes
+# flags, e.g. BENCH_ARGS='--systems syncprint' or '--runs 9'.
+BENCH_OUT  ?= bench/out
+BENCH_ARGS ?=
+bench: build
+	@mkdir -p $(BENCH_OUT)
+	./bin/syncprint bench --install --json $(BENCH_OUT)/bench.json --svg $(BENCH_OUT)/bench.svg $(BENCH_ARGS)
+
+# microbench runs the Go micro-benchmarks (fingerprint, codec, change-info
+# intersection, store commits, exchange, end-to-end sync); compare two runs
+# with benchstat.
+microbench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 vectors:
@@ -59,4 +73,4 @@ conformance: build
 	./conformance/run-local.sh ./bin/syncprint ./conformance-report $(CONFORM_ARGS)
 
 clean:
-	rm -rf bin conformance-report
+	rm -rf bin conformance-report bench/out

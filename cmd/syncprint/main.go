@@ -1,6 +1,7 @@
 // Command syncprint is the one binary of Syncprint: the sync server
 // (serve), token administration (token), a command-line client over a local
-// store (client), and, as they land, the conformance suite and benchmarks.
+// store (client), the conformance suite (conform) and the benchmark against
+// a peer (bench).
 //
 //	syncprint serve [--addr 127.0.0.1:7070] [--data DIR] [--policy COLL=RULE]... [--default-policy RULE]
 //	syncprint token create --data DIR --user NAME [--device NAME]
@@ -9,6 +10,7 @@
 //	syncprint client [--store FILE] [--server URL] [--token TOKEN] COMMAND [ARGS]
 //	syncprint conform list | explain ID | server ... | client ... | coverage
 //	syncprint client-driver ...
+//	syncprint bench [--systems syncprint,pouchdb] [--json FILE] [--svg FILE] ...
 //	syncprint version
 //
 // Exit status: 0 success, 1 failure, 2 usage error, 3 not found (client get,
@@ -60,6 +62,7 @@ Usage:
   syncprint client  [--store FILE] [--server URL] [--token TOKEN] COMMAND [ARGS]
   syncprint conform list | explain ID | server --url URL ... | client --driver CMD | coverage
   syncprint client-driver --store FILE   (the conformance driver over this client)
+  syncprint bench   [--systems syncprint,pouchdb] [--json FILE] [--svg FILE] [sizes...]
   syncprint version
 
 Rules: server-wins, client-wins, latest-wins, manual.
@@ -127,6 +130,10 @@ func dispatch(e env, args []string) error {
 		return cmdConform(e, args[1:])
 	case "client-driver":
 		return cmdClientDriver(e, args[1:])
+	case "bench":
+		return cmdBench(e, args[1:])
+	case "bench-client":
+		return cmdBenchClient(e, args[1:])
 	case "version", "--version":
 		fmt.Fprintf(e.stdout, "syncprint %s\n", version)
 		return nil

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"time"
@@ -43,11 +44,19 @@ func cmdServe(e env, args []string) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	rate := fs.Float64("rate-limit", 0, "requests per second allowed per token (0: no limit)")
 	grace := fs.Duration("shutdown-timeout", 15*time.Second, "how long to wait for in-flight requests on SIGINT/SIGTERM")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the server's whole run to FILE")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("serve takes no arguments, got %q", fs.Args())
+	}
+	if *cpuProfile != "" {
+		stop, err := startProfile(*cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
 	}
 	logger, err := newLogger(e, *logLevel, *logFormat)
 	if err != nil {
@@ -154,6 +163,19 @@ func cmdServe(e env, args []string) error {
 		fmt.Fprintln(e.stdout, "syncprint: stopped cleanly")
 		return nil
 	}
+}
+
+// startProfile starts a CPU profile into path; stop ends it.
+func startProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
 }
 
 func describePolicies(p policyFlag) string {

@@ -1,0 +1,307 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/syncprint/syncprint/clientd"
+	"github.com/syncprint/syncprint/serverd"
+)
+
+func TestContentIsDeterministicSizedAndSafeForJSON(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec ContentSpec
+	}{
+		{"text of 200 bytes", ContentSpec{ContentText, 200}},
+		{"text shorter than its header", ContentSpec{ContentText, 20}},
+		{"random of 200 bytes", ContentSpec{ContentRandom, 200}},
+		{"random of 1 byte", ContentSpec{ContentRandom, 1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := Content(tc.spec, itemID(7), "v1")
+			require.Len(t, a, tc.spec.Size)
+			require.Equal(t, a, Content(tc.spec, itemID(7), "v1"), "the same id and tag give the same bytes")
+			if tc.spec.Size >= 20 {
+				require.NotEqual(t, a, Content(tc.spec, itemID(7), "v2"), "another tag gives other bytes")
+				require.NotEqual(t, a, Content(tc.spec, itemID(8), "v1"), "another id gives other bytes")
+			}
+			require.NotContains(t, string(a), `"`)
+			require.NotContains(t, string(a), `\`)
+			for _, c := range a {
+				require.True(t, c >= 0x20 && c < 0x7f, "printable ASCII")
+			}
+		})
+	}
+	// Pinned: bench/peers/pouchdb/content.js must produce these bytes too
+	// (cmd/syncprint's peer test compares the two).
+	require.Equal(t, "id=item-0000042 v=v1 ref=aZ3BZYWrEZolY_ccvIqXky note: north samp",
+		string(Content(ContentSpec{ContentText, 200}, itemID(42), "v1")[:64]))
+}
+
+func TestRangeEnumeratesItsItems(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		r    Range
+		want []int
+	}{
+		{"a plain range", Range{From: 2, To: 5}, []int{2, 3, 4}},
+		{"a stride", Range{From: 1, To: 10, Step: 4}, []int{1, 5, 9}},
+		{"an empty range", Range{From: 3, To: 3}, nil},
+		{"a reversed range", Range{From: 5, To: 3}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got []int
+			tc.r.Each(func(i int) { got = append(got, i) })
+			require.Equal(t, tc.want, got)
+			require.Equal(t, len(tc.want), tc.r.Len())
+			for _, i := range tc.want {
+				require.True(t, tc.r.holds(i))
+			}
+			require.False(t, tc.r.holds(tc.r.To))
+		})
+	}
+}
+
+func TestStatOfTakesTheMedianMinAndMax(t *testing.T) {
+	require.Equal(t, Stat{Median: 2, Min: 1, Max: 9}, statOf([]float64{9, 1, 2}))
+	require.Equal(t, Stat{Median: 2.5, Min: 1, Max: 9}, statOf([]float64{9, 1, 2, 3}))
+	require.Equal(t, Stat{}, statOf(nil))
+	require.Equal(t, int64(2), medianInt([]int64{3, 1, 2, 4}))
+	require.Equal(t, 2, quantile([]int{1, 2, 3, 4}, 0.5))
+	require.Equal(t, 99, quantile(seq(100), 0.99), "nearest rank")
+	require.Equal(t, 100, quantile(seq(100), 0.995))
+	require.Equal(t, 1, quantile(seq(100), 0))
+}
+
+func seq(n int) []int {
+	s := make([]int, n)
+	for i := range s {
+		s[i] = i + 1
+	}
+	return s
+}
+
+func TestProxyCountsTheBytesOfEachDirection(t *testing.T) {
+	// The upstream reads 1,000 bytes, answers 3,000, and closes.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	served := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			served <- err
+			return
+		}
+		defer c.Close()
+		if _, err := io.ReadFull(c, make([]byte, 1000)); err != nil {
+			served <- err
+			return
+		}
+		_, err = c.Write(bytes.Repeat([]byte("d"), 3000))
+		served <- err
+	}()
+	p, err := StartProxy(ln.Addr().String())
+	require.NoError(t, err)
+	c, err := net.Dial("tcp", p.Addr())
+	require.NoError(t, err)
+	_, err = c.Write(bytes.Repeat([]byte("u"), 1000))
+	require.NoError(t, err)
+	got, err := io.ReadAll(c) // until the upstream's close reaches us
+	require.NoError(t, err)
+	require.Len(t, got, 3000)
+	require.NoError(t, <-served)
+	require.NoError(t, c.Close())
+	up, down, conns := p.Counts()
+	require.Equal(t, int64(1000), up)
+	require.Equal(t, int64(3000), down)
+	require.Equal(t, int64(1), conns)
+	require.NoError(t, p.Close())
+}
+
+// runJob drives RunClient in-process through the contract of job.go and
+// returns its timed and verified messages.
+func runJob(t *testing.T, job Job) (timed, verified Message) {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := RunClient(context.Background(), inR, outW)
+		outW.Close()
+		done <- err
+	}()
+	sc := bufio.NewScanner(outR)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	read := func(phase string) Message {
+		require.True(t, sc.Scan(), "runner ended before %s", phase)
+		var m Message
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &m))
+		require.Equal(t, phase, m.Phase, "runner said %s", sc.Text())
+		return m
+	}
+	b, err := json.Marshal(job)
+	require.NoError(t, err)
+	_, err = fmt.Fprintf(inW, "%s\n", b)
+	require.NoError(t, err)
+	read("ready")
+	_, err = io.WriteString(inW, "go\n")
+	require.NoError(t, err)
+	timed = read("timed")
+	_, err = io.WriteString(inW, "verify\n")
+	require.NoError(t, err)
+	verified = read("verified")
+	require.NoError(t, inW.Close())
+	require.NoError(t, <-done)
+	return timed, verified
+}
+
+// testServer is a serverd on a loopback port with a real bbolt file.
+func testServer(t *testing.T) (url string, srv *serverd.Server) {
+	t.Helper()
+	srv, err := serverd.Open(serverd.Config{DataDir: filepath.Join(t.TempDir(), "server")})
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		require.NoError(t, srv.Shutdown(ctx))
+		require.NoError(t, <-served)
+	})
+	return "http://" + ln.Addr().String(), srv
+}
+
+func syncedClient(t *testing.T, url, token, store string) *clientd.Client {
+	t.Helper()
+	c, err := clientd.Open(store, clientd.Config{ServerURL: url, Token: token})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func TestRunnerVerificationCatchesMissingWrongAndLostItems(t *testing.T) {
+	url, srv := testServer(t)
+	dir := t.TempDir()
+	spec := ContentSpec{ContentText, 100}
+	tok := func(dev string) string {
+		tk, err := srv.CreateToken(benchUser, dev)
+		require.NoError(t, err)
+		return tk
+	}
+	// a and b both hold 20 items; b changes items 0-5 and syncs; a changes
+	// items 3-8 without syncing: 3, 4 and 5 are conflicts.
+	a := syncedClient(t, url, tok("a"), filepath.Join(dir, "a.db"))
+	_, err := putRanges(a, benchCollection, spec, []Range{{From: 0, To: 20, Tag: tagBase}})
+	require.NoError(t, err)
+	_, err = a.Sync(context.Background())
+	require.NoError(t, err)
+	b := syncedClient(t, url, tok("b"), filepath.Join(dir, "b.db"))
+	_, err = b.Sync(context.Background())
+	require.NoError(t, err)
+	_, err = putRanges(b, benchCollection, spec, []Range{{From: 0, To: 6, Tag: tagB}})
+	require.NoError(t, err)
+	_, err = b.Sync(context.Background())
+	require.NoError(t, err)
+	_, err = putRanges(a, benchCollection, spec, []Range{{From: 3, To: 9, Tag: tagA}})
+	require.NoError(t, err)
+	aStore := filepath.Join(dir, "a.db")
+	require.NoError(t, a.Close())
+
+	right := &Expect{Items: 20, BaseTag: tagBase,
+		Tags:      []Range{{From: 0, To: 3, Tag: tagB}, {From: 6, To: 9, Tag: tagA}},
+		Conflicts: []ConflictCheck{{Range: Range{From: 3, To: 6}, TagA: tagA, TagB: tagB}}}
+	// The runner takes a's store over with another token of the same
+	// device (the store's replica).
+	job := Job{Op: OpSync, Store: aStore, Server: url, Token: tok("a"), Collection: benchCollection, Content: spec, Expect: right}
+	timed, verified := runJob(t, job)
+	require.Equal(t, 3, timed.Uploaded, "6 local edits, 3 of them lost to the server's")
+	require.Equal(t, 6, timed.Downloaded, "b's 6 edits")
+	require.Equal(t, 3, timed.Conflicts)
+	require.True(t, verified.Verified, verified.VerifyError)
+
+	for _, tc := range []struct {
+		name   string
+		expect Expect
+		want   string
+	}{
+		{"an item too many is missing", Expect{Items: 21, BaseTag: tagBase}, "holds 20 items, want 21"},
+		{"a wrong version is caught", Expect{Items: 20, BaseTag: tagBase}, "is not version"},
+		{"a lost version is caught", Expect{Items: 20, BaseTag: tagBase, Tags: right.Tags,
+			Conflicts: []ConflictCheck{{Range: Range{From: 3, To: 6}, TagA: "never-written", TagB: tagB}}}, "not in the local conflict log"},
+		{"a conflict that did not happen is caught", Expect{Items: 20, BaseTag: tagBase, Tags: []Range{{From: 0, To: 3, Tag: tagB}},
+			Conflicts: []ConflictCheck{{Range: Range{From: 3, To: 9}, TagA: tagA, TagB: tagB}}}, "is not version"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := job
+			j.Expect = &tc.expect
+			_, v := runJob(t, j)
+			require.False(t, v.Verified)
+			require.Contains(t, v.VerifyError, tc.want)
+		})
+	}
+}
+
+func TestReportJudgesTheTargetsAndRendersTableAndSVG(t *testing.T) {
+	rep := &Report{Machine: Machine{CPU: "test cpu", Cores: 2, Go: "go"}, Settings: Settings{Size: 200, Content: ContentText, ManyClients: 200}}
+	rep.Floor = &Floor{Items: 10_000, Millis: Stat{Median: 80, Min: 70, Max: 90}}
+	add := func(w, variant, sys string, ms float64, up, down, minUp, minDown int64, size int) *Result {
+		r := &Result{Workload: w, Variant: variant, System: sys, Size: size, Moved: size, Runs: 3, Millis: Stat{Median: ms, Min: ms, Max: ms},
+			BytesUp: up, BytesDown: down, MinBytesUp: minUp, MinBytesDown: minDown, Verified: true, ServerPeak: 50e6, ClientPeak: 40e6}
+		r.compute()
+		rep.Results = append(rep.Results, r)
+		return r
+	}
+	add(WorkPull, "", Syncprint, 100, 1000, 2_500_000, 0, 2_440_000, 10_000)
+	add(WorkPull, "", PouchDB, 4000, 40_000, 2_000_000, 0, 2_440_000, 10_000)
+	add(WorkPush, "", Syncprint, 200, 2_500_000, 1000, 2_440_000, 0, 10_000)
+	add(WorkPush, "", PouchDB, 4000, 4_000_000, 10_000, 2_440_000, 0, 10_000)
+	add(WorkIncremental, " n=10000", Syncprint, 10, 5000, 5000, 4880, 4880, 10_000)
+	add(WorkIncremental, " n=1000000", Syncprint, 11, 5000, 5000, 4880, 4880, 1_000_000)
+	rep.finish()
+	status := map[string]string{}
+	for _, tg := range rep.Targets {
+		status[tg.Name] = tg.Status
+	}
+	require.Equal(t, "met", status["pull: speed against the peer"], "40x")
+	require.Equal(t, "missed", status["push: speed against the peer"], "20x")
+	require.Equal(t, "met", status["pull: against the floor"], "100 ms <= 1.3 x 80 ms")
+	require.Equal(t, "missed", status["push: against the floor"])
+	require.Equal(t, "met", status["incremental 1,000,000: time"])
+	require.Equal(t, "met", status["incremental 1,000,000: wire"])
+	require.Equal(t, "met", status["incremental 1,000,000: against 10,000"], "1.1x")
+	require.Equal(t, "missed", status["wire: against the peer"], "pull moves more than the peer")
+	require.Equal(t, "not measured", status["memory: pull of 1,000,000 items"])
+	require.Equal(t, "not measured", status["many: applied items per second"])
+
+	var tbl strings.Builder
+	rep.WriteTable(&tbl)
+	for _, want := range []string{"pull", "pouchdb", "40.0x", "[missed]", "floor"} {
+		require.Contains(t, tbl.String(), want)
+	}
+	svg := rep.SVG()
+	dec := xml.NewDecoder(bytes.NewReader(svg))
+	for {
+		_, err := dec.Token()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err, "the SVG is well-formed XML")
+	}
+	require.Contains(t, string(svg), "40.0x")
+}

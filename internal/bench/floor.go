@@ -1,0 +1,106 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/syncprint/syncprint/changelog"
+	"github.com/syncprint/syncprint/fingerprint"
+	"github.com/syncprint/syncprint/protocol"
+	"github.com/syncprint/syncprint/serverd/boltdb"
+	"github.com/syncprint/syncprint/serverd/storage"
+)
+
+// floorReps is how many times the floor is measured (the median counts).
+const floorReps = 5
+
+// Floor is the least time moving n items can take with Syncprint's
+// design, measured in-process with no network and no server logic: for
+// every batch of protocol.DefaultMaxBatchItems items, hash each item
+// (BLAKE3 fingerprint), encode the batch as an exchange request, decode
+// it, and write it into a bbolt store on disk (serverd/boltdb) in one
+// durable commit. The issue's target for pull and push is 1.3x this.
+type Floor struct {
+	Items   int     `json:"items"`
+	Batch   int     `json:"batch"`
+	Commits int     `json:"commits"`
+	Millis  Stat    `json:"ms"`
+	Note    string  `json:"note"`
+	PerItem float64 `json:"us_per_item"`
+}
+
+// measureFloor measures the floor for n items of spec in dir.
+func measureFloor(dir string, n int, spec ContentSpec) (*Floor, error) {
+	batch := protocol.DefaultMaxBatchItems
+	ids := make([]string, n)
+	contents := make([][]byte, n)
+	for i := range n {
+		ids[i] = itemID(i)
+		contents[i] = Content(spec, ids[i], "v1")
+	}
+	var times []float64
+	for rep := range floorReps {
+		path := filepath.Join(dir, fmt.Sprintf("floor-%d.db", rep))
+		st, err := boltdb.Open(path, boltdb.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("floor: %w", err)
+		}
+		start := time.Now()
+		err = floorOnce(st, ids, contents, batch)
+		d := time.Since(start)
+		_ = st.Close()
+		_ = os.Remove(path)
+		if err != nil {
+			return nil, fmt.Errorf("floor: %w", err)
+		}
+		times = append(times, float64(d.Microseconds())/1000)
+	}
+	f := &Floor{Items: n, Batch: batch, Commits: (n + batch - 1) / batch, Millis: statOf(times),
+		Note: "hash + encode + decode + one durable bbolt commit per batch, in one process"}
+	f.PerItem = f.Millis.Median * 1000 / float64(n)
+	return f, nil
+}
+
+func floorOnce(st storage.Store, ids []string, contents [][]byte, batch int) error {
+	hlc := changelog.NewHLC(uint64(time.Now().UnixMilli()), 0)
+	for lo := 0; lo < len(ids); lo += batch {
+		hi := min(lo+batch, len(ids))
+		req := protocol.ExchangeRequest{Collection: benchCollection, BatchID: fmt.Sprintf("floor-batch-%08d", lo)}
+		for i := lo; i < hi; i++ {
+			fp := fingerprint.Of(ids[i], false, contents[i])
+			req.Uploads = append(req.Uploads, protocol.Upload{ID: ids[i], FP: fp.Bytes(), HLC: uint64(hlc), Content: contents[i]})
+		}
+		body, err := protocol.Marshal(&req)
+		if err != nil {
+			return err
+		}
+		var got protocol.ExchangeRequest
+		if err := protocol.Unmarshal(body, &got); err != nil {
+			return err
+		}
+		err = st.Update(context.Background(), func(tx storage.Tx) error {
+			coll, err := tx.Collection(benchUser, benchCollection)
+			if err != nil {
+				return err
+			}
+			for _, u := range got.Uploads {
+				fp, err := fingerprint.FromBytes(u.FP)
+				if err != nil {
+					return err
+				}
+				e := changelog.Entry{ID: u.ID, Fingerprint: fp, HLC: changelog.HLC(u.HLC), Replica: "bench/floor"}
+				if _, err := coll.Put(e, u.Content); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

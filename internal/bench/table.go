@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteTable writes the report as terminal tables: every result, the
+// many-clients figures, the ratios against the peer, the floor, the scale
+// transfers and the targets.
+func (r *Report) WriteTable(w io.Writer) {
+	m := r.Machine
+	fmt.Fprintf(w, "machine: %s, %d cores, %s memory, %s, %s", m.CPU, m.Cores, fmtBytes(m.MemoryBytes), m.OS, m.Go)
+	if m.Node != "" {
+		fmt.Fprintf(w, ", node %s, %s", m.Node, m.PouchDB)
+	}
+	if m.LoadStart != "" {
+		fmt.Fprintf(w, "\nload average: %s at the start, %s at the end (other work on the machine)", m.LoadStart, m.LoadEnd)
+	}
+	fmt.Fprintf(w, "\ncontent: %d B items (%s); times are the median of the runs [min-max]; cpu is client + server CPU time; bytes counted on the sockets\n\n", r.Settings.Size, r.Settings.Content)
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tsystem\truns\ttime ms\t[min-max]\tcpu ms\titems/s\tbytes up\tbytes down\twire/min\tserver RSS\tclient RSS\tverified\t")
+	for _, res := range r.Results {
+		t := fmt.Sprintf("%.1f", res.Millis.Median)
+		span := fmt.Sprintf("[%.1f-%.1f]", res.Millis.Min, res.Millis.Max)
+		if res.Many != nil {
+			t, span = fmt.Sprintf("%.1f s", res.Many.Seconds), "(fixed)"
+		}
+		ok := "yes"
+		if !res.Verified {
+			ok = "NO"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+			strings.TrimSpace(res.key()), res.System, res.Runs, t, span, res.CPUMillis.Median, fmtCount(res.ItemsPerSec),
+			fmtBytes(res.BytesUp), fmtBytes(res.BytesDown), fmtRatio(res.WireRatio),
+			fmtBytes(res.ServerPeak), fmtBytes(res.ClientPeak), ok)
+	}
+	tw.Flush()
+
+	var many []*Result
+	for _, res := range r.Results {
+		if res.Many != nil {
+			many = append(many, res)
+		}
+	}
+	if len(many) > 0 {
+		fmt.Fprintf(w, "\nmany clients: %d clients, %d edits per sync every %s, for %s\n", r.Settings.ManyClients, r.Settings.ManyEdits, r.Settings.ManyInterval, r.Settings.ManyDuration)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "system\tsyncs\terrors\tedited\tapplied\toffered/s\tapplied/s\tsession p50 ms\tp99 ms\tmax ms\texchange p50 ms\tp99 ms\t")
+		for _, res := range many {
+			x := res.Many
+			ex50, ex99 := "-", "-"
+			if x.Exchanges > 0 {
+				ex50, ex99 = fmt.Sprintf("%.1f", x.ExchangeP50), fmt.Sprintf("%.1f", x.ExchangeP99)
+			}
+			offered := "max"
+			if x.Offered > 0 {
+				offered = fmtCount(x.Offered)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%.1f\t%.1f\t%.1f\t%s\t%s\t\n", res.System, x.Syncs, x.Errors, x.Edited, x.Applied,
+				offered, fmtCount(res.ItemsPerSec), x.SyncP50, x.SyncP99, x.SyncMax, ex50, ex99)
+			if x.FirstError != "" {
+				fmt.Fprintf(tw, "  first error: %s\t\n", x.FirstError)
+			}
+		}
+		tw.Flush()
+	}
+
+	if len(r.Comparisons) > 0 {
+		fmt.Fprintln(w, "\nSyncprint / peer (time: lower is better; speedup = peer time / Syncprint time)")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "workload\tspeedup\ttime\tcpu\tbytes\tserver RSS\tclient RSS\tapplied/s\tp99\t")
+		for _, c := range r.Comparisons {
+			sp, tr, th, lat := fmt.Sprintf("%.1fx", c.Speedup), fmtRatio(c.TimeRatio), "-", "-"
+			if c.ThroughputRatio > 0 {
+				sp, tr, th, lat = "-", "-", fmtRatio(c.ThroughputRatio), fmtRatio(c.LatencyP99Ratio)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", strings.TrimSpace(c.Workload+c.Variant), sp, tr,
+				fmtRatio(c.CPURatio), fmtRatio(c.BytesRatio), fmtRatio(c.ServerMemRatio), fmtRatio(c.ClientMemRatio), th, lat)
+		}
+		tw.Flush()
+	}
+
+	if r.Floor != nil {
+		fmt.Fprintf(w, "\nfloor (%d items, %d commits: %s): %.1f ms [%.1f-%.1f]\n", r.Floor.Items, r.Floor.Commits, r.Floor.Note,
+			r.Floor.Millis.Median, r.Floor.Millis.Min, r.Floor.Millis.Max)
+	}
+	if len(r.Scale) > 0 {
+		fmt.Fprintln(w, "\nbuilding the incremental collections (untimed setup, one run each)")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "system\titems\ttransfer\tms\titems/s\tbytes\tserver RSS\tclient RSS\tserver anon\tclient anon\t")
+		for _, s := range r.Scale {
+			for _, x := range []struct {
+				name string
+				f    ScaleFigure
+			}{{"push all", s.Push}, {"pull all", s.Pull}} {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", s.System, s.Items, x.name, x.f.Millis,
+					fmtCount(float64(s.Items)/(x.f.Millis/1000)), fmtBytes(x.f.Up+x.f.Down), fmtBytes(x.f.ServerPeak), fmtBytes(x.f.ClientPeak),
+					fmtBytes(x.f.ServerPeakAnon), fmtBytes(x.f.ClientPeakAnon))
+			}
+		}
+		tw.Flush()
+	}
+
+	if len(r.Targets) > 0 {
+		fmt.Fprintln(w, "\ntargets")
+		for _, t := range r.Targets {
+			got := t.Got
+			if got == "" {
+				got = "-"
+			}
+			fmt.Fprintf(w, "  %-12s %s: want %s; got %s\n", "["+t.Status+"]", t.Name, t.Want, got)
+		}
+	}
+	for _, n := range r.Notes {
+		fmt.Fprintf(w, "note: %s\n", n)
+	}
+}
+
+func fmtRatio(x float64) string {
+	switch {
+	case x == 0:
+		return "-"
+	case x < 0.1:
+		return fmt.Sprintf("%.3fx", x)
+	}
+	return fmt.Sprintf("%.2fx", x)
+}
+
+func fmtCount(x float64) string {
+	switch {
+	case x >= 1e6:
+		return fmt.Sprintf("%.2fM", x/1e6)
+	case x >= 1e4:
+		return fmt.Sprintf("%.1fk", x/1e3)
+	}
+	return fmt.Sprintf("%.0f", x)
+}
