@@ -7,7 +7,7 @@ ADDR    ?= 127.0.0.1:7070
 DATA    ?= ./data
 ARGS    ?=
 
-.PHONY: run build test test-short test-race lint fmt vet staticcheck deps-check bench microbench vectors conformance clean
+.PHONY: run build peer test test-short test-race lint fmt vet staticcheck deps-check bench microbench vectors conformance clean
 
 run: build
 	./bin/syncprint serve --addr $(ADDR) --data $(DATA) $(ARGS)
@@ -15,8 +15,18 @@ run: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/syncprint ./cmd/syncprint
 
-test:
-	$(GO) test -race -count=1 -timeout 20m ./...
+# test runs every test, the benchmark harness's peer among them: it
+# installs the peer (PouchDB, from its lock file) first, and the peer test
+# fails rather than skips if it is missing.
+test: peer
+	SYNCPRINT_BENCH_PEER=1 $(GO) test -race -count=1 -timeout 30m ./...
+
+# peer installs the benchmark's peer (bench/peers/pouchdb) with npm ci when
+# its node_modules is missing or older than its lock file.
+peer: bench/peers/pouchdb/node_modules/.package-lock.json
+
+bench/peers/pouchdb/node_modules/.package-lock.json: bench/peers/pouchdb/package-lock.json
+	npm ci --prefix bench/peers/pouchdb --no-audit --no-fund
 
 test-short:
 	$(GO) test -short -count=1 ./...
