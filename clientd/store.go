@@ -183,11 +183,19 @@ type coll struct {
 
 // slab hands out buffers for values written in one transaction (bbolt keeps
 // a value by reference until the commit), carved from shared blocks: one
-// allocation per block instead of one per value. A buffer comes back with
-// length 0 and capacity n.
-type slab struct{ block []byte }
+// allocation per block instead of one per value. Blocks start small and
+// double up to slabBlock, so that a transaction writing one item does not
+// allocate (and zero) 64 KiB, while one writing thousands allocates a
+// block per few hundred. A buffer comes back with length 0 and capacity n.
+type slab struct {
+	block []byte
+	next  int // size of the next block; 0 means slabFirst
+}
 
-const slabBlock = 64 << 10
+const (
+	slabFirst = 1 << 10
+	slabBlock = 64 << 10
+)
 
 func (s *slab) alloc(n int) []byte {
 	if n == 0 {
@@ -197,7 +205,14 @@ func (s *slab) alloc(n int) []byte {
 		return make([]byte, 0, n)
 	}
 	if cap(s.block)-len(s.block) < n {
-		s.block = make([]byte, 0, slabBlock)
+		if s.next == 0 {
+			s.next = slabFirst
+		}
+		for s.next < n {
+			s.next *= 2
+		}
+		s.block = make([]byte, 0, s.next)
+		s.next = min(s.next*2, slabBlock)
 	}
 	i := len(s.block)
 	s.block = s.block[:i+n]
