@@ -109,13 +109,17 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 // successful response; errors are returned for handle to write.
 func (s *Server) serve(c *call) error {
 	ctx := c.ctx
-	rt, ok := routes[string(ctx.Path())]
+	// Paths match exactly as sent, without the query string [SP-3-1]:
+	// ctx.Path() would normalise "/v1//info", "/v1/./info" and
+	// "/v1/%69nfo" to /v1/info, which is no endpoint of the table.
+	path := ctx.Request.URI().PathOriginal()
+	rt, ok := routes[string(path)]
 	if !ok {
-		return protocol.Errorf(protocol.CodeNotFound, "no endpoint %q", clip(string(ctx.Path())))
+		return protocol.Errorf(protocol.CodeNotFound, "no endpoint %q", clip(string(path)))
 	}
 	if string(ctx.Method()) != rt.method {
 		ctx.Response.Header.Set(fasthttp.HeaderAllow, rt.method)
-		return protocol.Errorf(protocol.CodeMethodNotAllowed, "%s takes %s, not %s", ctx.Path(), rt.method, clip(string(ctx.Method())))
+		return protocol.Errorf(protocol.CodeMethodNotAllowed, "%s takes %s, not %s", path, rt.method, clip(string(ctx.Method())))
 	}
 	if rt.version {
 		if err := checkVersion(ctx.Request.Header.Peek(protocol.HeaderVersion)); err != nil {
