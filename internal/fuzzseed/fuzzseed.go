@@ -31,7 +31,7 @@ type Seed struct {
 }
 
 // File renders args in the corpus file format of go test (version 1).
-// Supported types are string, []byte, bool and byte.
+// Supported types are string, []byte, bool, byte, uint16 and uint64.
 func File(args ...any) []byte {
 	var b bytes.Buffer
 	b.WriteString("go test fuzz v1\n")
@@ -45,6 +45,10 @@ func File(args ...any) []byte {
 			fmt.Fprintf(&b, "bool(%v)\n", v)
 		case byte:
 			fmt.Fprintf(&b, "byte(%q)\n", v)
+		case uint64:
+			fmt.Fprintf(&b, "uint64(%d)\n", v)
+		case uint16:
+			fmt.Fprintf(&b, "uint16(%d)\n", v)
 		default:
 			panic(fmt.Sprintf("bug: fuzzseed.File: unsupported type %T", a))
 		}
