@@ -66,9 +66,15 @@ type fuzzServer struct {
 
 func newFuzzServer(tb testing.TB) *fuzzServer {
 	tb.Helper()
+	return newFuzzServerLimits(tb, fuzzLimits)
+}
+
+// newFuzzServerLimits is newFuzzServer with other limits.
+func newFuzzServerLimits(tb testing.TB, limits protocol.Limits) *fuzzServer {
+	tb.Helper()
 	dir := filepath.Join(tb.TempDir(), "data")
 	cfg, err := Config{
-		DataDir: dir, Limits: fuzzLimits,
+		DataDir: dir, Limits: limits,
 		Rules: map[string]protocol.Rule{"m": protocol.Manual, "c": protocol.ClientWins, "l": protocol.LatestWins},
 	}.validate()
 	if err != nil {
@@ -310,6 +316,7 @@ type response struct {
 	transport   bool   // fasthttp could not parse the request: handleTransportError answered
 	allocated   uint64 // bytes the handler allocated
 	commits     int    // Updates that committed a write during the request
+	maxBody     int    // the server's max_body_bytes
 }
 
 // serve parses raw as fasthttp's server would and runs the handler (or,
@@ -331,6 +338,7 @@ func (fs *fuzzServer) serve(raw []byte) response {
 		resp.allocated = after.TotalAlloc - before.TotalAlloc
 	}
 	resp.commits = fs.store.commits() - commits
+	resp.maxBody = fs.srv.cfg.Limits.MaxBodyBytes
 	resp.status = ctx.Response.StatusCode()
 	resp.contentType = string(ctx.Response.Header.ContentType())
 	resp.allow = string(ctx.Response.Header.Peek(fasthttp.HeaderAllow))
@@ -341,9 +349,14 @@ func (fs *fuzzServer) serve(raw []byte) response {
 
 // Allocation bound of one request: a small multiple of what goes in and
 // out, plus a constant for the transaction and the handler's fixed costs.
+// FuzzHandler holds every request to fuzzAllocPerByte, above the worst
+// ratio of knownUnbounded (alloc_test.go), so that the known bug does not
+// hide others; TestHandlerAllocationIsBoundedByTheBodySize holds every
+// other worst case to allocPerByte.
 const (
-	allocPerByte = 64
-	allocFixed   = 1 << 20
+	allocPerByte     = 64
+	fuzzAllocPerByte = 512
+	allocFixed       = 1 << 20
 )
 
 // requestTypes maps each endpoint to its request and response messages.
@@ -391,7 +404,7 @@ func checkResponse(t *testing.T, r *fuzzRequest, resp response) {
 	if resp.commits > 0 && resp.status != fasthttp.StatusOK {
 		fail("an error answer left %d committed write(s)", resp.commits)
 	}
-	if bound := uint64(allocPerByte*(len(r.body)+len(resp.body)) + allocFixed); resp.allocated > bound {
+	if bound := uint64(fuzzAllocPerByte*(len(r.body)+len(resp.body)) + allocFixed); resp.allocated > bound {
 		fail("the handler allocated %d bytes for a %d-byte body and a %d-byte answer (bound %d)", resp.allocated, len(r.body), len(resp.body), bound)
 	}
 	rawPath := targetPath(r.path)
@@ -489,7 +502,7 @@ func checkResponse(t *testing.T, r *fuzzRequest, resp response) {
 			return // a known token in a header the server may refuse
 		}
 	}
-	if len(r.body) > fuzzLimits.MaxBodyBytes {
+	if len(r.body) > resp.maxBody {
 		want("body size", protocol.CodePayloadTooLarge)
 		return
 	}
