@@ -280,3 +280,68 @@ func FuzzValidators(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUnmarshalCapped compares UnmarshalCapped with Unmarshal on the
+// messages that carry lists: the same bodies are malformed, a list over
+// the cap keeps its first cap+1 entries (cap+1 distinct keys for a map),
+// and everything else decodes the same.
+func FuzzUnmarshalCapped(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte, capByte byte) {
+		max := int(capByte % 8)
+		checkCapped(t, b, max, func(full, capped *protocol.ExchangeRequest) {
+			if len(full.Uploads) > max {
+				if len(capped.Uploads) != max+1 || !reflect.DeepEqual(full.Uploads[:max+1], capped.Uploads) {
+					t.Fatalf("uploads cut to %d, want the first %d", len(capped.Uploads), max+1)
+				}
+				full.Uploads, capped.Uploads = nil, nil
+			}
+			if len(full.Downloads) > max {
+				if len(capped.Downloads) != max+1 || !reflect.DeepEqual(full.Downloads[:max+1], capped.Downloads) {
+					t.Fatalf("downloads cut to %d, want the first %d", len(capped.Downloads), max+1)
+				}
+				full.Downloads, capped.Downloads = nil, nil
+			}
+		})
+		checkCapped(t, b, max, func(full, capped *protocol.ResolveRequest) {
+			if len(full.Close) > max {
+				if len(capped.Close) != max+1 || !reflect.DeepEqual(full.Close[:max+1], capped.Close) {
+					t.Fatalf("close cut to %d, want the first %d", len(capped.Close), max+1)
+				}
+				full.Close, capped.Close = nil, nil
+			}
+		})
+		checkCapped(t, b, max, func(full, capped *protocol.WatchRequest) {
+			if len(full.Cursors) > max {
+				if len(capped.Cursors) != max+1 {
+					t.Fatalf("cursors cut to %d, want %d", len(capped.Cursors), max+1)
+				}
+				for k := range capped.Cursors {
+					if _, ok := full.Cursors[k]; !ok {
+						t.Fatalf("cursor %q is not in the body", k)
+					}
+				}
+				full.Cursors, capped.Cursors = nil, nil
+			}
+		})
+	})
+}
+
+func checkCapped[T any](t *testing.T, b []byte, max int, lists func(full, capped *T)) {
+	t.Helper()
+	var full, capped T
+	err := protocol.Unmarshal(b, &full)
+	cerr := protocol.UnmarshalCapped(b, &capped, max)
+	if (err == nil) != (cerr == nil) {
+		t.Fatalf("%T: Unmarshal %v, UnmarshalCapped(%d) %v", full, err, max, cerr)
+	}
+	if err != nil {
+		if protocol.CodeOf(cerr) != protocol.CodeMalformed {
+			t.Fatalf("UnmarshalCapped refusal %v", cerr)
+		}
+		return
+	}
+	lists(&full, &capped)
+	if !reflect.DeepEqual(full, capped) {
+		t.Fatalf("UnmarshalCapped(%d) decodes differently\nfull   %#v\ncapped %#v", max, full, capped)
+	}
+}

@@ -67,8 +67,31 @@ func TestFuzzSeedsAreUpToDate(t *testing.T) {
 		"batch-0000000001", "é", "a\x00b", "a\x7fb", "\xff\xfe", strings.Repeat("é", 129), "server-wins", "manual", "alice/phone"} {
 		corpora["FuzzValidators"] = append(corpora["FuzzValidators"], fuzzseed.Seed{Name: hex.EncodeToString([]byte{byte(i)}), Args: []any{s}})
 	}
+	// FuzzUnmarshalCapped: the list messages with caps at and under their
+	// lengths, lists with a bad entry past the cap, maps with repeated keys.
+	capped := func(name string, b []byte, c byte) {
+		corpora["FuzzUnmarshalCapped"] = append(corpora["FuzzUnmarshalCapped"], fuzzseed.Seed{Name: name, Args: []any{b, c}})
+	}
+	for _, m := range msgs.Messages {
+		switch m.Type {
+		case "ExchangeRequest", "ResolveRequest", "WatchRequest":
+			capped("spec-"+m.Name+"-cap0", unhexT(t, m.Hex), 0)
+			capped("spec-"+m.Name+"-cap1", unhexT(t, m.Hex), 1)
+		}
+	}
+	list := func(key string, elems ...byte) []byte {
+		b := append([]byte{0x81, byte(0xa0 | len(key))}, key...)
+		b = append(b, byte(0x90|len(elems)))
+		return append(b, elems...)
+	}
+	capped("hand-uploads of nils", list("uploads", 0xc0, 0xc0, 0xc0), 1)
+	capped("hand-uploads with a bad entry past the cap", list("uploads", 0x80, 0x80, 0x01), 0)
+	capped("hand-downloads with a bad entry past the cap", list("downloads", 0xa1, 'a', 0xa1, 'b', 0xc3), 0)
+	capped("hand-close of empty strings", list("close", 0xa0, 0xa0, 0xa0, 0xa0), 2)
+	capped("hand-cursors with repeated keys", []byte{0x81, 0xa7, 'c', 'u', 'r', 's', 'o', 'r', 's', 0x84, 0xa1, 'a', 0xa0, 0xa1, 'a', 0xa1, 'x', 0xa1, 'b', 0xa0, 0xa1, 'c', 0xc0}, 1)
+	capped("hand-cursors with a bad value past the cap", []byte{0x81, 0xa7, 'c', 'u', 'r', 's', 'o', 'r', 's', 0x83, 0xa1, 'a', 0xa0, 0xa1, 'b', 0xa0, 0xa1, 'c', 0x05}, 0)
 	for target := range corpora {
-		if _, ok := messageTypes[strings.TrimPrefix(target, "FuzzUnmarshal")]; !ok && strings.HasPrefix(target, "FuzzUnmarshal") {
+		if _, ok := messageTypes[strings.TrimPrefix(target, "FuzzUnmarshal")]; !ok && strings.HasPrefix(target, "FuzzUnmarshal") && target != "FuzzUnmarshalCapped" {
 			t.Fatalf("no fuzz target %s", target)
 		}
 	}
