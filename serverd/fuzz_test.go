@@ -349,14 +349,9 @@ func (fs *fuzzServer) serve(raw []byte) response {
 
 // Allocation bound of one request: a small multiple of what goes in and
 // out, plus a constant for the transaction and the handler's fixed costs.
-// FuzzHandler holds every request to fuzzAllocPerByte, above the worst
-// ratio of knownUnbounded (alloc_test.go), so that the known bug does not
-// hide others; TestHandlerAllocationIsBoundedByTheBodySize holds every
-// other worst case to allocPerByte.
 const (
-	allocPerByte     = 64
-	fuzzAllocPerByte = 512
-	allocFixed       = 1 << 20
+	allocPerByte = 64
+	allocFixed   = 1 << 20
 )
 
 // requestTypes maps each endpoint to its request and response messages.
@@ -404,7 +399,7 @@ func checkResponse(t *testing.T, r *fuzzRequest, resp response) {
 	if resp.commits > 0 && resp.status != fasthttp.StatusOK {
 		fail("an error answer left %d committed write(s)", resp.commits)
 	}
-	if bound := uint64(fuzzAllocPerByte*(len(r.body)+len(resp.body)) + allocFixed); resp.allocated > bound {
+	if bound := uint64(allocPerByte*(len(r.body)+len(resp.body)) + allocFixed); resp.allocated > bound {
 		fail("the handler allocated %d bytes for a %d-byte body and a %d-byte answer (bound %d)", resp.allocated, len(r.body), len(resp.body), bound)
 	}
 	rawPath := targetPath(r.path)

@@ -55,20 +55,27 @@ type call struct {
 	replica changelog.ReplicaID
 	admin   bool
 	body    []byte
+	// listCap is the most entries of a request list the decoder keeps
+	// (see protocol.UnmarshalCapped): over it, validation refuses the
+	// list whatever its length.
+	listCap int
 }
 
 // rawResponse is a response body already encoded (a stored exchange
 // response, sent verbatim).
 type rawResponse []byte
 
-// decode unmarshals the request body into v; failures are malformed_request.
-func (c *call) decode(v any) error { return protocol.Unmarshal(c.body, v) }
+// decode unmarshals the request body into v; failures are
+// malformed_request. A list longer than any limit is kept only up to
+// listCap+1 entries, so that decoding allocates in proportion to what
+// validation can accept, not to what the body claims.
+func (c *call) decode(v any) error { return protocol.UnmarshalCapped(c.body, v, c.listCap) }
 
 // handle is the fasthttp handler: route, version, auth, rate limit, body
 // size, then the endpoint (which decodes, validates and acts).
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	c := &call{ctx: ctx}
+	c := &call{ctx: ctx, listCap: max(s.cfg.Limits.MaxBatchItems, s.cfg.Limits.MaxIDs)}
 	var err error
 	if !s.enter() {
 		err = protocol.Errorf(protocol.CodeUnavailable, "server is shutting down")
