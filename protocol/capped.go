@@ -204,7 +204,8 @@ func checkFamilies(b []byte, off int, t reflect.Type) error {
 		pos := off + hdr
 		for i := 0; i < n; i++ {
 			klen, _ := scan(b, pos, 0)
-			vt, known := t, true
+			var vt reflect.Type
+			known := true
 			if fields != nil {
 				ks, ke := keySpan(b, pos, klen)
 				vt, known = fields[string(b[ks:ke])]
