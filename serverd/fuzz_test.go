@@ -22,6 +22,7 @@ import (
 
 	"github.com/syncprint/syncprint/changelog"
 	"github.com/syncprint/syncprint/fingerprint"
+	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/internal/wirecheck"
 	"github.com/syncprint/syncprint/protocol"
 	"github.com/syncprint/syncprint/serverd/boltdb"
@@ -317,6 +318,7 @@ type response struct {
 	allocated   uint64 // bytes the handler allocated
 	commits     int    // Updates that committed a write during the request
 	maxBody     int    // the server's max_body_bytes
+	encoding    string // the answer's Content-Encoding
 }
 
 // serve parses raw as fasthttp's server would and runs the handler (or,
@@ -344,7 +346,22 @@ func (fs *fuzzServer) serve(raw []byte) response {
 	resp.allow = string(ctx.Response.Header.Peek(fasthttp.HeaderAllow))
 	resp.retryAfter = string(ctx.Response.Header.Peek(protocol.HeaderRetryAfter))
 	resp.body = bytes.Clone(ctx.Response.Body())
+	resp.encoding = string(ctx.Response.Header.Peek(fasthttp.HeaderContentEncoding))
 	return resp
+}
+
+// decodeAnswer removes an answer's content coding (a request the fuzzer
+// gave an Accept-Encoding).
+func decodeAnswer(encoding string, body []byte) ([]byte, error) {
+	if encoding == "" {
+		return body, nil
+	}
+	d, err := coding.NewDecoder(64 << 20)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	return d.Decode(strings.ToLower(encoding), body)
 }
 
 // Allocation bound of one request: a small multiple of what goes in and
@@ -401,6 +418,11 @@ func checkResponse(t *testing.T, r *fuzzRequest, resp response) {
 	}
 	if bound := uint64(allocPerByte*(len(r.body)+len(resp.body)) + allocFixed); resp.allocated > bound {
 		fail("the handler allocated %d bytes for a %d-byte body and a %d-byte answer (bound %d)", resp.allocated, len(r.body), len(resp.body), bound)
+	}
+	if body, err := decodeAnswer(resp.encoding, resp.body); err != nil {
+		fail("answer in coding %q does not decode: %v", resp.encoding, err)
+	} else {
+		resp.body = body
 	}
 	rawPath := targetPath(r.path)
 	if resp.status == fasthttp.StatusOK {
@@ -501,8 +523,30 @@ func checkResponse(t *testing.T, r *fuzzRequest, resp response) {
 		want("body size", protocol.CodePayloadTooLarge)
 		return
 	}
-	for _, coding := range strings.Split(r.encoding, ",") {
-		if coding = strings.Trim(coding, " \t"); coding != "" && !strings.EqualFold(coding, "identity") {
+	// SP-3-8: one coding the server offers (both, by default), or none.
+	var codings []string
+	for _, c := range strings.Split(r.encoding, ",") {
+		if c = strings.ToLower(strings.Trim(c, " \t")); c != "" && c != "identity" {
+			codings = append(codings, c)
+		}
+	}
+	body := r.body
+	switch {
+	case len(codings) > 1 || len(codings) == 1 && codings[0] != "gzip" && codings[0] != "zstd":
+		want("content coding", protocol.CodeMalformed)
+		return
+	case len(codings) == 1:
+		d, err := coding.NewDecoder(resp.maxBody)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err = d.Decode(codings[0], r.body)
+		d.Close()
+		switch {
+		case errors.Is(err, coding.ErrTooLarge):
+			want("content coding", protocol.CodePayloadTooLarge)
+			return
+		case err != nil:
 			want("content coding", protocol.CodeMalformed)
 			return
 		}
@@ -511,7 +555,7 @@ func checkResponse(t *testing.T, r *fuzzRequest, resp response) {
 	if types.req == nil {
 		return // GET /v1/info reads no body
 	}
-	if err := protocol.Unmarshal(r.body, types.req()); err != nil {
+	if err := protocol.Unmarshal(body, types.req()); err != nil {
 		want("decode", protocol.CodeMalformed)
 		return
 	}
@@ -610,6 +654,9 @@ func FuzzServeRawHTTP(f *testing.F) {
 			resp.Body.Close()
 			if err != nil && !isReset(err) {
 				t.Fatalf("response %d body: %v", n, err)
+			}
+			if body, err = decodeAnswer(resp.Header.Get("Content-Encoding"), body); err != nil {
+				t.Fatalf("response %d in coding %q: %v", n, resp.Header.Get("Content-Encoding"), err)
 			}
 			if ct := resp.Header.Get("Content-Type"); ct != protocol.ContentType {
 				t.Fatalf("response %d: status %d, content type %q, body %q", n, resp.StatusCode, ct, body)

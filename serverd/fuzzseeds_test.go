@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/syncprint/syncprint/fingerprint"
+	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/internal/fuzzseed"
 	"github.com/syncprint/syncprint/protocol"
 )
@@ -80,6 +81,17 @@ func handlerSeeds(t *testing.T) []fuzzseed.Seed {
 		return req{name: name, method: "POST", path: path, version: "1", auth: auth, body: body}
 	}
 	enc := func(v any) []byte { return mustMarshal(t, v) }
+	encoder, err := coding.NewEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	encode := func(c string, b []byte) []byte {
+		out, err := encoder.Encode(c, nil, b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
 	exchange := func(coll, batch string, ups []protocol.Upload, downloads ...string) []byte {
 		return enc(&protocol.ExchangeRequest{Collection: coll, BatchID: batch, Uploads: ups, Downloads: downloads})
 	}
@@ -139,7 +151,12 @@ func handlerSeeds(t *testing.T) []fuzzseed.Seed {
 		{name: "basic scheme", method: "POST", path: protocol.PathCollections, version: "1", auth: fuzzAuthRaw, authRaw: "Basic " + fuzzAlice, body: []byte{0x80}},
 		{name: "unknown token", method: "POST", path: protocol.PathCollections, version: "1", auth: fuzzAuthBearer, authRaw: "sp_" + strings.Repeat("A", 43), body: []byte{0x80}},
 		{name: "malformed token", method: "POST", path: protocol.PathCollections, version: "1", auth: fuzzAuthBearer, authRaw: "token", body: []byte{0x80}},
-		{name: "gzip body", method: "POST", path: protocol.PathCollections, version: "1", auth: fuzzAuthAlice, encoding: "gzip", body: []byte{0x80}},
+		{name: "gzip body that is not gzip", method: "POST", path: protocol.PathCollections, version: "1", auth: fuzzAuthAlice, encoding: "gzip", body: []byte{0x80}},
+		{name: "gzip body", method: "POST", path: protocol.PathChanges, version: "1", auth: fuzzAuthAlice, encoding: "gzip", body: encode(coding.Gzip, enc(&protocol.ChangesRequest{Collection: "notes"}))},
+		{name: "zstd body", method: "POST", path: protocol.PathExchange, version: "1", auth: fuzzAuthAlice, encoding: "ZSTD", body: encode(coding.Zstd, exchange("notes", "seed-batch-0000009", []protocol.Upload{seedUpload("z", "zstd", 0, 0)}, "a"))},
+		{name: "zstd bomb", method: "POST", path: protocol.PathChanges, version: "1", auth: fuzzAuthAlice, encoding: "zstd", body: encode(coding.Zstd, make([]byte, 4*fuzzLimits.MaxBodyBytes))},
+		{name: "two codings", method: "POST", path: protocol.PathCollections, version: "1", auth: fuzzAuthAlice, encoding: "gzip, zstd", body: []byte{0x80}},
+		{name: "unknown coding", method: "POST", path: protocol.PathCollections, version: "1", auth: fuzzAuthAlice, encoding: "br", body: []byte{0x80}},
 		{name: "identity coding", method: "POST", path: protocol.PathCollections, version: "1", auth: fuzzAuthAlice, encoding: "identity, IDENTITY", body: []byte{0x80}},
 		post("body over max_body_bytes", protocol.PathCollections, fuzzAuthAlice, bytes.Repeat([]byte{0xc1}, fuzzLimits.MaxBodyBytes+1)),
 	}
@@ -192,6 +209,7 @@ func rawHTTPSeeds(t *testing.T) []fuzzseed.Seed {
 		{Name: "content-length over the limit", Args: []any{[]byte("POST /v1/changes HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999\r\n\r\n\x80")}},
 		{Name: "chunked", Args: []any{[]byte("POST /v1/collections HTTP/1.1\r\nHost: x\r\nSyncprint-Version: 1\r\nAuthorization: Bearer " + fuzzAlice + "\r\nTransfer-Encoding: chunked\r\n\r\n1\r\n\x80\r\n0\r\n\r\n")}},
 		{Name: "garbage", Args: []any{[]byte("hello, world\r\n\r\n")}},
+		{Name: "accept-encoding", Args: []any{[]byte("POST /v1/changes HTTP/1.1\r\nHost: x\r\nSyncprint-Version: 1\r\nAccept-Encoding: gzip\r\nAuthorization: Bearer " + fuzzAlice + "\r\nContent-Length: 20\r\n\r\n\x81\xaacollection\xa5notes\x00\x00")}},
 		{Name: "http 1.0", Args: []any{[]byte("GET /v1/info HTTP/1.0\r\n\r\n")}},
 		{Name: "header without colon", Args: []any{[]byte("GET /v1/info HTTP/1.1\r\nHost x\r\n\r\n")}},
 	}
