@@ -74,7 +74,7 @@ func worstBodies(n int) map[string]struct {
 // cursors 15 to 90; lists are now cut past the limits while decoding
 // (protocol.UnmarshalCapped).
 func TestHandlerAllocationIsBoundedByTheBodySize(t *testing.T) {
-	const maxBody = 256 << 10
+	const maxBody = 128 << 10
 	fs := newFuzzServerLimits(t, protocol.Limits{MaxBodyBytes: maxBody, WatchMaxMillis: 1})
 	bodies := worstBodies(maxBody)
 	bodies["exchange: uploads claiming 2^32-1 elements"] = struct {
