@@ -367,7 +367,7 @@ func decodeAnswer(encoding string, body []byte) ([]byte, error) {
 // Allocation bound of one request: a small multiple of what goes in and
 // out, plus a constant for the transaction and the handler's fixed costs.
 const (
-	allocPerByte = 64
+	allocPerByte = 16
 	allocFixed   = 1 << 20
 )
 
