@@ -686,3 +686,26 @@ func TestFuzzFixtureTokensHaveTheTokenForm(t *testing.T) {
 		}
 	}
 }
+
+// FuzzCursorIssue: a cursor the server issues parses back to its version
+// for the same user and collection, and is invalid_cursor for another
+// (names are validated: they hold no NUL, which the MAC input uses as a
+// separator).
+func FuzzCursorIssue(f *testing.F) {
+	c := cursors{epoch: fuzzEpoch, secret: fuzzSecret}
+	f.Fuzz(func(t *testing.T, user, coll string, v uint64) {
+		if protocol.ValidateName(user) != nil || protocol.ValidateCollection(coll) != nil {
+			return
+		}
+		cur := c.issue(user, coll, changelog.Seq(v))
+		got, err := c.parse(user, coll, cur)
+		if err != nil || got != changelog.Seq(v) {
+			t.Fatalf("parse(issue(%d)) = %d, %v", v, got, err)
+		}
+		for _, other := range [][2]string{{user + "x", coll}, {user, coll + "x"}} {
+			if _, err := c.parse(other[0], other[1], cur); protocol.CodeOf(err) != protocol.CodeInvalidCursor {
+				t.Fatalf("cursor of %s/%s accepted for %s/%s: %v", user, coll, other[0], other[1], err)
+			}
+		}
+	})
+}

@@ -22,6 +22,11 @@ func TestFuzzSeedsAreUpToDate(t *testing.T) {
 		"FuzzHandler":       handlerSeeds(t),
 		"FuzzVersionHeader": versionSeeds(),
 		"FuzzServeRawHTTP":  rawHTTPSeeds(t),
+		"FuzzCursorIssue": {
+			{Name: "zero", Args: []any{"alice", "notes", uint64(0)}},
+			{Name: "max", Args: []any{"a", "n", uint64(1<<64 - 1)}},
+			{Name: "long names", Args: []any{strings.Repeat("u", 64), strings.Repeat("c", 64), uint64(12345)}},
+		},
 	})
 }
 
