@@ -7,7 +7,7 @@ ADDR    ?= 127.0.0.1:7070
 DATA    ?= ./data
 ARGS    ?=
 
-.PHONY: run build peer test test-short test-race lint fmt vet staticcheck deps-check bench microbench vectors conformance clean
+.PHONY: run build peer test test-short test-race lint fmt vet staticcheck deps-check bench microbench vectors conformance clean fuzz fuzz-smoke fuzz-seeds
 
 run: build
 	./bin/syncprint serve --addr $(ADDR) --data $(DATA) $(ARGS)
@@ -81,6 +81,22 @@ vectors:
 CONFORM_ARGS ?=
 conformance: build
 	./conformance/run-local.sh ./bin/syncprint ./conformance-report $(CONFORM_ARGS)
+
+# fuzz runs every fuzz target (found by grepping for func Fuzz) for
+# FUZZTIME each, one after the other; fuzz-smoke is the short run CI makes
+# (2s a target, 8s for the two handler targets).
+# FUZZ_MATCH=serverd limits either to packages whose path matches.
+FUZZTIME ?= 10m
+fuzz:
+	FUZZTIME=$(FUZZTIME) ./.ci/fuzz-smoke
+
+fuzz-smoke:
+	FUZZTIME=2s ./.ci/fuzz-smoke
+
+# fuzz-seeds rewrites the generated seed corpora (testdata/fuzz/*/seed-*)
+# from the spec's vectors and the seed lists of TestFuzzSeedsAreUpToDate.
+fuzz-seeds:
+	SYNCPRINT_UPDATE_FUZZ_SEEDS=1 $(GO) test -count=1 -run '^TestFuzzSeedsAreUpToDate$$' ./...
 
 clean:
 	rm -rf bin conformance-report bench/out

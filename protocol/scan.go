@@ -10,7 +10,8 @@ const maxDepth = 16
 
 // scan walks one msgpack value starting at b[0] without allocating and
 // returns its length. It rejects what no Syncprint message contains:
-// negative integers, floats, ext types, and nesting deeper than maxDepth;
+// negative integers, floats, ext types, map keys that are not str, and
+// nesting deeper than maxDepth;
 // and it catches truncation and container lengths larger than the bytes
 // left, before the decoder allocates for them [SP-4.1-4].
 func scan(b []byte, off, depth int) (int, error) {
@@ -47,6 +48,9 @@ func scan(b []byte, off, depth int) (int, error) {
 		}
 		pos := off + hdr
 		for i := uint64(0); i < n*uint64(perEntry); i++ {
+			if perEntry == 2 && i%2 == 0 && pos < len(b) && !isStrCode(b[pos]) {
+				return 0, fmt.Errorf("map key at offset %d is not a str (msgpack type 0x%02x)", pos, b[pos])
+			}
 			l, err := scan(b, pos, depth+1)
 			if err != nil {
 				return 0, err
@@ -132,5 +136,9 @@ func scan(b []byte, off, depth int) (int, error) {
 		return 0, fmt.Errorf("extension type 0x%02x at offset %d", c, off)
 	}
 }
+
+// isStrCode reports whether c starts a msgpack str: every map key is one
+// [SP-4.1-4], under known and unknown keys alike.
+func isStrCode(c byte) bool { return c&0xe0 == 0xa0 || c == 0xd9 || c == 0xda || c == 0xdb }
 
 var errTruncated = fmt.Errorf("truncated msgpack body")

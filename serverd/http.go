@@ -55,20 +55,27 @@ type call struct {
 	replica changelog.ReplicaID
 	admin   bool
 	body    []byte
+	// listCap is the most entries of a request list the decoder keeps
+	// (see protocol.UnmarshalCapped): over it, validation refuses the
+	// list whatever its length.
+	listCap int
 }
 
 // rawResponse is a response body already encoded (a stored exchange
 // response, sent verbatim).
 type rawResponse []byte
 
-// decode unmarshals the request body into v; failures are malformed_request.
-func (c *call) decode(v any) error { return protocol.Unmarshal(c.body, v) }
+// decode unmarshals the request body into v; failures are
+// malformed_request. A list longer than any limit is kept only up to
+// listCap+1 entries, so that decoding allocates in proportion to what
+// validation can accept, not to what the body claims.
+func (c *call) decode(v any) error { return protocol.UnmarshalCapped(c.body, v, c.listCap) }
 
 // handle is the fasthttp handler: route, version, auth, rate limit, body
 // size, then the endpoint (which decodes, validates and acts).
 func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
-	c := &call{ctx: ctx}
+	c := &call{ctx: ctx, listCap: max(s.cfg.Limits.MaxBatchItems, s.cfg.Limits.MaxIDs)}
 	var err error
 	if !s.enter() {
 		err = protocol.Errorf(protocol.CodeUnavailable, "server is shutting down")
@@ -109,13 +116,17 @@ func (s *Server) handle(ctx *fasthttp.RequestCtx) {
 // successful response; errors are returned for handle to write.
 func (s *Server) serve(c *call) error {
 	ctx := c.ctx
-	rt, ok := routes[string(ctx.Path())]
+	// Paths match exactly as sent, without the query string [SP-3-1]:
+	// ctx.Path() would normalise "/v1//info", "/v1/./info" and
+	// "/v1/%69nfo" to /v1/info, which is no endpoint of the table.
+	path := ctx.Request.URI().PathOriginal()
+	rt, ok := routes[string(path)]
 	if !ok {
-		return protocol.Errorf(protocol.CodeNotFound, "no endpoint %q", clip(string(ctx.Path())))
+		return protocol.Errorf(protocol.CodeNotFound, "no endpoint %q", clip(string(path)))
 	}
 	if string(ctx.Method()) != rt.method {
 		ctx.Response.Header.Set(fasthttp.HeaderAllow, rt.method)
-		return protocol.Errorf(protocol.CodeMethodNotAllowed, "%s takes %s, not %s", ctx.Path(), rt.method, clip(string(ctx.Method())))
+		return protocol.Errorf(protocol.CodeMethodNotAllowed, "%s takes %s, not %s", path, rt.method, clip(string(ctx.Method())))
 	}
 	if rt.version {
 		if err := checkVersion(ctx.Request.Header.Peek(protocol.HeaderVersion)); err != nil {

@@ -1,0 +1,65 @@
+package wirecheck_test
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/syncprint/syncprint/internal/vectorgen/gen"
+	"github.com/syncprint/syncprint/internal/wirecheck"
+)
+
+// The oracle agrees with the spec's own vectors: every message vector is
+// canonical, every accepted non-canonical body canonicalises to the
+// vector's canonical bytes, and every malformed body is refused by the
+// parser or by the canonicaliser.
+func TestTheOracleAgreesWithTheSpecVectors(t *testing.T) {
+	dir := filepath.Join("..", "..", "spec", "vectors")
+	var msgs gen.MessagesFile
+	readJSON(t, filepath.Join(dir, "messages.json"), &msgs)
+	types := wirecheck.Messages()
+	require.NotEmpty(t, msgs.Messages)
+	for _, m := range msgs.Messages {
+		typ, ok := types[m.Type]
+		require.True(t, ok, "type %s", m.Type)
+		require.NoError(t, wirecheck.CheckCanonical(unhex(t, m.Hex), typ), m.Name)
+		require.NoError(t, wirecheck.CheckStrs(unhex(t, m.Hex)), m.Name)
+	}
+	var mal gen.MalformedFile
+	readJSON(t, filepath.Join(dir, "malformed.json"), &mal)
+	require.NotEmpty(t, mal.Accepted)
+	for _, a := range mal.Accepted {
+		got, err := wirecheck.Canonical(unhex(t, a.Hex), types[a.Type], wirecheck.Options{})
+		require.NoError(t, err, a.Name)
+		require.Equal(t, a.CanonicalHex, hex.EncodeToString(got), a.Name)
+	}
+	for _, m := range mal.Malformed {
+		_, err := wirecheck.Canonical(unhex(t, m.Hex), types[m.Type], wirecheck.Options{})
+		require.Error(t, err, m.Name)
+	}
+}
+
+func TestCheckStrsFindsInvalidUTF8OutsideTheExceptions(t *testing.T) {
+	body := []byte{0x82, 0xa1, 'a', 0xa1, 0xff, 0xa1, 'b', 0x91, 0xa1, 0xfe}
+	require.ErrorContains(t, wirecheck.CheckStrs(body), `"a"`)
+	require.ErrorContains(t, wirecheck.CheckStrs(body, "a"), `"b[]"`)
+	require.NoError(t, wirecheck.CheckStrs(body, "a", "b[]"))
+}
+
+func readJSON(t *testing.T, path string, v any) {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, v))
+}
+
+func unhex(t *testing.T, s string) []byte {
+	t.Helper()
+	b, err := hex.DecodeString(s)
+	require.NoError(t, err)
+	return b
+}
