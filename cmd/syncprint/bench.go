@@ -42,6 +42,7 @@ func cmdBench(e env, args []string) error {
 	manyInterval := fs.Duration("many-interval", bench.DefaultManyInterval, "many: period of each client's edit-and-sync cycle (-1ns: back to back)")
 	manyEdits := fs.Int("many-edits", bench.DefaultManyEdits, "many: items a client edits before each sync")
 	manyItems := fs.Int("many-items", bench.DefaultManyItems, "many: items each client holds")
+	manyClientDir := fs.String("many-client-dir", bench.DefaultManyClientDir(), "many: directory of the client stores (a tmpfs by default: 200 devices do not share the server's disk); - for the work dir")
 	peerDir := fs.String("peer-dir", "", "the peer harness (default: "+peerDirRel+" of this repository)")
 	node := fs.String("node", bench.DefaultNode, "node binary for the peer")
 	peerBatch := fs.Int("peer-batch-size", bench.DefaultPeerBatchSize, "PouchDB replication batch_size (PouchDB's default: 100)")
@@ -67,7 +68,7 @@ func cmdBench(e env, args []string) error {
 		Systems: splitList(*systems), Workloads: splitList(*workloads), Runs: *runs, PeerRuns: *peerRuns,
 		Items: *items, Size: *size, Content: *content, BidiEdits: *bidiEdits, BidiCommon: *bidiCommon,
 		IncChanges: *incChanges, PeerIncMax: *peerIncMax, ManyClients: *manyClients, ManyDuration: *manyDuration,
-		ManyInterval: *manyInterval, ManyEdits: *manyEdits, ManyItems: *manyItems, Node: *node,
+		ManyInterval: *manyInterval, ManyEdits: *manyEdits, ManyItems: *manyItems, ManyClientDir: *manyClientDir, Node: *node,
 		PeerBatchSize: *peerBatch, ProfileDir: *profile, SkipFloor: *noFloor, Log: e.stderr, Version: version,
 		KeepRuns: *keep,
 	}

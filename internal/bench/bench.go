@@ -27,6 +27,7 @@ type harness struct {
 	cfg     *Config
 	rep     *Report
 	pending []*pending // prepared workloads waiting for runQueued
+	cleanup []func()   // run when Run returns: removes data kept outside WorkDir
 }
 
 // Run runs the benchmark cfg describes and returns its report. It starts
@@ -45,6 +46,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	h := &harness{cfg: &cfg, rep: newReport(&cfg)}
+	defer func() {
+		for _, f := range h.cleanup {
+			f()
+		}
+	}()
 	if !cfg.SkipFloor && slices.Contains(cfg.Systems, Syncprint) && (cfg.has(WorkPull) || cfg.has(WorkPush)) {
 		h.logf("floor: %d items in batches, one durable commit each", cfg.Items)
 		f, err := measureFloor(cfg.WorkDir, cfg.Items, cfg.contentSpec())
@@ -602,10 +608,16 @@ func (h *harness) many(ctx context.Context, s system) error {
 		timed: func(runDir string) Job {
 			m := *spec
 			m.Clients = make([]ManyClient, len(accts))
-			for k, a := range accts {
-				m.Clients[k] = ManyClient{Store: s.store(filepath.Join(runDir, "clients"), fmt.Sprintf("c%04d", k)), Token: a.Token, Collection: a.Collection}
+			clientDir := filepath.Join(runDir, "clients")
+			if d := cfg.ManyClientDir; d != "" && d != "-" {
+				clientDir = filepath.Join(d, fmt.Sprintf("syncprint-bench-%d-%s-clients", os.Getpid(), s.name()))
+				_ = os.RemoveAll(clientDir)
+				h.cleanup = append(h.cleanup, func() { _ = os.RemoveAll(clientDir) })
 			}
-			_ = os.MkdirAll(filepath.Join(runDir, "clients"), 0o755)
+			for k, a := range accts {
+				m.Clients[k] = ManyClient{Store: s.store(clientDir, fmt.Sprintf("c%04d", k)), Token: a.Token, Collection: a.Collection}
+			}
+			_ = os.MkdirAll(clientDir, 0o755)
 			j := Job{Op: OpMany, Content: cfg.contentSpec(), Many: &m}
 			s.tune(&j)
 			return j

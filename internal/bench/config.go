@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"slices"
 	"time"
 )
@@ -80,6 +81,13 @@ type Config struct {
 	ManyInterval time.Duration
 	ManyEdits    int
 	ManyItems    int
+	// ManyClientDir holds the many workload's client stores (both
+	// systems). 200 simulated devices each have a disk of their own; on one
+	// machine their fsyncs would queue on the server's disk and measure
+	// that disk instead of the server. "": DefaultManyClientDir() (a tmpfs
+	// when there is one), "-": under WorkDir like every other store. The
+	// servers' data stay on WorkDir's disk, durably.
+	ManyClientDir string
 	// PeerDir is bench/peers/pouchdb (server.js, client.js, node_modules).
 	PeerDir string
 	// Node is the node binary. "": DefaultNode.
@@ -193,3 +201,16 @@ func (cfg *Config) validate() error {
 func (cfg *Config) has(workload string) bool { return slices.Contains(cfg.Workloads, workload) }
 
 func (cfg *Config) contentSpec() ContentSpec { return ContentSpec{Kind: cfg.Content, Size: cfg.Size} }
+
+// DefaultManyClientDir is /dev/shm (a tmpfs on Linux) when it exists and
+// is writable, else "" (the stores go under WorkDir).
+func DefaultManyClientDir() string {
+	f, err := os.CreateTemp("/dev/shm", "syncprint-bench-probe-")
+	if err != nil {
+		return ""
+	}
+	name := f.Name()
+	_ = f.Close()
+	_ = os.Remove(name)
+	return "/dev/shm"
+}
