@@ -346,7 +346,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			go func() { <-done; _ = s.store.Close() }()
 		}
 		s.shutdownErr = errors.Join(errs...)
-		s.log.Info("server shut down", "err", s.shutdownErr)
+		attrs := []any{"err", s.shutdownErr}
+		if st, ok := s.store.(interface{ Stats() boltdb.Stats }); ok {
+			// How well writes shared commits: writes/commits is the mean
+			// group size of the store's group commit.
+			stats := st.Stats()
+			attrs = append(attrs, "commits", stats.Commits, "writes", stats.Writes)
+		}
+		s.log.Info("server shut down", attrs...)
 	})
 	<-s.shutdownDone
 	return s.shutdownErr

@@ -122,7 +122,13 @@ func (h *harness) workload(ctx context.Context, s system, w string) error {
 		}
 		return nil
 	case WorkMany:
-		return h.many(ctx, s)
+		return h.many(ctx, s, false)
+	case WorkManyRaw:
+		if s.name() != Syncprint {
+			h.logf("%s many-raw: not applicable (a load generator of the Syncprint protocol)", s.name())
+			return nil
+		}
+		return h.many(ctx, s, true)
 	}
 	return fmt.Errorf("unknown workload %q", w)
 }
@@ -585,10 +591,14 @@ func (h *harness) incremental(ctx context.Context, s system, n int) error {
 
 // many: ManyClients clients, each a user of its own, edit and sync
 // concurrently for ManyDuration. One run.
-func (h *harness) many(ctx context.Context, s system) error {
+func (h *harness) many(ctx context.Context, s system, raw bool) error {
 	cfg := h.cfg
-	h.logf("%s many: %d clients, %d edits every %s each, for %s", s.name(), cfg.ManyClients, cfg.ManyEdits, cfg.ManyInterval, cfg.ManyDuration)
-	dir := filepath.Join(cfg.WorkDir, s.name(), WorkMany)
+	workload := WorkMany
+	if raw {
+		workload = WorkManyRaw
+	}
+	h.logf("%s %s: %d clients, %d edits every %s each, for %s", s.name(), workload, cfg.ManyClients, cfg.ManyEdits, cfg.ManyInterval, cfg.ManyDuration)
+	dir := filepath.Join(cfg.WorkDir, s.name(), workload)
 	if err := os.RemoveAll(dir); err != nil {
 		return err
 	}
@@ -601,10 +611,10 @@ func (h *harness) many(ctx context.Context, s system) error {
 	if err != nil {
 		return err
 	}
-	spec := &ManySpec{Items: cfg.ManyItems, Edits: cfg.ManyEdits,
+	spec := &ManySpec{Items: cfg.ManyItems, Edits: cfg.ManyEdits, Raw: raw,
 		DurationMillis: int(cfg.ManyDuration.Milliseconds()), IntervalMillis: int(cfg.ManyInterval.Milliseconds())}
 	return h.queue(fx, timedSpec{
-		workload: WorkMany, size: cfg.ManyItems, runs: 1,
+		workload: workload, size: cfg.ManyItems, runs: 1,
 		timed: func(runDir string) Job {
 			m := *spec
 			m.Clients = make([]ManyClient, len(accts))

@@ -16,10 +16,11 @@ const (
 	WorkBidi        = "bidirectional"
 	WorkIncremental = "incremental"
 	WorkMany        = "many"
+	WorkManyRaw     = "many-raw"
 )
 
 // AllWorkloads lists the workloads in the order they run.
-var AllWorkloads = []string{WorkPull, WorkPush, WorkBidi, WorkIncremental, WorkMany}
+var AllWorkloads = []string{WorkPull, WorkPush, WorkBidi, WorkIncremental, WorkMany, WorkManyRaw}
 
 // Defaults of Config fields left zero: the workloads, sized so
 // that the whole run for both systems takes a few minutes on 2 cores.

@@ -147,6 +147,9 @@ type ManySpec struct {
 	// IntervalMillis is the period of each client's edit-and-sync cycle
 	// (0: back to back). A cycle that overruns starts the next at once.
 	IntervalMillis int `json:"interval_ms"`
+	// Raw: the clients speak the protocol directly, one exchange per
+	// cycle, with no store and no session (the many-raw workload).
+	Raw bool `json:"raw,omitempty"`
 }
 
 // ManyClient is one client of OpMany.

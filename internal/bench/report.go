@@ -408,6 +408,22 @@ func (r *Report) targets() []*Target {
 		}
 		return fmt.Sprintf("%.1f ms per /v1/exchange; %.1f ms per whole session", m.Many.ExchangeP99, m.Many.SyncP99)
 	}(), m != nil && m.Many != nil && m.Many.ExchangeP99 < 50)
+	// many-raw: the same load from protocol-level clients (no stores, no
+	// sessions), so that the figure is the server's.
+	mr := r.result(WorkManyRaw, Syncprint)
+	rawOK := mr != nil && mr.Many != nil && mr.Many.Clients >= 200 && (mr.Many.Offered == 0 || mr.Many.Offered >= 20_000)
+	add("many-raw (the server alone): applied items per second", ">= 20,000/s with 200 clients", rawOK, func() string {
+		if mr == nil || mr.Many == nil {
+			return ""
+		}
+		return fmt.Sprintf("%.0f/s (%d clients, %.0f/s offered)", mr.ItemsPerSec, mr.Many.Clients, mr.Many.Offered)
+	}(), mr != nil && mr.ItemsPerSec >= 20_000)
+	add("many-raw (the server alone): p99 exchange latency", "< 50 ms", rawOK, func() string {
+		if mr == nil || mr.Many == nil {
+			return ""
+		}
+		return fmt.Sprintf("%.1f ms per /v1/exchange", mr.Many.ExchangeP99)
+	}(), mr != nil && mr.Many != nil && mr.Many.ExchangeP99 < 50)
 	return out
 }
 

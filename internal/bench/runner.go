@@ -74,7 +74,11 @@ func runClient(ctx context.Context, r *lineIO) error {
 	case OpSync:
 		st, err = prepareSync(job)
 	case OpMany:
-		st, err = prepareMany(ctx, job)
+		if job.Many != nil && job.Many.Raw {
+			st, err = prepareManyRaw(ctx, job)
+		} else {
+			st, err = prepareMany(ctx, job)
+		}
 	default:
 		return fmt.Errorf("unknown op %q", job.Op)
 	}

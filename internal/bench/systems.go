@@ -77,7 +77,7 @@ func (spSystem) initServer(dataDir string, users []string) ([]account, error) {
 }
 
 func (s spSystem) startServer(ctx context.Context, dataDir, logPath, cpuProfile string) (*serverProc, error) {
-	argv := []string{s.exe, "serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--log-level", "warn"}
+	argv := []string{s.exe, "serve", "--addr", "127.0.0.1:0", "--data", dataDir, "--log-level", "info"}
 	if cpuProfile != "" {
 		argv = append(argv, "--cpuprofile", cpuProfile)
 	}

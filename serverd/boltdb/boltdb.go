@@ -143,8 +143,11 @@ func Open(path string, opts Options) (*Store, error) {
 	if opts.InitialMmapSize == 0 {
 		opts.InitialMmapSize = DefaultInitialMmapSize
 	}
+	// NoFreelistSync: every commit would otherwise write the whole free
+	// page list (pages of it in a large file); bbolt rebuilds it by a scan
+	// when it opens the file instead, as etcd does.
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType,
+		Timeout: opts.LockTimeout, FreelistType: bolt.FreelistMapType, NoFreelistSync: true,
 		InitialMmapSize: max(opts.InitialMmapSize, 0),
 	})
 	if err != nil {
