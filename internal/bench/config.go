@@ -33,7 +33,7 @@ const (
 	DefaultBidiEdits     = 1_000
 	DefaultBidiCommon    = 100
 	DefaultIncChanges    = 10
-	DefaultPeerIncMax    = 100_000
+	DefaultPeerIncMax    = 10_000
 	DefaultManyClients   = 200
 	DefaultManyDuration  = 10 * time.Second
 	DefaultManyInterval  = 100 * time.Millisecond
