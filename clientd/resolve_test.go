@@ -229,3 +229,44 @@ func TestRefreshConflictsListsARecordMadeSinceTheLastSync(t *testing.T) {
 	require.NoError(t, phone.Resolve(context.Background(), "notes", "n", clientd.Resolution{UseConflict: cs[0].ConflictID}))
 	require.Equal(t, "laptop", mustGet(t, phone, "notes", "n"))
 }
+
+// Found by the simulation (internal/sim, seed 85 with max_ids 3): an item
+// with more server records than max_ids could never be resolved, as
+// Resolve listed them all in one request and the server refused it with
+// too_many_items.
+func TestResolveClosesMoreRecordsThanMaxIDsInSeveralRequests(t *testing.T) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual, Limits: protocol.Limits{MaxIDs: 2}})
+	laptop := srv.client(t, "alice", "laptop")
+	require.NoError(t, laptop.Put("notes", "n", []byte("laptop")))
+	mustSync(t, laptop)
+	// Five devices each leave a manual record on the item.
+	for _, dev := range []string{"p1", "p2", "p3", "p4", "p5"} {
+		d := srv.client(t, "alice", dev)
+		require.NoError(t, d.Put("notes", "n", []byte("from "+dev)))
+		rep := mustSync(t, d)
+		require.Equal(t, 1, rep.Conflicts)
+	}
+	mustSync(t, laptop)
+	cs, err := laptop.Conflicts()
+	require.NoError(t, err)
+	require.Len(t, cs, 5)
+	var chosen clientd.Conflict
+	for _, cf := range cs {
+		if string(cf.Content) == "from p3" {
+			chosen = cf
+		}
+	}
+
+	require.NoError(t, laptop.Resolve(context.Background(), "notes", "n", clientd.Resolution{UseConflict: chosen.ConflictID}))
+	require.Equal(t, "from p3", mustGet(t, laptop, "notes", "n"))
+	cs, err = laptop.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, cs)
+
+	tablet := srv.client(t, "alice", "tablet")
+	mustSync(t, tablet)
+	require.Equal(t, "from p3", mustGet(t, tablet, "notes", "n"))
+	cs, err = tablet.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, cs, "every record is closed on the server")
+}
