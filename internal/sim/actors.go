@@ -45,8 +45,7 @@ func prevString(fp fingerprint.Fingerprint, ok bool) string {
 func (w *world) put(c *client) {
 	coll, id := w.pickItem()
 	prev, hasPrev := w.localCurrent(c, coll, id)
-	c.writes++
-	content := fmt.Appendf(nil, "%s#%d", c.name, c.writes)
+	content := w.content(c)
 	fp := fingerprint.Of(id, false, content)
 	w.hist.written[fp] = true
 	err := c.c.Put(coll, id, content)
@@ -150,8 +149,7 @@ func (w *world) resolve(c *client) {
 		r.UseConflict, fp, deleted = use.ConflictID, use.Fingerprint, use.Deleted
 		how = fmt.Sprintf("use %s %s", use.Kind, short(fp))
 	case 2:
-		c.writes++
-		r.Content = fmt.Appendf(nil, "%s#%d", c.name, c.writes)
+		r.Content = w.content(c)
 		fp = fingerprint.Of(id, false, r.Content)
 		how = "write " + short(fp)
 	default:

@@ -328,17 +328,16 @@ func (w *world) setup() {
 		DataDir:     filepath.Join(w.dir, "server"),
 		DefaultRule: protocol.ServerWins,
 		Rules:       w.rules,
-		// Small limits make sessions take several batches, pages and rounds.
-		Limits:    protocol.Limits{MaxBatchItems: 2, MaxPage: 3, MaxIDs: 3},
-		Now:       func() time.Time { return w.now },
-		WrapStore: func(st storage.Store) storage.Store { w.store = &recStore{Store: st, w: w}; return w.store },
+		Limits:      w.drawLimits(),
+		Now:         func() time.Time { return w.now },
+		WrapStore:   func(st storage.Store) storage.Store { w.store = &recStore{Store: st, w: w}; return w.store },
 	}
 	var err error
 	w.srv, err = serverd.Open(w.srvCfg)
 	must(err, "open server")
 	w.net = drawFaults(w.rng)
 	w.serial = w.rng.IntN(2) == 0
-	w.tracef("seed %d clients %d steps %d rules %s serial %t faults %s", w.cfg.Seed, w.cfg.Clients, w.cfg.Steps, rulesFlag(w.cfg.Rules), w.serial, w.net)
+	w.tracef("seed %d clients %d steps %d rules %s serial %t limits %+v faults %s", w.cfg.Seed, w.cfg.Clients, w.cfg.Steps, rulesFlag(w.cfg.Rules), w.serial, w.srvCfg.Limits, w.net)
 	for i := range w.cfg.Clients {
 		c := &client{name: fmt.Sprintf("d%d", i+1)}
 		c.replica = user + "/" + c.name
@@ -348,6 +347,34 @@ func (w *world) setup() {
 		w.clients = append(w.clients, c)
 		w.openClient(c)
 	}
+}
+
+// drawLimits picks small server limits, so that sessions take several
+// batches, pages and rounds; with a small max_batch_bytes (max_item_bytes
+// then too) downloads are deferred to later rounds.
+func (w *world) drawLimits() protocol.Limits {
+	l := protocol.Limits{MaxBatchItems: 1 + w.rng.IntN(4), MaxPage: 1 + w.rng.IntN(5), MaxIDs: 1 + w.rng.IntN(4)}
+	if w.rng.IntN(2) == 0 {
+		l.MaxBatchBytes = 24 + w.rng.IntN(64)
+		l.MaxItemBytes = l.MaxBatchBytes
+	}
+	return l
+}
+
+// content returns new content for a write of c: unique to the write,
+// padded to a random length within max_item_bytes.
+func (w *world) content(c *client) []byte {
+	c.writes++
+	b := fmt.Appendf(nil, "%s#%d", c.name, c.writes)
+	limit := w.srvCfg.Limits.MaxItemBytes
+	if limit == 0 {
+		limit = 64
+	}
+	pad := min(40, limit-len(b))
+	if pad > 0 {
+		b = append(b, strings.Repeat(".", w.rng.IntN(pad+1))...)
+	}
+	return b
 }
 
 // openClient opens (or reopens, after a crash) a client's store with a
