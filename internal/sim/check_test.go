@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -224,6 +225,37 @@ func TestSimCatchesABrokenServer(t *testing.T) {
 			require.NotNil(t, f, "20 seeds passed over a broken server")
 			require.Contains(t, f.Error(), tc.want)
 			require.Contains(t, f.Error(), fmt.Sprintf("replay: go run ./cmd/syncprint sim --seed %d ", f.Config.Seed))
+		})
+	}
+}
+
+func TestVerdictIsTheDecisionTable(t *testing.T) {
+	s := newStory(protocol.LatestWins)
+	wall := time.UnixMilli(1_000_000)
+	cur := &version{entry: changelog.Entry{ID: "a", Seq: 3, Fingerprint: s.fp("cur"), HLC: changelog.NewHLC(999_000, 0), Replica: "sim/d2"}}
+	up := func(content string, base, seen uint64, ms uint64) *protocol.Upload {
+		return &protocol.Upload{ID: "a", Base: base, Seen: seen, FP: s.fp(content).Bytes(), HLC: uint64(changelog.NewHLC(ms, 0))}
+	}
+	for _, tc := range []struct {
+		name string
+		rule protocol.Rule
+		up   *protocol.Upload
+		cur  *version
+		want protocol.UploadStatus
+	}{
+		{"a new item is applied", protocol.ServerWins, up("x", 0, 0, 1), nil, protocol.StatusApplied},
+		{"seen behind the current version is stale", protocol.ClientWins, up("x", 3, 2, 1), cur, protocol.StatusStale},
+		{"an equal fingerprint is unchanged", protocol.Manual, up("cur", 1, 3, 1), cur, protocol.StatusUnchanged},
+		{"a fast-forward is applied", protocol.ServerWins, up("x", 3, 3, 1), cur, protocol.StatusApplied},
+		{"server-wins rejects a concurrent edit", protocol.ServerWins, up("x", 1, 3, 999_500), cur, protocol.StatusRejected},
+		{"client-wins applies it", protocol.ClientWins, up("x", 1, 3, 1), cur, protocol.StatusApplied},
+		{"manual keeps both", protocol.Manual, up("x", 1, 3, 1), cur, protocol.StatusConflict},
+		{"latest-wins applies the later HLC", protocol.LatestWins, up("x", 1, 3, 999_001), cur, protocol.StatusApplied},
+		{"latest-wins rejects the earlier HLC", protocol.LatestWins, up("x", 1, 3, 998_999), cur, protocol.StatusRejected},
+		{"latest-wins applies an HLC clamped to the server's clock", protocol.LatestWins, up("x", 1, 3, 1_000_000+protocol.DefaultMaxSkewMillis+1), cur, protocol.StatusApplied},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			require.Equal(t, tc.want, verdict(tc.rule, tc.up, "sim/d1", tc.cur, wall))
 		})
 	}
 }

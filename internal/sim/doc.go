@@ -104,6 +104,12 @@
 //     a fingerprint some client wrote, with content that matches it.
 //   - No double apply: the versions and records of each exchange (batch
 //     ID) come from one delivery of it, however often it was delivered.
+//   - The server's verdicts, as they happen: every upload's status
+//     (applied, unchanged, stale, rejected, conflict) is derived again
+//     from the decision table (SP-6.3-5, SP-7-5) and the item's version
+//     when the request arrived, with latest-wins' skew clamp, and compared
+//     with the server's answer (a repeated batch, answered from its
+//     idempotency record, is not judged again).
 //   - The rules, replayed over each item's server history: every applied
 //     upload saw the version it replaced; one that did not derive from it
 //     replaced it only under client-wins, or under latest-wins with the

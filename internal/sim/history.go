@@ -100,6 +100,7 @@ func (w *world) committed(evs []event) {
 				v.up = w.cur.upload(ev.entry.ID)
 			}
 			w.hist.versions = append(w.hist.versions, v)
+			w.heads[itemKey{ev.coll, ev.entry.ID}] = v
 			w.tracef("  server version %s/%s@%d %s hlc %d by %s", ev.coll, ev.entry.ID, ev.entry.Seq, short(ev.entry.Fingerprint), ev.entry.HLC, ev.entry.Replica)
 		}
 	}

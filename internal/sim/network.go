@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/syncprint/syncprint/changelog"
 	"github.com/syncprint/syncprint/protocol"
 )
 
@@ -241,6 +242,15 @@ func (w *world) deliver(r request, late bool) *http.Response {
 			d.resolve = nil
 		}
 	}
+	// The server's items as the request finds them, for checkVerdicts.
+	var before map[string]*version
+	if d.exch != nil {
+		before = map[string]*version{}
+		for _, u := range d.exch.Uploads {
+			before[u.ID] = w.heads[itemKey{d.exch.Collection, u.ID}]
+		}
+	}
+	wall := w.now
 	w.cur = d
 	resp, err := w.srv.RoundTrip(req)
 	w.cur = nil
@@ -249,7 +259,78 @@ func (w *world) deliver(r request, late bool) *http.Response {
 	must(err, "read response")
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	w.tracef("%s", w.summary(d, resp.StatusCode, body))
+	if d.exch != nil && resp.StatusCode == http.StatusOK {
+		// A batch answered before is answered from its idempotency
+		// record, as the server found the items then.
+		if !w.answered[d.exch.BatchID] {
+			w.checkVerdicts(d, before, wall, body)
+		}
+		w.answered[d.exch.BatchID] = true
+	}
 	return resp
+}
+
+// checkVerdicts derives each upload's verdict from the decision table
+// (SP-6.3-5, SP-7-5) and the server's items as the request found them,
+// and compares it with the server's answer.
+func (w *world) checkVerdicts(d *delivery, before map[string]*version, wall time.Time, body []byte) {
+	var resp protocol.ExchangeResponse
+	if err := protocol.Unmarshal(body, &resp); err != nil {
+		w.failf("undecodable exchange response: %v", err)
+		return
+	}
+	rule := w.rules[d.exch.Collection]
+	for _, res := range resp.Results {
+		up := d.upload(res.ID)
+		if up == nil {
+			w.failf("exchange of %s: a result for %s/%s, which it did not upload", d.client.name, d.exch.Collection, res.ID)
+			continue
+		}
+		cur := before[res.ID]
+		want := verdict(rule, up, changelog.ReplicaID(d.client.replica), cur, wall)
+		if res.Status != want {
+			var curs string
+			if cur != nil {
+				curs = fmt.Sprintf(", current version %d %s hlc %d by %s", cur.entry.Seq, short(cur.entry.Fingerprint), cur.entry.HLC, cur.entry.Replica)
+			}
+			w.failf("server verdict: %s/%s uploaded by %s (base %d seen %d hlc %d, %s) got %s, the decision table says %s%s",
+				d.exch.Collection, res.ID, d.client.name, up.Base, up.Seen, up.HLC, rule, res.Status, want, curs)
+		}
+	}
+}
+
+// verdict is the decision table: what the server answers an upload, given
+// the item's current version cur (nil: none) and the server's wall clock.
+func verdict(rule protocol.Rule, up *protocol.Upload, replica changelog.ReplicaID, cur *version, wall time.Time) protocol.UploadStatus {
+	var curSeq uint64
+	if cur != nil {
+		curSeq = uint64(cur.entry.Seq)
+	}
+	switch {
+	case up.Seen != curSeq:
+		return protocol.StatusStale
+	case cur != nil && bytes.Equal(cur.entry.Fingerprint.Bytes(), up.FP):
+		return protocol.StatusUnchanged
+	case cur == nil || up.Base == curSeq:
+		return protocol.StatusApplied
+	}
+	switch rule {
+	case protocol.ClientWins:
+		return protocol.StatusApplied
+	case protocol.Manual:
+		return protocol.StatusConflict
+	case protocol.LatestWins:
+		h := changelog.HLC(up.HLC)
+		if h.Millis() > uint64(wall.UnixMilli())+protocol.DefaultMaxSkewMillis {
+			// Clamped to the server's clock: later than every HLC it holds.
+			return protocol.StatusApplied
+		}
+		if h > cur.entry.HLC || h == cur.entry.HLC && replica > cur.entry.Replica {
+			return protocol.StatusApplied
+		}
+		return protocol.StatusRejected
+	}
+	return protocol.StatusRejected
 }
 
 // summary describes a delivery for the trace, leaving out what is random

@@ -208,7 +208,11 @@ type world struct {
 	// write to the store of the client whose sync is in flight.
 	serial bool
 
-	hist     history
+	hist history
+	// heads holds every item's current version on the server; answered
+	// the batch IDs the server answered.
+	heads    map[itemKey]*version
+	answered map[string]bool
 	stats    Stats
 	problems []string
 }
@@ -236,7 +240,7 @@ type client struct {
 // and final syncs, then the checks. It returns a *Failure when an
 // invariant broke or the harness failed.
 func Run(cfg Config) (res Result, err error) {
-	w := &world{stats: Stats{Accounted: map[string]int{}}, cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed5eed)), trace: sha256.New(), out: cfg.Trace, hist: newHistory()}
+	w := &world{stats: Stats{Accounted: map[string]int{}}, cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed5eed)), trace: sha256.New(), out: cfg.Trace, hist: newHistory(), heads: map[itemKey]*version{}, answered: map[string]bool{}}
 	if w.cfg.Clients == 0 {
 		w.cfg.Clients = MinClients + w.rng.IntN(MaxClients-MinClients+1)
 	}
