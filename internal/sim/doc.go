@@ -12,7 +12,9 @@
 // Real: the server (serverd.Open on a data directory, its handler, its
 // bbolt file, its idempotency records, its HLC clock and skew clamp), the
 // clients (clientd.Open on a bbolt file each, Put, Delete, Sync, Resolve,
-// Conflicts), and every byte of every request and response.
+// Conflicts), and every byte of every request and response, in the
+// content codings they negotiate (a quarter of the seeds write contents
+// large enough for bodies to be encoded).
 //
 // Simulated:
 //   - Time. The server's wall clock (serverd.Config.Now) is virtual time,

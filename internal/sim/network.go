@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/syncprint/syncprint/changelog"
+	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/protocol"
 )
 
@@ -230,15 +231,16 @@ func (w *world) deliver(r request, late bool) *http.Response {
 	req.Header = r.header.Clone()
 	w.nDeliv++
 	d := &delivery{n: w.nDeliv, client: r.c, path: req.URL.Path, late: late}
+	plain := w.decode(r.header, r.body)
 	switch d.path {
 	case protocol.PathExchange:
 		d.exch = new(protocol.ExchangeRequest)
-		if protocol.Unmarshal(r.body, d.exch) != nil {
+		if protocol.Unmarshal(plain, d.exch) != nil {
 			d.exch = nil
 		}
 	case protocol.PathResolve:
 		d.resolve = new(protocol.ResolveRequest)
-		if protocol.Unmarshal(r.body, d.resolve) != nil {
+		if protocol.Unmarshal(plain, d.resolve) != nil {
 			d.resolve = nil
 		}
 	}
@@ -258,6 +260,7 @@ func (w *world) deliver(r request, late bool) *http.Response {
 	body, err := io.ReadAll(resp.Body)
 	must(err, "read response")
 	resp.Body = io.NopCloser(bytes.NewReader(body))
+	body = w.decode(resp.Header, body)
 	w.tracef("%s", w.summary(d, resp.StatusCode, body))
 	if d.exch != nil && resp.StatusCode == http.StatusOK {
 		// A batch answered before is answered from its idempotency
@@ -268,6 +271,22 @@ func (w *world) deliver(r request, late bool) *http.Response {
 		w.answered[d.exch.BatchID] = true
 	}
 	return resp
+}
+
+// decode returns a body without its content coding (SP-3-8), for the
+// trace and the checks; the bytes sent on are left as they are.
+func (w *world) decode(h http.Header, body []byte) []byte {
+	cod, err := coding.ParseContentEncoding(h.Values("Content-Encoding"))
+	if err == nil && cod != "" {
+		w.stats.Encoded++
+	}
+	if err == nil {
+		body, err = w.dec.Decode(cod, body)
+	}
+	if err != nil {
+		w.failf("a body in content coding %q does not decode: %v", h.Get("Content-Encoding"), err)
+	}
+	return body
 }
 
 // checkVerdicts derives each upload's verdict from the decision table

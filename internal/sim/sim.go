@@ -19,6 +19,7 @@ import (
 
 	"github.com/syncprint/syncprint/clientd"
 	"github.com/syncprint/syncprint/fingerprint"
+	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/protocol"
 	"github.com/syncprint/syncprint/serverd"
 	"github.com/syncprint/syncprint/serverd/storage"
@@ -98,7 +99,9 @@ type Stats struct {
 	Puts, Deletes, Resolves, Syncs, FailedSyncs int
 	// Network.
 	Requests, DroppedRequests, DroppedResponses, Duplicated, Late, Strays int
-	Partitions, ServerCrashes, ClientCrashes                              int
+	// Encoded counts bodies sent in a content coding (zstd, gzip).
+	Encoded                                  int
+	Partitions, ServerCrashes, ClientCrashes int
 	// Outcome.
 	Versions, ServerRecords, LocalRecords int
 	// Reapplied counts writes the server applied more than once, each time
@@ -189,6 +192,8 @@ type world struct {
 	trace hash.Hash
 	out   io.Writer
 
+	dec        *coding.Decoder // for the trace and the checks
+	big        bool            // contents up to 700 bytes: bodies get encoded
 	srvCfg     serverd.Config
 	srv        *serverd.Server
 	store      *recStore // the server's store, recording committed writes
@@ -337,6 +342,9 @@ func (w *world) setup() {
 		WrapStore:   func(st storage.Store) storage.Store { w.store = &recStore{Store: st, w: w}; return w.store },
 	}
 	var err error
+	w.dec, err = coding.NewDecoder(64 << 20)
+	must(err, "decoder")
+	w.big = w.rng.IntN(4) == 0
 	w.srv, err = serverd.Open(w.srvCfg)
 	must(err, "open server")
 	w.net = drawFaults(w.rng)
@@ -372,9 +380,12 @@ func (w *world) content(c *client) []byte {
 	b := fmt.Appendf(nil, "%s#%d", c.name, c.writes)
 	limit := w.srvCfg.Limits.MaxItemBytes
 	if limit == 0 {
-		limit = 64
+		limit = protocol.DefaultMaxItemBytes
 	}
 	pad := min(40, limit-len(b))
+	if w.big {
+		pad = min(700, limit-len(b))
+	}
 	if pad > 0 {
 		b = append(b, strings.Repeat(".", w.rng.IntN(pad+1))...)
 	}
@@ -413,6 +424,9 @@ func (w *world) closeAll() {
 	if w.srv != nil {
 		_ = w.srv.Shutdown(context.Background())
 		w.srv = nil
+	}
+	if w.dec != nil {
+		w.dec.Close()
 	}
 }
 
@@ -654,6 +668,7 @@ func (s *Stats) Add(o Stats) {
 	s.Duplicated += o.Duplicated
 	s.Late += o.Late
 	s.Strays += o.Strays
+	s.Encoded += o.Encoded
 	s.Partitions += o.Partitions
 	s.ServerCrashes += o.ServerCrashes
 	s.ClientCrashes += o.ClientCrashes
@@ -674,12 +689,12 @@ func (s *Stats) Add(o Stats) {
 // String renders the counts on a few lines.
 func (s Stats) String() string {
 	return fmt.Sprintf("clients: %d puts, %d deletes, %d resolves, %d syncs (%d failed under faults)\n"+
-		"network: %d requests; lost %d requests and %d responses; %d duplicated, %d late, %d strays; %d partitions\n"+
+		"network: %d requests; lost %d requests and %d responses; %d duplicated, %d late, %d strays; %d partitions; %d bodies encoded\n"+
 		"crashes: %d server restarts, %d client restarts\n"+
 		"outcome: %d server versions, %d server conflict records, %d local conflict records; %d writes reapplied from another batch; %d items with another HLC or author than the server's\n"+
 		"acknowledged writes found: %s",
 		s.Puts, s.Deletes, s.Resolves, s.Syncs, s.FailedSyncs,
-		s.Requests, s.DroppedRequests, s.DroppedResponses, s.Duplicated, s.Late, s.Strays, s.Partitions,
+		s.Requests, s.DroppedRequests, s.DroppedResponses, s.Duplicated, s.Late, s.Strays, s.Partitions, s.Encoded,
 		s.ServerCrashes, s.ClientCrashes,
 		s.Versions, s.ServerRecords, s.LocalRecords, s.Reapplied, s.MetadataDiffs, accounted(s.Accounted))
 }
