@@ -162,6 +162,20 @@ func (w *world) resolve(c *client) {
 	err = w.op(c, func(ctx context.Context) error { return c.c.Resolve(ctx, coll, id, r) })
 	w.stats.Resolves++
 	w.tracef("resolve %s %s/%s (%d records) %s: %s", c.name, coll, id, len(item), how, errClass(err))
+	// Local records are closed once the resolution is written, even if
+	// closing the rest of the server's records then fails: those gone
+	// were closed by the user's choice.
+	after, cerr := c.c.Conflicts()
+	must(cerr, "conflicts")
+	left := map[string]bool{}
+	for _, cf := range after {
+		left[cf.ConflictID] = true
+	}
+	for _, cf := range item {
+		if cf.Kind == clientd.KindLocal && !left[cf.ConflictID] {
+			w.hist.resolvedLocal[itemKey{coll, id}] = append(w.hist.resolvedLocal[itemKey{coll, id}], cf.Fingerprint)
+		}
+	}
 	if err != nil {
 		// ErrStale, or the server's not_found or stale_base when the
 		// re-sync that follows them failed: the item or its records moved
@@ -180,11 +194,6 @@ func (w *world) resolve(c *client) {
 			}
 		}
 		return
-	}
-	for _, cf := range item {
-		if cf.Kind == clientd.KindLocal {
-			w.hist.resolvedLocal[itemKey{coll, id}] = append(w.hist.resolvedLocal[itemKey{coll, id}], cf.Fingerprint)
-		}
 	}
 	if writes && (!hasPrev || prev != fp) {
 		w.hist.addWrite(write{client: c.name, coll: coll, id: id, fp: fp, deleted: deleted, prev: prev, hasPrev: hasPrev, resolution: true})

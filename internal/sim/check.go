@@ -123,6 +123,7 @@ func (w *world) checkConvergence(items map[itemKey]serverItem, open map[string]s
 			if cf.Kind == clientd.KindLocal {
 				k := itemKey{cf.Collection, cf.ID}
 				local[k] = append(local[k], cf.Fingerprint)
+				w.localLog = append(w.localLog, fmt.Sprintf("%s/%s %s in %s's log (%s)", cf.Collection, cf.ID, short(cf.Fingerprint), c.name, cf.Reason))
 				continue
 			}
 			cached[cf.ConflictID] = true
@@ -223,6 +224,11 @@ func (w *world) itemStory(k itemKey) string {
 	for _, r := range w.sortedRecords() {
 		if r.conflict.Collection == k.coll && r.conflict.Entry.ID == k.id {
 			parts = append(parts, fmt.Sprintf("record %s %s", r.conflict.Reason, short(r.conflict.Entry.Fingerprint)))
+		}
+	}
+	for _, l := range w.localLog {
+		if strings.HasPrefix(l, k.coll+"/"+k.id+" ") {
+			parts = append(parts, l)
 		}
 	}
 	return "server history: " + strings.Join(parts, ", ")

@@ -214,6 +214,9 @@ type world struct {
 	serial bool
 
 	hist history
+	// localLog describes the clients' local conflict-log entries at the
+	// end, for failure messages.
+	localLog []string
 	// heads holds every item's current version on the server; answered
 	// the batch IDs the server answered.
 	heads    map[itemKey]*version
