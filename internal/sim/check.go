@@ -60,6 +60,7 @@ func (w *world) check() {
 	w.checkNothingUnwritten(local)
 	w.checkNoDoubleApply()
 	w.checkRules()
+	w.checkKeptWhereTheRuleSays(local)
 	w.stats.Versions = len(w.hist.versions)
 	w.stats.ServerRecords = len(w.hist.records)
 	for _, fps := range local {
@@ -383,4 +384,37 @@ func (w *world) checkVersion(rule protocol.Rule, k itemKey, prev, v *version) {
 		}
 	}
 	w.failf("%s: replaced version %d without keeping it as an overwritten record", where, prevSeq)
+}
+
+// checkKeptWhereTheRuleSays: losing versions are kept where the
+// collection's rule keeps them (SP-7-7): server-wins in the losing
+// client's local log, client-wins in overwritten server records, manual
+// in manual server records, latest-wins in either a local log or an
+// overwritten record.
+func (w *world) checkKeptWhereTheRuleSays(local map[itemKey][]fingerprint.Fingerprint) {
+	for _, r := range w.sortedRecords() {
+		rule := w.rules[r.conflict.Collection]
+		ok := false
+		switch rule {
+		case protocol.ClientWins, protocol.LatestWins:
+			ok = r.conflict.Reason == protocol.ReasonOverwritten
+		case protocol.Manual:
+			ok = r.conflict.Reason == protocol.ReasonManual
+		}
+		if !ok {
+			w.failf("a server record with reason %s in %s/%s, under %s", r.conflict.Reason, r.conflict.Collection, r.conflict.Entry.ID, rule)
+		}
+	}
+	logged := map[itemKey]int{}
+	for k, fps := range local {
+		logged[k] += len(fps)
+	}
+	for k, fps := range w.hist.resolvedLocal {
+		logged[k] += len(fps)
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(logged), func(a, b itemKey) int { return cmp.Or(cmp.Compare(a.coll, b.coll), cmp.Compare(a.id, b.id)) }) {
+		if rule := w.rules[k.coll]; rule == protocol.ClientWins || rule == protocol.Manual {
+			w.failf("%d local conflict-log entries for %s/%s, under %s (the server keeps the losers)", logged[k], k.coll, k.id, rule)
+		}
+	}
 }

@@ -259,3 +259,17 @@ func TestVerdictIsTheDecisionTable(t *testing.T) {
 		})
 	}
 }
+
+func TestCheckKeptWhereTheRuleSays(t *testing.T) {
+	s := newStory(protocol.ServerWins)
+	s.record(s.upload(1, "x", 0, 0, 10, "b1"), protocol.ReasonOverwritten, "y")
+	s.w.checkKeptWhereTheRuleSays(nil)
+	require.Contains(t, s.problems(), "a server record with reason overwritten in sw/a, under server-wins")
+
+	s = newStory(protocol.Manual)
+	s.record(s.upload(1, "x", 0, 0, 10, "b1"), protocol.ReasonManual, "y")
+	s.w.checkKeptWhereTheRuleSays(nil)
+	require.Empty(t, s.w.problems)
+	s.w.checkKeptWhereTheRuleSays(map[itemKey][]fingerprint.Fingerprint{{s.coll, s.id}: {s.fp("z")}})
+	require.Contains(t, s.problems(), "1 local conflict-log entries for man/a, under manual")
+}

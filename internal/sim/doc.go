@@ -102,6 +102,10 @@
 //     of the item it was (the user replaced what they saw); or is a
 //     deletion that reached the server (a replaced tombstone is not kept,
 //     SP-7-7). Anything else is a lost write.
+//   - Where losers are kept (SP-7-7): server records only under
+//     client-wins and latest-wins (reason overwritten) and manual (reason
+//     manual); local conflict-log entries only under server-wins and
+//     latest-wins.
 //   - Nothing made up: every version, record and log entry anywhere holds
 //     a fingerprint some client wrote, with content that matches it.
 //   - No double apply: the versions and records of each exchange (batch
