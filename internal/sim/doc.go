@@ -21,7 +21,8 @@
 //     which the scheduler advances between steps and the network advances
 //     when it delays a request. Each client's wall clock
 //     (clientd.Config.Now) is virtual time plus a skew of up to one hour
-//     either way, drawn again whenever the client restarts; it is frozen
+//     either way, drawn again whenever the client restarts and now and
+//     then while it runs (a clock set backwards or forwards); it is frozen
 //     for the length of one client operation.
 //   - The network. Every client's clientd.Config.HTTPClient carries a
 //     transport that hands each request to the server in-process

@@ -537,9 +537,17 @@ func (w *world) step(c *client, kind stepKind) {
 		w.stats.Partitions++
 		w.tracef("partition %s for %d steps", c.name, c.partitioned)
 	case stepClockJump:
-		d := time.Duration(w.rng.IntN(600)) * time.Second
-		w.now = w.now.Add(d)
-		w.tracef("time jumps %s", d)
+		if w.rng.IntN(2) == 0 {
+			d := time.Duration(w.rng.IntN(600)) * time.Second
+			w.now = w.now.Add(d)
+			w.tracef("time jumps %s", d)
+			break
+		}
+		// The client's wall clock is set anew (forwards or backwards,
+		// within MaxSkew) while it runs: its HLC must not go back.
+		c.skew = time.Duration(w.rng.Int64N(int64(2*MaxSkew)+1)) - MaxSkew
+		c.now = w.now.Add(c.skew)
+		w.tracef("%s's clock is set to skew %s", c.name, c.skew)
 	}
 	if c.crashed {
 		w.restartClient(c, "in the middle of an operation")
