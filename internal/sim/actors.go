@@ -44,6 +44,10 @@ func prevString(fp fingerprint.Fingerprint, ok bool) string {
 // put writes new content, unique to this write, to a random item.
 func (w *world) put(c *client) {
 	coll, id := w.pickItem()
+	w.putItem(c, coll, id)
+}
+
+func (w *world) putItem(c *client, coll, id string) {
 	prev, hasPrev := w.localCurrent(c, coll, id)
 	content := w.content(c)
 	fp := fingerprint.Of(id, false, content)
@@ -67,11 +71,15 @@ func (w *world) del(c *client) {
 		w.tracef("delete %s %s: nothing to delete", c.name, coll)
 		return
 	}
-	id := items[w.rng.IntN(len(items))].ID
+	w.delItem(c, coll, items[w.rng.IntN(len(items))].ID)
+}
+
+// delItem deletes an item the client holds live.
+func (w *world) delItem(c *client, coll, id string) {
 	prev, hasPrev := w.localCurrent(c, coll, id)
 	fp := tombstone(id)
 	w.hist.written[fp] = true
-	err = c.c.Delete(coll, id)
+	err := c.c.Delete(coll, id)
 	w.stats.Deletes++
 	w.tracef("delete %s %s/%s (was %s): %s", c.name, coll, id, prevString(prev, hasPrev), errClass(err))
 	if err != nil {

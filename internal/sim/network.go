@@ -163,7 +163,14 @@ func (w *world) roundTrip(r request, path string) (*http.Response, error) {
 		w.tracef("net %s %s: delayed %s", c.name, path, d)
 	}
 	if !w.nested && w.chance(f.interleave) {
-		w.interleave(c, path)
+		var exch *protocol.ExchangeRequest
+		if path == protocol.PathExchange {
+			exch = new(protocol.ExchangeRequest)
+			if protocol.Unmarshal(w.decode(r.header, r.body), exch) != nil {
+				exch = nil
+			}
+		}
+		w.interleave(c, path, exch)
 		if c.crashed || c.partitioned > 0 || w.serverDown > 0 {
 			return nil, errTimeout
 		}

@@ -558,7 +558,7 @@ func (w *world) step(c *client, kind stepKind) {
 // transit: other clients sync and resolve (the server changes under
 // busy's session), and clients write — busy itself too when exchanges are
 // serial (an edit while its sync runs).
-func (w *world) interleave(busy *client, path string) {
+func (w *world) interleave(busy *client, path string, exch *protocol.ExchangeRequest) {
 	w.nested = true
 	defer func() { w.nested = false }()
 	n := 1 + w.rng.IntN(3)
@@ -573,8 +573,24 @@ func (w *world) interleave(busy *client, path string) {
 				continue
 			}
 			if c == busy {
-				// busy's clock is frozen for its operation.
-				if kind == stepPut {
+				// busy's clock is frozen for its operation. Half of its
+				// writes go to an item of the exchange in transit: an
+				// edit made while its upload or download is out.
+				var ids []string
+				if exch != nil {
+					for _, u := range exch.Uploads {
+						ids = append(ids, u.ID)
+					}
+					ids = append(ids, exch.Downloads...)
+				}
+				if len(ids) > 0 && w.rng.IntN(2) == 0 {
+					id := ids[w.rng.IntN(len(ids))]
+					if _, err := c.c.Get(exch.Collection, id); kind == stepDelete && err == nil {
+						w.delItem(c, exch.Collection, id)
+					} else {
+						w.putItem(c, exch.Collection, id)
+					}
+				} else if kind == stepPut {
 					w.put(c)
 				} else {
 					w.del(c)
