@@ -332,11 +332,13 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 	}
 	for len(rest) > 0 {
 		chunk := rest[:min(len(rest), maxIDs)]
-		rest = rest[len(chunk):]
 		var resp protocol.ResolveResponse
 		if err := c.callRetry(ctx, protocol.PathResolve, &protocol.ResolveRequest{Collection: collName, ID: id, Close: chunk}, &resp); err != nil {
-			return c.resolveFailed(ctx, collName, id, err)
+			// The choice is in place; what is left open is listed
+			// again, and resolving the item again closes it.
+			return fmt.Errorf("%w (the choice is written; %d server record(s) are left open)", c.resolveFailed(ctx, collName, id, err), len(rest))
 		}
+		rest = rest[len(chunk):]
 		if err := c.update(func(tx *bolt.Tx) error { return uncacheServerConflicts(tx, chunk) }); err != nil {
 			return fmt.Errorf("resolve %s/%q: store: %w", collName, id, err)
 		}

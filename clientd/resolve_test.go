@@ -2,6 +2,7 @@ package clientd_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
 
@@ -269,4 +270,46 @@ func TestResolveClosesMoreRecordsThanMaxIDsInSeveralRequests(t *testing.T) {
 	cs, err = tablet.Conflicts()
 	require.NoError(t, err)
 	require.Empty(t, cs, "every record is closed on the server")
+}
+
+// When closing the records beyond max_ids fails, the choice is written
+// already: Resolve says so, and resolving the item again closes the rest.
+func TestResolveThatCannotCloseTheLastRecordsSaysTheChoiceIsWritten(t *testing.T) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual, Limits: protocol.Limits{MaxIDs: 2}})
+	resolves := 0
+	laptop := srv.client(t, "alice", "laptop", func(cfg *clientd.Config) {
+		cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Path == protocol.PathResolve {
+				if resolves++; resolves > 1 {
+					return nil, errors.New("network down")
+				}
+			}
+			return http.DefaultTransport.RoundTrip(r)
+		})}
+	})
+	require.NoError(t, laptop.Put("notes", "n", []byte("laptop")))
+	mustSync(t, laptop)
+	for _, dev := range []string{"p1", "p2", "p3"} {
+		d := srv.client(t, "alice", dev)
+		require.NoError(t, d.Put("notes", "n", []byte("from "+dev)))
+		mustSync(t, d)
+	}
+	mustSync(t, laptop)
+
+	err := laptop.Resolve(context.Background(), "notes", "n", clientd.Resolution{Content: []byte("merged")})
+	require.ErrorIs(t, err, clientd.ErrNetwork)
+	require.ErrorContains(t, err, "the choice is written; 1 server record(s) are left open")
+	require.Equal(t, "merged", mustGet(t, laptop, "notes", "n"))
+	cs, err := laptop.Conflicts()
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+
+	resolves = -10 // the network is back
+	require.NoError(t, laptop.Resolve(context.Background(), "notes", "n", clientd.Resolution{KeepCurrent: true}))
+	tablet := srv.client(t, "alice", "tablet")
+	mustSync(t, tablet)
+	require.Equal(t, "merged", mustGet(t, tablet, "notes", "n"))
+	cs, err = tablet.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, cs)
 }
