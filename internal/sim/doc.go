@@ -136,8 +136,10 @@
 // retention are not reached. A write applied, its answer lost, the session
 // failing and someone else writing the item before the client's next
 // session is uploaded again from a new batch: the server applies it a
-// second time (Stats.Reapplied counts these; under client-wins the old
-// write replaces the newer one, which an overwritten record keeps).
+// second time (Stats.Reapplied counts these: the old write replaces the
+// newer one under client-wins, and under latest-wins when its clock ran
+// ahead and the retry is clamped to the server's now; an overwritten
+// record keeps the newer one, so nothing is lost).
 // Items a client learnt of from the change info with its own fingerprint
 // keep the HLC and author it stamped, which the server may have clamped
 // (Stats.MetadataDiffs); contents, fingerprints and versions converge.
