@@ -249,8 +249,11 @@ type client struct {
 // invariant broke or the harness failed.
 func Run(cfg Config) (res Result, err error) {
 	w := &world{stats: Stats{Accounted: map[string]int{}}, cfg: cfg, rng: rand.New(rand.NewPCG(cfg.Seed, 0x5eed5eed)), trace: sha256.New(), out: cfg.Trace, hist: newHistory(), heads: map[itemKey]*version{}, answered: map[string]bool{}}
+	// Drawn whether or not it is given, so that the replay command, which
+	// gives it, runs the same stream of draws.
+	drawn := MinClients + w.rng.IntN(MaxClients-MinClients+1)
 	if w.cfg.Clients == 0 {
-		w.cfg.Clients = MinClients + w.rng.IntN(MaxClients-MinClients+1)
+		w.cfg.Clients = drawn
 	}
 	if w.cfg.Clients < 1 || w.cfg.Clients > 26 {
 		return Result{}, fmt.Errorf("sim: %d clients: want 1 to 26", w.cfg.Clients)

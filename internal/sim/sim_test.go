@@ -86,6 +86,11 @@ func TestSimIsDeterministic(t *testing.T) {
 		prev, dup := hashes[a.TraceHash]
 		require.False(t, dup, "seeds %d and %d have one trace", prev, seed)
 		hashes[a.TraceHash] = seed
+
+		// The replay command gives what the seed drew: the same run.
+		c, err := Run(Config{Seed: seed, Clients: a.Config.Clients, Steps: a.Config.Steps, Rules: a.Config.Rules, Dir: t.TempDir()})
+		require.NoError(t, err)
+		require.Equal(t, a.TraceHash, c.TraceHash, "seed %d replayed with its config", seed)
 	}
 }
 
