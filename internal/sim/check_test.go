@@ -28,11 +28,11 @@ type story struct {
 }
 
 func newStory(rule protocol.Rule) *story {
-	w := &world{hist: newHistory(), rules: map[string]protocol.Rule{Collections[rule]: rule}, stats: Stats{Accounted: map[string]int{}}, trace: sha256.New()}
+	w := &world{hist: newHistory(), rules: map[string]protocol.Rule{collectionOf[rule]: rule}, stats: Stats{Accounted: map[string]int{}}, trace: sha256.New()}
 	for i := 1; i <= 3; i++ {
 		w.clients = append(w.clients, &client{name: fmt.Sprintf("d%d", i), replica: fmt.Sprintf("%s/d%d", user, i)})
 	}
-	return &story{w: w, coll: Collections[rule], id: "a"}
+	return &story{w: w, coll: collectionOf[rule], id: "a"}
 }
 
 func (s *story) fp(content string) fingerprint.Fingerprint {

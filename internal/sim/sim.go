@@ -47,16 +47,16 @@ const (
 // that the clients' edits overlap.
 var itemIDs = []string{"a", "b", "c", "d"}
 
-// Collections maps each precedence rule to the collection that has it.
-var Collections = map[protocol.Rule]string{
+// collectionOf maps each precedence rule to the collection that has it.
+var collectionOf = map[protocol.Rule]string{
 	protocol.ServerWins: "sw",
 	protocol.ClientWins: "cw",
 	protocol.LatestWins: "lw",
 	protocol.Manual:     "man",
 }
 
-// AllRules are the precedence rules a run covers when Config.Rules is nil.
-var AllRules = []protocol.Rule{protocol.ServerWins, protocol.ClientWins, protocol.LatestWins, protocol.Manual}
+// allRules are the precedence rules a run covers when Config.Rules is nil.
+var allRules = []protocol.Rule{protocol.ServerWins, protocol.ClientWins, protocol.LatestWins, protocol.Manual}
 
 // Config configures one run. Everything a run does follows from it: two
 // runs of the same Config produce the same trace.
@@ -70,7 +70,7 @@ type Config struct {
 	// Steps is the number of actor steps under faults; 0 means DefaultSteps.
 	Steps int
 	// Rules are the precedence rules whose collections the clients write;
-	// nil means AllRules.
+	// nil means all four.
 	Rules []protocol.Rule
 	// Dir is where the run keeps its bbolt files, in a subdirectory it
 	// removes at the end; "" means os.TempDir(). A tmpfs (/dev/shm) makes
@@ -151,7 +151,7 @@ func ReplayTest(cfg Config) string {
 }
 
 func rulesFlag(rules []protocol.Rule) string {
-	if len(rules) == 0 || len(rules) == len(AllRules) {
+	if len(rules) == 0 || len(rules) == len(allRules) {
 		return "all"
 	}
 	s := make([]string, len(rules))
@@ -170,7 +170,7 @@ func ParseRules(s string) ([]protocol.Rule, error) {
 	var out []protocol.Rule
 	for _, name := range strings.Split(s, ",") {
 		r := protocol.Rule(strings.TrimSpace(name))
-		if _, ok := Collections[r]; !ok {
+		if _, ok := collectionOf[r]; !ok {
 			return nil, fmt.Errorf("unknown rule %q (want server-wins, client-wins, latest-wins, manual or all)", name)
 		}
 		if !slices.Contains(out, r) {
@@ -265,7 +265,7 @@ func Run(cfg Config) (res Result, err error) {
 		return Result{}, fmt.Errorf("sim: negative steps")
 	}
 	if len(w.cfg.Rules) == 0 {
-		w.cfg.Rules = AllRules
+		w.cfg.Rules = allRules
 	}
 	w.cfg.Rules = slices.Clone(w.cfg.Rules)
 	base := cfg.Dir
@@ -335,8 +335,8 @@ func (w *world) setup() {
 	w.now = time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(w.rng.IntN(1_000_000)) * time.Second)
 	w.rules = map[string]protocol.Rule{}
 	for _, r := range w.cfg.Rules {
-		w.rules[Collections[r]] = r
-		w.colls = append(w.colls, Collections[r])
+		w.rules[collectionOf[r]] = r
+		w.colls = append(w.colls, collectionOf[r])
 	}
 	slices.Sort(w.colls)
 	w.srvCfg = serverd.Config{
