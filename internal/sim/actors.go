@@ -166,7 +166,14 @@ func (w *world) resolve(c *client) {
 	if writes {
 		w.hist.written[fp] = true
 	}
-	before := len(w.hist.versions)
+	// The resolution's write counts once it took effect: when Resolve
+	// returns nil, or when the server applies its put, even after Resolve
+	// gave up on it (a lost answer, a request that arrives late).
+	var res *resolution
+	if writes && (!hasPrev || prev != fp) {
+		res = &resolution{write: write{client: c.name, coll: coll, id: id, fp: fp, deleted: deleted, prev: prev, hasPrev: hasPrev, resolution: true}}
+		w.hist.resolutions = append(w.hist.resolutions, res)
+	}
 	err = w.op(c, func(ctx context.Context) error { return c.c.Resolve(ctx, coll, id, r) })
 	w.stats.Resolves++
 	w.tracef("resolve %s %s/%s (%d records) %s: %s", c.name, coll, id, len(item), how, errClass(err))
@@ -192,18 +199,9 @@ func (w *world) resolve(c *client) {
 		if !expected(c, err) && !errors.Is(err, clientd.ErrStale) && code != protocol.CodeNotFound && code != protocol.CodeStaleBase {
 			w.failf("resolve %s/%s on %s failed without a fault to blame: %v", coll, id, c.name, err)
 		}
-		// The server may have applied it all the same (its answer was
-		// lost, and a retry found the records closed): then the put
-		// replaced the current version, by the user's choice.
-		for _, v := range w.hist.versions[before:] {
-			if v.from != nil && v.from.resolve != nil && v.from.client == c && v.coll == coll && v.entry.ID == id && writes && (!hasPrev || prev != fp) {
-				w.hist.addWrite(write{client: c.name, coll: coll, id: id, fp: fp, deleted: deleted, prev: prev, hasPrev: hasPrev, resolution: true})
-				w.tracef("resolution of %s took effect on the server", c.name)
-			}
-		}
 		return
 	}
-	if writes && (!hasPrev || prev != fp) {
-		w.hist.addWrite(write{client: c.name, coll: coll, id: id, fp: fp, deleted: deleted, prev: prev, hasPrev: hasPrev, resolution: true})
+	if res != nil {
+		w.hist.took(res)
 	}
 }

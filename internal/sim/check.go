@@ -215,6 +215,9 @@ func (w *world) itemStory(k itemKey) string {
 			how := "?"
 			if v.from != nil {
 				how = v.from.client.name
+				if v.from.resolve != nil {
+					how += " resolution"
+				}
 				if v.up != nil {
 					how += fmt.Sprintf(" base %d seen %d", v.up.Base, v.up.Seen)
 				}

@@ -60,6 +60,8 @@ type history struct {
 	// resolvedLocal holds the versions of local conflict-log entries that
 	// a successful Resolve closed: the user chose, they may go.
 	resolvedLocal map[itemKey][]fingerprint.Fingerprint
+	// resolutions are the resolutions clients asked for that write.
+	resolutions []*resolution
 }
 
 func newHistory() history {
@@ -69,6 +71,32 @@ func newHistory() history {
 func (h *history) addWrite(wr write) {
 	wr.n = len(h.writes)
 	h.writes = append(h.writes, wr)
+}
+
+// resolution is a resolution's write, recorded once it takes effect.
+type resolution struct {
+	write
+	done bool
+}
+
+// took records a resolution's write (once).
+func (h *history) took(r *resolution) {
+	if !r.done {
+		r.done = true
+		h.addWrite(r.write)
+	}
+}
+
+// resolvedBy returns the resolution a resolve request delivered by d
+// wrote as v, nil if none is known.
+func (h *history) resolvedBy(d *delivery, v *version) *resolution {
+	for i := len(h.resolutions) - 1; i >= 0; i-- {
+		r := h.resolutions[i]
+		if r.client == d.client.name && r.coll == v.coll && r.id == v.entry.ID && r.fp == v.entry.Fingerprint {
+			return r
+		}
+	}
+	return nil
 }
 
 // event is one write of a server transaction, kept until it commits.
@@ -101,6 +129,12 @@ func (w *world) committed(evs []event) {
 			}
 			w.hist.versions = append(w.hist.versions, v)
 			w.heads[itemKey{ev.coll, ev.entry.ID}] = v
+			if w.cur != nil && w.cur.resolve != nil {
+				if r := w.hist.resolvedBy(w.cur, v); r != nil && !r.done {
+					w.hist.took(r)
+					w.tracef("  the resolution of %s took effect", w.cur.client.name)
+				}
+			}
 			w.tracef("  server version %s/%s@%d %s hlc %d by %s", ev.coll, ev.entry.ID, ev.entry.Seq, short(ev.entry.Fingerprint), ev.entry.HLC, ev.entry.Replica)
 		}
 	}
