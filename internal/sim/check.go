@@ -291,6 +291,26 @@ func (w *world) checkNoDoubleApply() {
 	for _, r := range w.sortedRecords() {
 		note(r.from)
 	}
+	// A manual record keeps one losing upload: the same version, by the
+	// same replica, against the same server version, is named again (a
+	// resent upload whose answer was lost), not kept twice while open.
+	type keptID struct {
+		coll, id string
+		fp       fingerprint.Fingerprint
+		replica  changelog.ReplicaID
+		against  changelog.Seq
+	}
+	kept := map[keptID]*record{}
+	for _, r := range w.sortedRecords() {
+		if r.conflict.Reason != protocol.ReasonManual {
+			continue
+		}
+		k := keptID{r.conflict.Collection, r.conflict.Entry.ID, r.conflict.Entry.Fingerprint, r.conflict.Entry.Replica, r.conflict.ServerVersion}
+		if first, ok := kept[k]; ok && (first.closedTxn == 0 || first.closedTxn > r.txn) {
+			w.failf("%s's upload of %s/%s %s against version %d is kept twice as a manual record", r.conflict.Entry.Replica, k.coll, k.id, short(k.fp), k.against)
+		}
+		kept[k] = r
+	}
 	type writeID struct {
 		replica changelog.ReplicaID
 		coll    string
