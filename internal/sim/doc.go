@@ -110,7 +110,11 @@
 //   - Nothing made up: every version, record and log entry anywhere holds
 //     a fingerprint some client wrote, with content that matches it.
 //   - No double apply: the versions and records of each exchange (batch
-//     ID) come from one delivery of it, however often it was delivered.
+//     ID) come from one delivery of it, however often it was delivered;
+//     and a manual record keeps one losing upload (the same version by the
+//     same replica against the same server version is not kept twice while
+//     the first record is open, even when it is sent again from another
+//     batch after its answer was lost).
 //   - The server's verdicts, as they happen: every upload's status
 //     (applied, unchanged, stale, rejected, conflict) is derived again
 //     from the decision table (SP-6.3-5, SP-7-5) and the item's version
