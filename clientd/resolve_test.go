@@ -313,3 +313,47 @@ func TestResolveThatCannotCloseTheLastRecordsSaysTheChoiceIsWritten(t *testing.T
 	require.NoError(t, err)
 	require.Empty(t, cs)
 }
+
+// Found by the simulation (internal/sim seed 30447): a resolution whose
+// response was lost is a version of this device's own on the server; the
+// session that follows must not take the pending edit made before the
+// resolution for an edit made on top of it (a lost upload's
+// acknowledgement) and upload it as a fast-forward over the user's choice.
+func TestAnEditMadeBeforeAResolutionWhoseAnswerWasLostDoesNotUndoIt(t *testing.T) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual})
+	laptop := srv.client(t, "alice", "laptop")
+	lost := false
+	phone := srv.client(t, "alice", "phone", func(cfg *clientd.Config) {
+		cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			resp, err := http.DefaultTransport.RoundTrip(r)
+			if err == nil && r.URL.Path == protocol.PathResolve && !lost {
+				lost = true // the server resolved; its answer is lost
+				resp.Body.Close()
+				return nil, errors.New("connection reset")
+			}
+			return resp, err
+		})}
+	})
+	require.NoError(t, laptop.Put("notes", "n", []byte("v0")))
+	mustSync(t, laptop)
+	mustSync(t, phone)
+	require.NoError(t, laptop.Put("notes", "n", []byte("laptop")))
+	require.NoError(t, phone.Put("notes", "n", []byte("phone")))
+	mustSync(t, laptop)
+	mustSync(t, phone) // phone's version is kept as a manual record
+	require.NoError(t, phone.Put("notes", "n", []byte("phone 2")))
+
+	// The user deletes the item, seeing "phone 2" and the record.
+	err := phone.Resolve(context.Background(), "notes", "n", clientd.Resolution{Delete: true})
+	require.ErrorIs(t, err, clientd.ErrStale, "the retry found the record closed")
+	require.True(t, lost)
+
+	mustSync(t, phone)
+	mustSync(t, laptop)
+	_, err = laptop.Get("notes", "n")
+	require.ErrorIs(t, err, clientd.ErrNotFound, "the resolution stands")
+	cs, err := laptop.Conflicts()
+	require.NoError(t, err)
+	require.Len(t, cs, 1, "the edit made before it is kept as a record")
+	require.Equal(t, "phone 2", string(cs[0].Content))
+}
