@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -320,10 +321,25 @@ func TestResolveThatCannotCloseTheLastRecordsSaysTheChoiceIsWritten(t *testing.T
 // resolution for an edit made on top of it (a lost upload's
 // acknowledgement) and upload it as a fast-forward over the user's choice.
 func TestAnEditMadeBeforeAResolutionWhoseAnswerWasLostDoesNotUndoIt(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		skew time.Duration
+	}{
+		{"with the phone's clock right", 0},
+		// The resolution's HLC is clamped to the server's clock, below
+		// the edit's (found by the simulation, seeds 30532 and 6000112).
+		{"with the phone's clock ten minutes ahead", 10 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testEditBeforeLostResolution(t, tc.skew) })
+	}
+}
+
+func testEditBeforeLostResolution(t *testing.T, skew time.Duration) {
 	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual})
 	laptop := srv.client(t, "alice", "laptop")
 	lost := false
 	phone := srv.client(t, "alice", "phone", func(cfg *clientd.Config) {
+		cfg.Now = func() time.Time { return time.Now().Add(skew) }
 		cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			resp, err := http.DefaultTransport.RoundTrip(r)
 			if err == nil && r.URL.Path == protocol.PathResolve && !lost {
