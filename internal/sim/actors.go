@@ -189,6 +189,7 @@ func (w *world) resolve(c *client) {
 	for _, cf := range item {
 		if cf.Kind == clientd.KindLocal && !left[cf.ConflictID] {
 			w.hist.resolvedLocal[itemKey{coll, id}] = append(w.hist.resolvedLocal[itemKey{coll, id}], cf.Fingerprint)
+			w.hist.localEntries = append(w.hist.localEntries, localEntry{itemKey{coll, id}, cf.Reason})
 		}
 	}
 	if err != nil {

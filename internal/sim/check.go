@@ -60,7 +60,7 @@ func (w *world) check() {
 	w.checkNothingUnwritten(local)
 	w.checkNoDoubleApply()
 	w.checkRules()
-	w.checkKeptWhereTheRuleSays(local)
+	w.checkKeptWhereTheRuleSays()
 	w.stats.Versions = len(w.hist.versions)
 	w.stats.ServerRecords = len(w.hist.records)
 	for _, fps := range local {
@@ -124,6 +124,7 @@ func (w *world) checkConvergence(items map[itemKey]serverItem, open map[string]s
 			if cf.Kind == clientd.KindLocal {
 				k := itemKey{cf.Collection, cf.ID}
 				local[k] = append(local[k], cf.Fingerprint)
+				w.hist.localEntries = append(w.hist.localEntries, localEntry{k, cf.Reason})
 				w.localLog = append(w.localLog, fmt.Sprintf("%s/%s %s in %s's log (%s)", cf.Collection, cf.ID, short(cf.Fingerprint), c.name, cf.Reason))
 				continue
 			}
@@ -414,7 +415,7 @@ func (w *world) checkVersion(rule protocol.Rule, k itemKey, prev, v *version) {
 // client's local log, client-wins in overwritten server records, manual
 // in manual server records, latest-wins in either a local log or an
 // overwritten record.
-func (w *world) checkKeptWhereTheRuleSays(local map[itemKey][]fingerprint.Fingerprint) {
+func (w *world) checkKeptWhereTheRuleSays() {
 	for _, r := range w.sortedRecords() {
 		rule := w.rules[r.conflict.Collection]
 		ok := false
@@ -428,16 +429,18 @@ func (w *world) checkKeptWhereTheRuleSays(local map[itemKey][]fingerprint.Finger
 			w.failf("a server record with reason %s in %s/%s, under %s", r.conflict.Reason, r.conflict.Collection, r.conflict.Entry.ID, rule)
 		}
 	}
+	// A local edit that the user's resolution replaced is logged under
+	// every rule (reason superseded, SP-10-6); a loser of the rule only
+	// under server-wins and latest-wins.
 	logged := map[itemKey]int{}
-	for k, fps := range local {
-		logged[k] += len(fps)
-	}
-	for k, fps := range w.hist.resolvedLocal {
-		logged[k] += len(fps)
+	for _, e := range w.hist.localEntries {
+		if e.reason != clientd.ReasonSuperseded {
+			logged[e.item]++
+		}
 	}
 	for _, k := range slices.SortedFunc(maps.Keys(logged), func(a, b itemKey) int { return cmp.Or(cmp.Compare(a.coll, b.coll), cmp.Compare(a.id, b.id)) }) {
 		if rule := w.rules[k.coll]; rule == protocol.ClientWins || rule == protocol.Manual {
-			w.failf("%d local conflict-log entries for %s/%s, under %s (the server keeps the losers)", logged[k], k.coll, k.id, rule)
+			w.failf("%d local conflict-log entries for %s/%s that lost to the server, under %s (the server keeps the losers)", logged[k], k.coll, k.id, rule)
 		}
 	}
 }

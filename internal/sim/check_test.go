@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/syncprint/syncprint/changelog"
+	"github.com/syncprint/syncprint/clientd"
 	"github.com/syncprint/syncprint/fingerprint"
 	"github.com/syncprint/syncprint/protocol"
 	"github.com/syncprint/syncprint/serverd/storage"
@@ -263,13 +264,15 @@ func TestVerdictIsTheDecisionTable(t *testing.T) {
 func TestCheckKeptWhereTheRuleSays(t *testing.T) {
 	s := newStory(protocol.ServerWins)
 	s.record(s.upload(1, "x", 0, 0, 10, "b1"), protocol.ReasonOverwritten, "y")
-	s.w.checkKeptWhereTheRuleSays(nil)
+	s.w.checkKeptWhereTheRuleSays()
 	require.Contains(t, s.problems(), "a server record with reason overwritten in sw/a, under server-wins")
 
 	s = newStory(protocol.Manual)
 	s.record(s.upload(1, "x", 0, 0, 10, "b1"), protocol.ReasonManual, "y")
-	s.w.checkKeptWhereTheRuleSays(nil)
-	require.Empty(t, s.w.problems)
-	s.w.checkKeptWhereTheRuleSays(map[itemKey][]fingerprint.Fingerprint{{s.coll, s.id}: {s.fp("z")}})
-	require.Contains(t, s.problems(), "1 local conflict-log entries for man/a, under manual")
+	s.w.hist.localEntries = []localEntry{{itemKey{s.coll, s.id}, clientd.ReasonSuperseded}}
+	s.w.checkKeptWhereTheRuleSays()
+	require.Empty(t, s.w.problems, "an edit a resolution replaced is logged under every rule")
+	s.w.hist.localEntries = append(s.w.hist.localEntries, localEntry{itemKey{s.coll, s.id}, clientd.ReasonServerWon})
+	s.w.checkKeptWhereTheRuleSays()
+	require.Contains(t, s.problems(), "1 local conflict-log entries for man/a that lost to the server, under manual")
 }

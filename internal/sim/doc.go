@@ -105,8 +105,9 @@
 //     SP-7-7). Anything else is a lost write.
 //   - Where losers are kept (SP-7-7): server records only under
 //     client-wins and latest-wins (reason overwritten) and manual (reason
-//     manual); local conflict-log entries only under server-wins and
-//     latest-wins.
+//     manual); local conflict-log entries of losers only under
+//     server-wins and latest-wins (a pending edit that a resolution
+//     replaced is logged under every rule, SP-10-6).
 //   - Nothing made up: every version, record and log entry anywhere holds
 //     a fingerprint some client wrote, with content that matches it.
 //   - No double apply: the versions and records of each exchange (batch

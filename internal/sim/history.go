@@ -62,6 +62,14 @@ type history struct {
 	resolvedLocal map[itemKey][]fingerprint.Fingerprint
 	// resolutions are the resolutions clients asked for that write.
 	resolutions []*resolution
+	// localEntries are the local conflict-log entries seen: those a
+	// resolution closed, then those left at the end.
+	localEntries []localEntry
+}
+
+type localEntry struct {
+	item   itemKey
+	reason string
 }
 
 func newHistory() history {
