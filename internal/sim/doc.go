@@ -50,9 +50,12 @@
 //     resolve the records of one conflicted item (keep the current version,
 //     use a recorded one, write new content, delete); or a fault.
 //
-// The server runs with small limits (2 items per batch, pages of 3, 3
-// IDs per request) so that sessions take several batches, pages and
-// rounds. Each seed draws a fault profile: no faults, light or heavy.
+// Each seed draws the server's limits, small (1 to 4 uploads per batch,
+// pages of 1 to 5, 1 to 4 IDs per request, and in half the seeds a
+// max_batch_bytes of a few dozen bytes, which defers downloads to later
+// rounds) so that sessions take several batches, pages and rounds; a
+// fault profile (no faults, light or heavy); and whether exchanges are
+// pipelined (see Determinism).
 //
 // # Determinism
 //
