@@ -60,6 +60,17 @@ func (w *world) putItem(c *client, coll, id string) {
 		return
 	}
 	w.hist.addWrite(write{client: c.name, coll: coll, id: id, fp: fp, prev: prev, hasPrev: hasPrev})
+	w.followsResolution(c, coll, id, fp)
+}
+
+// followsResolution records that an edit c made while its resolution of
+// the same item was in flight supersedes the resolution (SP-10-6: the
+// device's later edit follows its own resolution).
+func (w *world) followsResolution(c *client, coll, id string, fp fingerprint.Fingerprint) {
+	if r := c.resolving; r != nil && r.coll == coll && r.id == id && r.fp != fp {
+		w.hist.addWrite(write{client: c.name, coll: coll, id: id, fp: fp, prev: r.fp, hasPrev: true})
+		w.tracef("  %s's edit follows its resolution in flight", c.name)
+	}
 }
 
 // del deletes a random live item of the client.
@@ -87,6 +98,7 @@ func (w *world) delItem(c *client, coll, id string) {
 		return
 	}
 	w.hist.addWrite(write{client: c.name, coll: coll, id: id, fp: fp, deleted: true, prev: prev, hasPrev: hasPrev})
+	w.followsResolution(c, coll, id, fp)
 }
 
 // op runs a client operation that talks to the server under a context
@@ -174,7 +186,13 @@ func (w *world) resolve(c *client) {
 		res = &resolution{write: write{client: c.name, coll: coll, id: id, fp: fp, deleted: deleted, prev: prev, hasPrev: hasPrev, resolution: true}}
 		w.hist.resolutions = append(w.hist.resolutions, res)
 	}
+	// SP-10-6: an edit of the item made while the resolution is in flight
+	// follows it (putItem and delItem record that it supersedes it).
+	if res != nil {
+		c.resolving = &res.write
+	}
 	err = w.op(c, func(ctx context.Context) error { return c.c.Resolve(ctx, coll, id, r) })
+	c.resolving = nil
 	w.stats.Resolves++
 	w.tracef("resolve %s %s/%s (%d records) %s: %s", c.name, coll, id, len(item), how, errClass(err))
 	// Local records are closed once the resolution is written, even if

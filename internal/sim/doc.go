@@ -103,7 +103,9 @@
 //     resolution: the user chose); or by a client's local conflict log
 //     (or was, until a successful Resolve closed it); or was superseded —
 //     some acknowledged write was made on a replica whose current version
-//     of the item it was (the user replaced what they saw); or is a
+//     of the item it was (the user replaced what they saw), or it is a
+//     resolution and the same device edited the item while it was in
+//     flight (the edit follows it, SP-10-6); or is a
 //     deletion that reached the server (a replaced tombstone is not kept,
 //     SP-7-7). Anything else is a lost write.
 //   - Where losers are kept (SP-7-7): server records only under

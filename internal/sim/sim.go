@@ -241,7 +241,9 @@ type client struct {
 	crashed bool
 	// cancel ends the client's operation in flight (set while one runs).
 	cancel context.CancelFunc
-	writes int
+	// resolving is the write of the client's resolution in flight.
+	resolving *write
+	writes    int
 }
 
 // Run runs one simulation: setup, Steps actor steps under faults, healing
