@@ -7,7 +7,7 @@ ADDR    ?= 127.0.0.1:7070
 DATA    ?= ./data
 ARGS    ?=
 
-.PHONY: run build peer test test-short test-race lint fmt vet staticcheck deps-check bench microbench vectors conformance clean fuzz fuzz-smoke fuzz-seeds
+.PHONY: run build peer test test-short test-race lint fmt vet staticcheck deps-check bench microbench vectors conformance clean fuzz fuzz-smoke fuzz-seeds sim-soak
 
 run: build
 	./bin/syncprint serve --addr $(ADDR) --data $(DATA) $(ARGS)
@@ -97,6 +97,14 @@ fuzz-smoke:
 # from the spec's vectors and the seed lists of TestFuzzSeedsAreUpToDate.
 fuzz-seeds:
 	SYNCPRINT_UPDATE_FUZZ_SEEDS=1 $(GO) test -count=1 -run '^TestFuzzSeedsAreUpToDate$$' ./...
+
+# sim-soak runs the deterministic simulation (internal/sim) for SIM_SEEDS
+# seeds from SIM_SEED, on a tmpfs when there is one; it stops at the first
+# failure and prints the command that replays it.
+SIM_SEED  ?= 1
+SIM_SEEDS ?= 100000
+sim-soak: build
+	./bin/syncprint sim --seed $(SIM_SEED) --runs $(SIM_SEEDS) --parallel 2 $(if $(wildcard /dev/shm),--dir /dev/shm)
 
 clean:
 	rm -rf bin conformance-report bench/out

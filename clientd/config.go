@@ -83,6 +83,12 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the wall clock (test seam). nil: time.Now.
 	Now func() time.Time
+	// SerialExchanges (test seam) turns off the pipelining of exchanges: a
+	// session applies each response in its local transaction before it
+	// sends the next request. A deterministic simulation that writes to
+	// the store from inside the transport (an edit while a sync runs) sets
+	// it, so that the edit and the transaction have one order.
+	SerialExchanges bool
 }
 
 // validate checks cfg and fills in the defaults.

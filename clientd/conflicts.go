@@ -180,7 +180,9 @@ func (r Resolution) choices() int {
 
 // Resolve closes every conflict record of an item, local and server, with
 // the user's choice. Server records are closed on the server in one step
-// with the write (POST /v1/conflicts/resolve), so this needs the network;
+// with the write (POST /v1/conflicts/resolve; beyond the server's max_ids
+// records, the rest are closed by further requests after the write), so
+// this needs the network;
 // if the item changed on the server since the last sync, Resolve syncs and
 // returns ErrStale. An item with local records only is resolved offline by
 // a local edit that the next sync uploads. ErrNotFound: the item has no
@@ -268,10 +270,24 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 	if !slices.Contains(info.Features, protocol.FeatureConflicts) {
 		return fmt.Errorf("resolve %s/%q: the server does not offer %q", collName, id, protocol.FeatureConflicts)
 	}
-	req := &protocol.ResolveRequest{Collection: collName, ID: id, Close: []string{}}
+	// SP-10-3: a request closes at most max_ids records. The first one
+	// carries the put and, first of all, the record whose version the user
+	// chose, so that the choice and its record go together; further
+	// requests close the rest.
+	ids := make([]string, 0, len(servers))
 	for _, cf := range servers {
-		req.Close = append(req.Close, cf.ConflictID)
+		if cf.ConflictID == r.UseConflict {
+			ids = append(ids, cf.ConflictID)
+		}
 	}
+	for _, cf := range servers {
+		if cf.ConflictID != r.UseConflict {
+			ids = append(ids, cf.ConflictID)
+		}
+	}
+	maxIDs := orDefault(info.Limits.MaxIDs, protocol.DefaultMaxIDs)
+	first, rest := ids[:min(len(ids), maxIDs)], ids[min(len(ids), maxIDs):]
+	req := &protocol.ResolveRequest{Collection: collName, ID: id, Close: first}
 	var put *record
 	if e != nil {
 		content := e.content
@@ -294,23 +310,12 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 	}
 	var resp protocol.ResolveResponse
 	if err := c.callRetry(ctx, protocol.PathResolve, req, &resp); err != nil {
-		switch protocol.CodeOf(err) {
-		case protocol.CodeStaleBase, protocol.CodeNotFound:
-			// The item or its records moved on: bring the store up to date
-			// so that the caller decides on what is current.
-			if _, serr := c.syncLocked(ctx); serr != nil {
-				return fmt.Errorf("resolve %s/%q: %w (and the re-sync failed: %v)", collName, id, err, serr)
-			}
-			return fmt.Errorf("resolve %s/%q: %w: %w", collName, id, ErrStale, err)
-		}
-		return fmt.Errorf("resolve %s/%q: %w", collName, id, err)
+		return c.resolveFailed(ctx, collName, id, err)
 	}
 	self := c.self()
 	err = c.update(func(tx *bolt.Tx) error {
-		for _, cf := range servers {
-			if err := tx.Bucket(bktServerConf).Delete([]byte(cf.ConflictID)); err != nil {
-				return err
-			}
+		if err := uncacheServerConflicts(tx, first); err != nil {
+			return err
 		}
 		// The records the user resolved go first: storing the put may log
 		// a pending edit it replaces, which is a new record.
@@ -324,6 +329,43 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 	})
 	if err != nil {
 		return fmt.Errorf("resolve %s/%q: store: %w", collName, id, err)
+	}
+	for len(rest) > 0 {
+		chunk := rest[:min(len(rest), maxIDs)]
+		var resp protocol.ResolveResponse
+		if err := c.callRetry(ctx, protocol.PathResolve, &protocol.ResolveRequest{Collection: collName, ID: id, Close: chunk}, &resp); err != nil {
+			// The choice is in place; what is left open is listed
+			// again, and resolving the item again closes it.
+			return fmt.Errorf("%w (the choice is written; %d server record(s) are left open)", c.resolveFailed(ctx, collName, id, err), len(rest))
+		}
+		rest = rest[len(chunk):]
+		if err := c.update(func(tx *bolt.Tx) error { return uncacheServerConflicts(tx, chunk) }); err != nil {
+			return fmt.Errorf("resolve %s/%q: store: %w", collName, id, err)
+		}
+	}
+	return nil
+}
+
+// resolveFailed handles a failed resolution request: on stale_base or
+// not_found the item or its records moved on, and a sync brings the store
+// up to date so that the caller decides on what is current (ErrStale).
+func (c *Client) resolveFailed(ctx context.Context, collName, id string, err error) error {
+	switch protocol.CodeOf(err) {
+	case protocol.CodeStaleBase, protocol.CodeNotFound:
+		if _, serr := c.syncLocked(ctx); serr != nil {
+			return fmt.Errorf("resolve %s/%q: %w (and the re-sync failed: %v)", collName, id, err, serr)
+		}
+		return fmt.Errorf("resolve %s/%q: %w: %w", collName, id, ErrStale, err)
+	}
+	return fmt.Errorf("resolve %s/%q: %w", collName, id, err)
+}
+
+// uncacheServerConflicts removes closed server records from the cache.
+func uncacheServerConflicts(tx *bolt.Tx, ids []string) error {
+	for _, id := range ids {
+		if err := tx.Bucket(bktServerConf).Delete([]byte(id)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

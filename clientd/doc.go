@@ -39,7 +39,8 @@
 // stored; each response is applied in one local transaction together with
 // the cursor. Exchanges are pipelined one deep: a response's transaction
 // runs while the next request (which carries that response's cursor) is
-// built and sent, and transactions commit one at a time, in order.
+// built and sent, and transactions commit one at a time, in order
+// (Config.SerialExchanges turns this off for deterministic simulations).
 // An edit made while an exchange was in flight is detected with
 // a per-item edit counter: it stays pending and is planned again in the next
 // round (a resolution's write likewise never overwrites it).

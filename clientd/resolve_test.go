@@ -2,8 +2,10 @@ package clientd_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -228,4 +230,146 @@ func TestRefreshConflictsListsARecordMadeSinceTheLastSync(t *testing.T) {
 	require.Equal(t, "laptop", string(cs[0].Content))
 	require.NoError(t, phone.Resolve(context.Background(), "notes", "n", clientd.Resolution{UseConflict: cs[0].ConflictID}))
 	require.Equal(t, "laptop", mustGet(t, phone, "notes", "n"))
+}
+
+// Found by the simulation (internal/sim, seed 85 with max_ids 3): an item
+// with more server records than max_ids could never be resolved, as
+// Resolve listed them all in one request and the server refused it with
+// too_many_items.
+func TestResolveClosesMoreRecordsThanMaxIDsInSeveralRequests(t *testing.T) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual, Limits: protocol.Limits{MaxIDs: 2}})
+	laptop := srv.client(t, "alice", "laptop")
+	require.NoError(t, laptop.Put("notes", "n", []byte("laptop")))
+	mustSync(t, laptop)
+	// Five devices each leave a manual record on the item.
+	for _, dev := range []string{"p1", "p2", "p3", "p4", "p5"} {
+		d := srv.client(t, "alice", dev)
+		require.NoError(t, d.Put("notes", "n", []byte("from "+dev)))
+		rep := mustSync(t, d)
+		require.Equal(t, 1, rep.Conflicts)
+	}
+	mustSync(t, laptop)
+	cs, err := laptop.Conflicts()
+	require.NoError(t, err)
+	require.Len(t, cs, 5)
+	var chosen clientd.Conflict
+	for _, cf := range cs {
+		if string(cf.Content) == "from p3" {
+			chosen = cf
+		}
+	}
+
+	require.NoError(t, laptop.Resolve(context.Background(), "notes", "n", clientd.Resolution{UseConflict: chosen.ConflictID}))
+	require.Equal(t, "from p3", mustGet(t, laptop, "notes", "n"))
+	cs, err = laptop.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, cs)
+
+	tablet := srv.client(t, "alice", "tablet")
+	mustSync(t, tablet)
+	require.Equal(t, "from p3", mustGet(t, tablet, "notes", "n"))
+	cs, err = tablet.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, cs, "every record is closed on the server")
+}
+
+// When closing the records beyond max_ids fails, the choice is written
+// already: Resolve says so, and resolving the item again closes the rest.
+func TestResolveThatCannotCloseTheLastRecordsSaysTheChoiceIsWritten(t *testing.T) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual, Limits: protocol.Limits{MaxIDs: 2}})
+	resolves := 0
+	laptop := srv.client(t, "alice", "laptop", func(cfg *clientd.Config) {
+		cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Path == protocol.PathResolve {
+				if resolves++; resolves > 1 {
+					return nil, errors.New("network down")
+				}
+			}
+			return http.DefaultTransport.RoundTrip(r)
+		})}
+	})
+	require.NoError(t, laptop.Put("notes", "n", []byte("laptop")))
+	mustSync(t, laptop)
+	for _, dev := range []string{"p1", "p2", "p3"} {
+		d := srv.client(t, "alice", dev)
+		require.NoError(t, d.Put("notes", "n", []byte("from "+dev)))
+		mustSync(t, d)
+	}
+	mustSync(t, laptop)
+
+	err := laptop.Resolve(context.Background(), "notes", "n", clientd.Resolution{Content: []byte("merged")})
+	require.ErrorIs(t, err, clientd.ErrNetwork)
+	require.ErrorContains(t, err, "the choice is written; 1 server record(s) are left open")
+	require.Equal(t, "merged", mustGet(t, laptop, "notes", "n"))
+	cs, err := laptop.Conflicts()
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+
+	resolves = -10 // the network is back
+	require.NoError(t, laptop.Resolve(context.Background(), "notes", "n", clientd.Resolution{KeepCurrent: true}))
+	tablet := srv.client(t, "alice", "tablet")
+	mustSync(t, tablet)
+	require.Equal(t, "merged", mustGet(t, tablet, "notes", "n"))
+	cs, err = tablet.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, cs)
+}
+
+// Found by the simulation (internal/sim seed 30447): a resolution whose
+// response was lost is a version of this device's own on the server; the
+// session that follows must not take the pending edit made before the
+// resolution for an edit made on top of it (a lost upload's
+// acknowledgement) and upload it as a fast-forward over the user's choice.
+func TestAnEditMadeBeforeAResolutionWhoseAnswerWasLostDoesNotUndoIt(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		skew time.Duration
+	}{
+		{"with the phone's clock right", 0},
+		// The resolution's HLC is clamped to the server's clock, below
+		// the edit's (found by the simulation, seeds 30532 and 6000112).
+		{"with the phone's clock ten minutes ahead", 10 * time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testEditBeforeLostResolution(t, tc.skew) })
+	}
+}
+
+func testEditBeforeLostResolution(t *testing.T, skew time.Duration) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual})
+	laptop := srv.client(t, "alice", "laptop")
+	lost := false
+	phone := srv.client(t, "alice", "phone", func(cfg *clientd.Config) {
+		cfg.Now = func() time.Time { return time.Now().Add(skew) }
+		cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			resp, err := http.DefaultTransport.RoundTrip(r)
+			if err == nil && r.URL.Path == protocol.PathResolve && !lost {
+				lost = true // the server resolved; its answer is lost
+				resp.Body.Close()
+				return nil, errors.New("connection reset")
+			}
+			return resp, err
+		})}
+	})
+	require.NoError(t, laptop.Put("notes", "n", []byte("v0")))
+	mustSync(t, laptop)
+	mustSync(t, phone)
+	require.NoError(t, laptop.Put("notes", "n", []byte("laptop")))
+	require.NoError(t, phone.Put("notes", "n", []byte("phone")))
+	mustSync(t, laptop)
+	mustSync(t, phone) // phone's version is kept as a manual record
+	require.NoError(t, phone.Put("notes", "n", []byte("phone 2")))
+
+	// The user deletes the item, seeing "phone 2" and the record.
+	err := phone.Resolve(context.Background(), "notes", "n", clientd.Resolution{Delete: true})
+	require.ErrorIs(t, err, clientd.ErrStale, "the retry found the record closed")
+	require.True(t, lost)
+
+	mustSync(t, phone)
+	mustSync(t, laptop)
+	_, err = laptop.Get("notes", "n")
+	require.ErrorIs(t, err, clientd.ErrNotFound, "the resolution stands")
+	cs, err := laptop.Conflicts()
+	require.NoError(t, err)
+	require.Len(t, cs, 1, "the edit made before it is kept as a record")
+	require.Equal(t, "phone 2", string(cs[0].Content))
 }

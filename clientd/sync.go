@@ -876,6 +876,11 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		// The next request carries the cursor of this response; should
 		// its transaction fail, the session ends before that matters.
 		*chain = newChain
+		if s.c.cfg.SerialExchanges {
+			if err := join(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if err := join(); err != nil {
 		return nil, err

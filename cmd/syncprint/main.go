@@ -11,6 +11,7 @@
 //	syncprint conform list | explain ID | server ... | client ... | coverage
 //	syncprint client-driver ...
 //	syncprint bench [--systems syncprint,pouchdb] [--json FILE] [--svg FILE] ...
+//	syncprint sim [--seed N] [--runs M] [--clients K] [--steps S] [--rule R]
 //	syncprint version
 //
 // Exit status: 0 success, 1 failure, 2 usage error, 3 not found (client get,
@@ -63,6 +64,7 @@ Usage:
   syncprint conform list | explain ID | server --url URL ... | client --driver CMD | coverage
   syncprint client-driver --store FILE   (the conformance driver over this client)
   syncprint bench   [--systems syncprint,pouchdb] [--json FILE] [--svg FILE] [sizes...]
+  syncprint sim     [--seed N] [--runs M] [--clients K] [--steps S] [--rule R]   (deterministic simulation)
   syncprint version
 
 Rules: server-wins, client-wins, latest-wins, manual.
@@ -134,6 +136,8 @@ func dispatch(e env, args []string) error {
 		return cmdBench(e, args[1:])
 	case "bench-client":
 		return cmdBenchClient(e, args[1:])
+	case "sim":
+		return cmdSim(e, args[1:])
 	case "version", "--version":
 		fmt.Fprintf(e.stdout, "syncprint %s\n", version)
 		return nil
