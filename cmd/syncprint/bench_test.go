@@ -75,7 +75,7 @@ func TestBenchMeasuresSyncprintOnLoopback(t *testing.T) {
 		"--bidi-edits", "40", "--bidi-common", "10", "--incremental-sizes", "500", "--incremental-changes", "5",
 		"--many-clients", "4", "--many-duration", "1s", "--many-interval", "50ms", "--many-edits", "3", "--many-items", "6", "--quiet")
 	require.Contains(t, out, "targets")
-	require.Len(t, rep.Results, 5, "pull, push, bidirectional, incremental, many")
+	require.Len(t, rep.Results, 6, "pull, push, bidirectional, incremental, many, many-raw")
 	require.Positive(t, rep.Machine.Cores, "machine described")
 	require.NotEmpty(t, rep.Machine.Go)
 	require.NotNil(t, rep.Floor)
@@ -96,7 +96,7 @@ func TestBenchMeasuresSyncprintOnLoopback(t *testing.T) {
 		for _, p := range [2]int64{r.ServerPeak, r.ClientPeak} {
 			require.True(t, p > 4<<20 && p < 2<<30, "%s: peak RSS %d", name, p)
 		}
-		if r.Workload != bench.WorkMany {
+		if r.Workload != bench.WorkMany && r.Workload != bench.WorkManyRaw {
 			require.Len(t, r.PerRun, 2, name)
 			// The same work moves the same bytes (give or take a varint).
 			a, b := r.PerRun[0], r.PerRun[1]
@@ -127,6 +127,12 @@ func TestBenchMeasuresSyncprintOnLoopback(t *testing.T) {
 	require.Positive(t, many.Many.Exchanges)
 	require.True(t, many.Many.SyncP50 > 0 && many.Many.SyncP50 <= many.Many.SyncP99)
 	require.Greater(t, many.BytesUp, atLeast(many.MinBytesUp))
+	raw := find(t, rep, bench.Syncprint, bench.WorkManyRaw)
+	require.NotNil(t, raw.Many)
+	require.Zero(t, raw.Many.Errors, raw.Many.FirstError)
+	require.Positive(t, raw.Many.Applied)
+	require.Equal(t, raw.Many.Edited, raw.Many.Applied, "every edit applied")
+	require.Equal(t, raw.Many.Syncs, raw.Many.Exchanges, "one exchange per cycle")
 	require.Empty(t, rep.Comparisons, "no peer ran")
 }
 
