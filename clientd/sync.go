@@ -532,6 +532,11 @@ func (s *session) syncCollectionOnce(name string) error {
 	rule := s.info.RuleFor(name)
 	s.hold = false
 	s.gaveUp = nil
+	// Exchanges of unknown outcome from earlier sessions go first, with
+	// their batch IDs (SP-6.4-5), so that their uploads are not planned anew.
+	if err := s.resendUnanswered(name); err != nil {
+		return err
+	}
 	var cursor string
 	err := s.c.view(func(tx *bolt.Tx) error {
 		col, err := openColl(tx, name, false)
@@ -811,7 +816,8 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		a := inflight
 		inflight = nil
 		if err := a.wait(); err != nil {
-			s.markDoubt(name, a.uploads) // the server applied them; we could not store it
+			s.markDoubt(name, a.req.Uploads) // the server applied them; we could not store it
+			s.keepUnanswered(name, a.req)
 			return err
 		}
 		s.merge(name, a.d)
@@ -852,12 +858,14 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			}
 			if !definitive(callErr) {
 				s.markDoubt(name, req.Uploads)
+				s.keepUnanswered(name, req)
 			}
 			return nil, fmt.Errorf("exchange: %w", callErr)
 		}
 		fps, err := verifyItems(name, &resp)
 		if err != nil {
 			s.markDoubt(name, req.Uploads) // applied, but the response is refused
+			s.keepUnanswered(name, req)
 			return nil, err
 		}
 		newChain := *chain
@@ -867,7 +875,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		// SP-6.5-6: only the round's last transaction may store the
 		// cursor, and only when nothing that blocks it is left.
 		commit := last && s.mayCommit(next, lastRound)
-		a := &applying{done: make(chan struct{}), sent: ui + di, uploads: req.Uploads}
+		a := &applying{done: make(chan struct{}), sent: ui + di, req: req}
 		go func() {
 			defer close(a.done)
 			a.more, a.d, a.err = s.applyExchange(name, bu, bd, &resp, fps, commit, lastRound, newChain)
@@ -890,9 +898,9 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 
 // applying is a response's local transaction running in the background.
 type applying struct {
-	done    chan struct{}
-	sent    int
-	uploads []protocol.Upload // the request's, in doubt if the transaction fails
+	done chan struct{}
+	sent int
+	req  *protocol.ExchangeRequest // of unknown outcome if the transaction fails
 	// Set by the transaction before done closes.
 	more []cand
 	d    counts

@@ -598,3 +598,45 @@ func TestAReinstalledDeviceMeetsItsOldVersionsAsConcurrentEdits(t *testing.T) {
 		})
 	}
 }
+
+// TestAnExchangeWhoseAnswerWasLostIsSentAgainNotPlannedAgain: the server
+// applies the laptop's upload but every answer is lost; the phone then
+// builds on it. The laptop's next session sends the same exchange again
+// (SP-6.4-5), learns it was applied, and takes the phone's newer version -
+// rather than planning the old write anew, which under client-wins would
+// apply it a second time over the phone's.
+func TestAnExchangeWhoseAnswerWasLostIsSentAgainNotPlannedAgain(t *testing.T) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.ClientWins})
+	var cut atomic.Bool
+	var exchanges atomic.Int32
+	hook := &hookTransport{base: http.DefaultTransport, fail: func(req *http.Request) bool {
+		if req.URL.Path == protocol.PathExchange {
+			exchanges.Add(1)
+			return cut.Load()
+		}
+		return false
+	}}
+	laptop := srv.client(t, "alice", "laptop", withTransport(hook))
+	phone := srv.client(t, "alice", "phone")
+
+	require.NoError(t, laptop.Put("notes", "n", []byte("laptop's first")))
+	cut.Store(true)
+	_, err := laptop.Sync(context.Background())
+	require.Error(t, err, "every answer lost")
+	cut.Store(false)
+
+	mustSync(t, phone)
+	require.Equal(t, "laptop's first", mustGet(t, phone, "notes", "n"), "the server applied it")
+	require.NoError(t, phone.Put("notes", "n", []byte("phone's, built on it")))
+	mustSync(t, phone)
+
+	before := exchanges.Load()
+	mustSync(t, laptop)
+	require.Equal(t, "phone's, built on it", mustGet(t, laptop, "notes", "n"))
+	mustSync(t, phone)
+	require.Equal(t, "phone's, built on it", mustGet(t, phone, "notes", "n"), "the old write was not applied again")
+	cs, err := phone.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, cs, "no version was overwritten")
+	require.Greater(t, exchanges.Load(), before, "the kept exchange went again")
+}

@@ -171,7 +171,9 @@ func codeForStatus(status int) protocol.Code {
 // unread: that is a final payload_too_large, never retried (SP-3-13).
 func (c *Client) callRetry(ctx context.Context, path string, req, out any) error {
 	var body []byte
-	if req != nil {
+	if raw, ok := req.(rawMessage); ok {
+		body = raw
+	} else if req != nil {
 		var err error
 		if body, err = protocol.Marshal(req); err != nil {
 			return fmt.Errorf("%s: %w", path, err)

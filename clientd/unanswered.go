@@ -1,0 +1,207 @@
+package clientd
+
+import (
+	"bytes"
+	"encoding/binary"
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/syncprint/syncprint/changelog"
+	"github.com/syncprint/syncprint/fingerprint"
+	"github.com/syncprint/syncprint/protocol"
+)
+
+// Exchanges of unknown outcome (SP-6.4-5).
+//
+// When an exchange with uploads gets no usable answer (the connection
+// failed through every retry, the answer was refused or could not be
+// stored, or the server answered internal or unavailable), the server may
+// have applied it. Its request is kept in the collection's unanswered/
+// bucket, batch ID -> u64be time sent (ms) || the msgpack message, and the
+// next session of the collection sends it again, with its batch ID, before
+// it pulls: the server answers a batch it applied from its idempotency
+// record, and the client takes the acknowledgements. Without this, the next
+// session would plan those uploads anew; if another device had written the
+// item meanwhile, the old write would meet the newer version as a
+// concurrent edit and, under client-wins, be applied a second time.
+
+var bktUnanswered = []byte("unanswered")
+
+// maxUnansweredAge is how long a kept exchange is sent again: SP-6.4-4
+// forbids retrying a batch more than 12 hours after it was first sent.
+const maxUnansweredAge = 12 * time.Hour
+
+// keepUnanswered records an exchange of unknown outcome. It is best
+// effort, like markDoubt: without it the uploads are planned again.
+func (s *session) keepUnanswered(name string, req *protocol.ExchangeRequest) {
+	if len(req.Uploads) == 0 {
+		return // downloads only: nothing was written
+	}
+	body, err := protocol.Marshal(req) // canonical: the same bytes as sent
+	if err != nil {
+		return
+	}
+	now := uint64(max(s.c.cfg.Now().UnixMilli(), 0))
+	err = s.c.update(func(tx *bolt.Tx) error {
+		col, err := openColl(tx, name, false)
+		if err != nil || col == nil {
+			return err
+		}
+		b, err := col.b.CreateBucketIfNotExists(bktUnanswered)
+		if err != nil {
+			return err
+		}
+		v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(body)), now)
+		return b.Put([]byte(req.BatchID), append(v, body...))
+	})
+	if err != nil {
+		s.c.cfg.Logger.Warn("could not keep an exchange of unknown outcome", "collection", name, "err", err)
+	}
+}
+
+// resendUnanswered sends every kept exchange of the collection again and
+// applies the acknowledgements of its results. An exchange that gets a
+// final answer, or is too old, is forgotten; one that still gets no answer
+// is kept for the next session, and the session goes on (its uploads are
+// still pending, marked in doubt).
+func (s *session) resendUnanswered(name string) error {
+	type kept struct {
+		batchID string
+		sent    uint64
+		body    []byte
+	}
+	var ks []kept
+	err := s.c.view(func(tx *bolt.Tx) error {
+		col, err := openColl(tx, name, false)
+		if err != nil || col == nil {
+			return err
+		}
+		b := col.b.Bucket(bktUnanswered)
+		if b == nil {
+			return nil
+		}
+		return b.ForEach(func(k, v []byte) error {
+			if len(v) < 8 {
+				return nil
+			}
+			ks = append(ks, kept{string(k), binary.BigEndian.Uint64(v), bytes.Clone(v[8:])})
+			return nil
+		})
+	})
+	if err != nil || len(ks) == 0 {
+		return err
+	}
+	now := uint64(max(s.c.cfg.Now().UnixMilli(), 0))
+	for _, k := range ks {
+		var req protocol.ExchangeRequest
+		forget := true
+		switch {
+		case now > k.sent+uint64(maxUnansweredAge.Milliseconds()):
+			s.c.cfg.Logger.Info("an exchange of unknown outcome is too old to send again; its uploads are planned anew", "collection", name, "batch", k.batchID)
+		case protocol.Unmarshal(k.body, &req) != nil:
+		default:
+			var resp protocol.ExchangeResponse
+			callErr := s.c.callRetry(s.ctx, protocol.PathExchange, rawMessage(k.body), &resp)
+			if callErr != nil && !definitive(callErr) {
+				if s.ctx.Err() != nil {
+					return s.ctx.Err()
+				}
+				forget = false // still unknown: try again next session
+				break
+			}
+			if callErr == nil {
+				if err := s.acknowledge(name, &req, &resp); err != nil {
+					return err
+				}
+			}
+		}
+		if !forget {
+			continue
+		}
+		err := s.c.update(func(tx *bolt.Tx) error {
+			col, err := openColl(tx, name, false)
+			if err != nil || col == nil {
+				return err
+			}
+			if b := col.b.Bucket(bktUnanswered); b != nil {
+				return b.Delete([]byte(k.batchID))
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// acknowledge applies the applied and unchanged results of a kept
+// exchange sent again: an item still holding the uploaded version is
+// acknowledged (SP-6.5-3); one edited since becomes based on the version
+// the server made of its earlier upload, so the newer edit goes up as a
+// fast-forward. Other results change nothing here: the pull and the plan
+// that follow settle those items as usual. The answer's items are not
+// stored (the pull brings what is new).
+func (s *session) acknowledge(name string, req *protocol.ExchangeRequest, resp *protocol.ExchangeResponse) error {
+	uploaded := make(map[string]fingerprint.Fingerprint, len(req.Uploads))
+	for i := range req.Uploads {
+		if fp, err := fingerprint.FromBytes(req.Uploads[i].FP); err == nil {
+			uploaded[req.Uploads[i].ID] = fp
+		}
+	}
+	var d counts
+	err := s.c.update(func(tx *bolt.Tx) error {
+		d = counts{}
+		col, err := openColl(tx, name, false)
+		if err != nil || col == nil {
+			return err
+		}
+		for i := range resp.Results {
+			r := &resp.Results[i]
+			fp, ok := uploaded[r.ID]
+			if !ok || r.Status != protocol.StatusApplied && r.Status != protocol.StatusUnchanged {
+				continue
+			}
+			rec, err := col.get(r.ID, true)
+			if err != nil {
+				return err
+			}
+			v := changelog.Seq(r.Version)
+			if rec == nil || v <= rec.Base {
+				continue
+			}
+			if rec.FP == fp && col.isPending(r.ID) {
+				rec.Base, rec.Seen = v, max(rec.Seen, v)
+				if r.Status == protocol.StatusApplied {
+					d.uploaded++
+					if r.HLC != 0 {
+						rec.HLC = changelog.HLC(r.HLC)
+						s.c.clock.Observe(rec.HLC)
+					}
+					rec.Author = s.self
+				}
+				if err := col.clearPending(r.ID); err != nil {
+					return err
+				}
+			} else {
+				// Edited since: the edit derives from this version.
+				rec.Base, rec.Seen = v, max(rec.Seen, v)
+			}
+			if err := col.put(r.ID, rec); err != nil {
+				return err
+			}
+		}
+		return s.c.persistClock(tx)
+	})
+	if err != nil {
+		return fmt.Errorf("acknowledge a resent exchange: %w", err)
+	}
+	s.merge(name, d)
+	return nil
+}
+
+// rawMessage is a request body already encoded: callRetry sends it as it
+// is (an exchange sent again must carry the same bytes).
+type rawMessage []byte
