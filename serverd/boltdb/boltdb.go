@@ -10,7 +10,9 @@
 //	data/<user>/colls/<coll>/  a changelog/boltstore Log ("e", "s", "h")
 //	                           plus "content"/ item ID -> content
 //	data/<user>/conflicts/     seq(8) -> msgpack protocol.Conflict
-//	data/<user>/conflict_ids/  conflict ID -> seq(8)
+//	data/<user>/conflict_ids/  conflict ID -> seq(8); the bucket's own sequence
+//	                           counts the changes of the user's records
+//	                           (storage.Tx.ConflictsSeq)
 //	batches/k/                 user \x00 batch ID -> created(8) hash(32) response,
 //	                           or created(8) hash(32) alone when the response is
 //	                           large and kept in batches/r
@@ -508,7 +510,25 @@ func (t *tx) PutConflict(user string, c storage.Conflict) error {
 	if err := recs.Put(u64(seq), v); err != nil {
 		return fmt.Errorf("put conflict: %w", err)
 	}
-	return ids.Put([]byte(c.ConflictID), u64(seq))
+	if err := ids.Put([]byte(c.ConflictID), u64(seq)); err != nil {
+		return fmt.Errorf("put conflict: %w", err)
+	}
+	if _, err := ids.NextSequence(); err != nil {
+		return fmt.Errorf("put conflict: %w", err)
+	}
+	return nil
+}
+
+func (t *tx) ConflictsSeq(user string) (uint64, error) {
+	ub, _ := t.userBucket(user, false)
+	if ub == nil {
+		return 0, nil
+	}
+	ids := ub.Bucket(bucketConflIDs)
+	if ids == nil {
+		return 0, nil
+	}
+	return ids.Sequence(), nil
 }
 
 func decodeConflict(v []byte) (storage.Conflict, error) {
@@ -573,7 +593,13 @@ func (t *tx) DeleteConflict(user, conflictID string) error {
 	if err := ub.Bucket(bucketConfl).Delete(seq); err != nil {
 		return fmt.Errorf("delete conflict: %w", err)
 	}
-	return ids.Delete([]byte(conflictID))
+	if err := ids.Delete([]byte(conflictID)); err != nil {
+		return fmt.Errorf("delete conflict: %w", err)
+	}
+	if _, err := ids.NextSequence(); err != nil {
+		return fmt.Errorf("delete conflict: %w", err)
+	}
+	return nil
 }
 
 func batchKey(user, batchID string) []byte {

@@ -122,6 +122,14 @@ type Tx interface {
 	Conflicts(user, collection string, fn func(Conflict) error) error
 	// DeleteConflict removes a record; removing a missing one is not an error.
 	DeleteConflict(user, conflictID string) error
+	// ConflictsSeq counts the changes of the user's set of conflict
+	// records: 0 until the first PutConflict, then one more for every
+	// PutConflict and every DeleteConflict that removed a record, in the
+	// transaction that made the change. Nothing else changes it (removing
+	// a missing record does not), and it never decreases. The server
+	// announces it so that devices list records only when it moved
+	// [SP-10-8].
+	ConflictsSeq(user string) (uint64, error)
 
 	// Batch returns the idempotency record of (user, batchID).
 	Batch(user, batchID string) (b Batch, ok bool, err error)

@@ -215,6 +215,68 @@ func Run(t *testing.T, open Opener) {
 		require.Equal(t, []string{"a2", "m3"}, list("alice", ""))
 	})
 
+	t.Run("the conflicts sequence counts changes of a user's records and nothing else", func(t *testing.T) {
+		s, reopen := open(t)
+		rec := func(id string) storage.Conflict {
+			return storage.Conflict{ConflictID: id, Collection: "notes", Entry: changelog.Entry{ID: "a", Fingerprint: fingerprint.Of("a", false, []byte(id)), Replica: "alice/phone", Size: uint32(len(id))}, Reason: "overwritten", ServerVersion: 1, Content: []byte(id), CreatedMillis: 5}
+		}
+		seq := func(s storage.Store, user string) uint64 {
+			var n uint64
+			require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
+				var err error
+				n, err = tx.ConflictsSeq(user)
+				return err
+			}))
+			return n
+		}
+		steps := []struct {
+			name string
+			fn   func(tx storage.Tx) error
+			want uint64
+		}{
+			{"a user without records is at 0", func(storage.Tx) error { return nil }, 0},
+			{"writing items and metadata changes nothing", func(tx storage.Tx) error {
+				c, err := tx.Collection("alice", "notes")
+				require.NoError(t, err)
+				_, err = c.Put(changelog.Entry{ID: "a", Replica: "alice/phone"}, []byte("x"))
+				require.NoError(t, err)
+				return tx.PutMeta("k", []byte("v"))
+			}, 0},
+			{"a stored record counts one", func(tx storage.Tx) error { return tx.PutConflict("alice", rec("r1")) }, 1},
+			{"two in one transaction count two", func(tx storage.Tx) error {
+				require.NoError(t, tx.PutConflict("alice", rec("r2")))
+				return tx.PutConflict("alice", rec("r3"))
+			}, 3},
+			{"a refused duplicate counts nothing", func(tx storage.Tx) error {
+				require.Error(t, tx.PutConflict("alice", rec("r1")))
+				return nil
+			}, 3},
+			{"a removed record counts one", func(tx storage.Tx) error { return tx.DeleteConflict("alice", "r2") }, 4},
+			{"removing a missing record counts nothing", func(tx storage.Tx) error {
+				require.NoError(t, tx.DeleteConflict("alice", "r2"))
+				require.NoError(t, tx.DeleteConflict("alice", "nope"))
+				return tx.DeleteConflict("carol", "r1")
+			}, 4},
+			{"another user's records do not count", func(tx storage.Tx) error { return tx.PutConflict("bob", rec("b1")) }, 4},
+			{"a rolled-back change leaves it", func(tx storage.Tx) error {
+				require.NoError(t, tx.PutConflict("alice", rec("r9")))
+				return errors.New("roll back")
+			}, 4},
+		}
+		for _, st := range steps {
+			_ = s.Update(ctx, st.fn)
+			require.Equal(t, st.want, seq(s, "alice"), st.name)
+		}
+		require.Equal(t, uint64(1), seq(s, "bob"))
+		require.Zero(t, seq(s, "carol"))
+		require.NoError(t, s.View(ctx, func(tx storage.Tx) error {
+			_, err := tx.ConflictsSeq("alice")
+			return err
+		}), "readable in a read-only transaction")
+		s = reopen()
+		require.Equal(t, uint64(4), seq(s, "alice"), "durable")
+	})
+
 	t.Run("idempotency records are pruned oldest first", func(t *testing.T) {
 		s, _ := open(t)
 		require.NoError(t, s.Update(ctx, func(tx storage.Tx) error {
