@@ -73,7 +73,7 @@ func appendChangeInfo(b []byte, c *ChangeInfo) []byte {
 }
 
 func (m *ExchangeResponse) appendMsgpack(b []byte) []byte {
-	b = appendMapLen(b, 6)
+	b = appendMapLen(b, 7)
 	b = appendStr(b, "results")
 	if m.Results == nil {
 		b = append(b, 0xc0)
@@ -115,7 +115,8 @@ func (m *ExchangeResponse) appendMsgpack(b []byte) []byte {
 	b = appendStrings(appendStr(b, "missing"), m.Missing)
 	b = appendStrings(appendStr(b, "deferred"), m.Deferred)
 	b = appendStr(appendStr(b, "cursor"), m.Cursor)
-	return appendUint(appendStr(b, "head"), m.Head)
+	b = appendUint(appendStr(b, "head"), m.Head)
+	return appendUint(appendStr(b, "conflicts_seq"), m.ConflictsSeq)
 }
 
 func (m *ExchangeResponse) sizeHint() int {
@@ -655,6 +656,9 @@ func (r *reader) exchangeResponse(m *ExchangeResponse) {
 		case "head":
 			r.once(&seen, 32)
 			m.Head = r.uint()
+		case "conflicts_seq":
+			r.once(&seen, 64)
+			m.ConflictsSeq = r.uint()
 		default:
 			r.fail()
 		}

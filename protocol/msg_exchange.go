@@ -76,4 +76,8 @@ type ExchangeResponse struct {
 	Cursor string `msgpack:"cursor"`
 	// Head is the collection's greatest server version after the exchange.
 	Head uint64 `msgpack:"head"`
+	// ConflictsSeq is the user's conflicts sequence number after the
+	// exchange (records it stored count); 0: the server keeps none
+	// [SP-10-8].
+	ConflictsSeq uint64 `msgpack:"conflicts_seq"`
 }

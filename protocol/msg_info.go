@@ -52,4 +52,9 @@ type Collection struct {
 // one item, ordered by name.
 type CollectionsResponse struct {
 	Collections []Collection `msgpack:"collections"`
+	// ConflictsSeq is the user's conflicts sequence number: it moves
+	// whenever a conflict record of the user is stored or closed, so a
+	// device lists the records again only when it differs from the one of
+	// its last listing. 0: the server keeps none [SP-10-8].
+	ConflictsSeq uint64 `msgpack:"conflicts_seq"`
 }

@@ -3,12 +3,24 @@ package serverd
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 
 	"github.com/syncprint/syncprint/changelog"
 	"github.com/syncprint/syncprint/fingerprint"
 	"github.com/syncprint/syncprint/protocol"
 	"github.com/syncprint/syncprint/serverd/storage"
 )
+
+// conflictsSeq is the user's conflicts sequence number as announced
+// [SP-10-8]: one more than the store's count of changes, so that it is
+// never 0, which on the wire means that the server keeps none.
+func conflictsSeq(tx storage.Tx, user string) (uint64, error) {
+	n, err := tx.ConflictsSeq(user)
+	if err != nil {
+		return 0, fmt.Errorf("conflicts seq: %w", err)
+	}
+	return n + 1, nil
+}
 
 // handleConflicts answers POST /v1/conflicts: the user's open records,
 // oldest first, with content.

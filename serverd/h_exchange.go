@@ -308,6 +308,9 @@ func (s *Server) exchange(tx storage.Tx, c *call, req *protocol.ExchangeRequest)
 		return nil, false, err
 	}
 	resp.Head = uint64(headAfter)
+	if resp.ConflictsSeq, err = conflictsSeq(tx, c.user); err != nil {
+		return nil, false, err
+	}
 	resp.Cursor = req.Cursor
 	if req.Cursor != "" {
 		if v, err := s.cursors.parse(c.user, req.Collection, req.Cursor); err == nil && v == headBefore {

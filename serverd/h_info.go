@@ -39,6 +39,10 @@ func (s *Server) handleCollections(c *call) (any, error) {
 	}
 	resp := protocol.CollectionsResponse{Collections: []protocol.Collection{}}
 	err := s.view(context.Background(), func(tx storage.Tx) error {
+		var err error
+		if resp.ConflictsSeq, err = conflictsSeq(tx, c.user); err != nil {
+			return err
+		}
 		return tx.Collections(c.user, func(name string, head changelog.Seq) error {
 			resp.Collections = append(resp.Collections, protocol.Collection{Name: name, Rule: s.cfg.ruleFor(name), Head: uint64(head)})
 			return nil

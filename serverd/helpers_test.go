@@ -225,6 +225,11 @@ func dump(t testing.TB, s *Server) string {
 			}); err != nil {
 				return err
 			}
+			seq, err := tx.ConflictsSeq(u)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(&sb, " conflicts_seq %d\n", seq)
 		}
 		return nil
 	})

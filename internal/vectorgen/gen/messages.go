@@ -146,7 +146,7 @@ func exampleMessages() []message {
 		{"collections_response", "POST /v1/collections", "response", "two collections, ordered by name", protocol.CollectionsResponse{Collections: []protocol.Collection{
 			{Name: "journal", Rule: protocol.LatestWins, Head: 12},
 			{Name: coll, Rule: protocol.ServerWins, Head: 3},
-		}}},
+		}, ConflictsSeq: 7}},
 		{"changes_request_initial", "POST /v1/changes", "request", "first pull: empty cursor, server's default page size", protocol.ChangesRequest{Collection: coll}},
 		{"changes_request_resume", "POST /v1/changes", "request", "resuming from a cursor with an explicit limit", protocol.ChangesRequest{Collection: coll, Cursor: cursorAt(coll, 1), Limit: 500}},
 		{"changes_response", "POST /v1/changes", "response", "one page holding an edit and a tombstone", protocol.ChangesResponse{
@@ -182,10 +182,11 @@ func exampleMessages() []message {
 				item("note-r", 7, false, text("server copy"), h(3000), laptop),
 				item("note-m", 8, false, text("server draft"), h(3500), laptop),
 			},
-			Missing:  []string{"note-g"},
-			Deferred: []string{"note-h"},
-			Cursor:   cursorAt(coll, 9),
-			Head:     10,
+			Missing:      []string{"note-g"},
+			Deferred:     []string{"note-h"},
+			Cursor:       cursorAt(coll, 9),
+			Head:         10,
+			ConflictsSeq: 8, // the conflict upload stored a record [SP-10-8]
 		}},
 		{"watch_request", "POST /v1/watch", "request", "two collections with their cursors, 30 s wait", protocol.WatchRequest{
 			Cursors: map[string]string{coll: cursorAt(coll, 10), "journal": cursorAt("journal", 12)}, TimeoutMillis: 30000,

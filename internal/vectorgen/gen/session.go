@@ -181,7 +181,9 @@ func genSession(files map[string][]byte) error {
 	rule := info.RuleFor(coll)
 
 	// 2. List the user's collections.
-	colls := protocol.CollectionsResponse{Collections: []protocol.Collection{{Name: coll, Rule: rule, Head: 4}}}
+	// alice has no conflict records and never had: the reference server's
+	// conflicts sequence number starts at 1 [SP-10-8].
+	colls := protocol.CollectionsResponse{Collections: []protocol.Collection{{Name: coll, Rule: rule, Head: 4}}, ConflictsSeq: 1}
 	if err := step("list collections", "POST", protocol.PathCollections, hdrs, protocol.CollectionsRequest{}, 200, colls); err != nil {
 		return err
 	}
@@ -237,8 +239,9 @@ func genSession(files map[string][]byte) error {
 			{ID: "note-a", Version: 3, FP: remoteA.FP, HLC: remoteA.HLC, Replica: laptop, Content: txt("Buy milk and eggs\n")},
 			{ID: "note-c", Version: 4, FP: remoteC.FP, HLC: remoteC.HLC, Deleted: true, Replica: laptop},
 		},
-		Cursor: cursorAt(coll, 5),
-		Head:   5,
+		Cursor:       cursorAt(coll, 5),
+		Head:         5,
+		ConflictsSeq: 1,
 	}
 	if err := step("exchange", "POST", protocol.PathExchange, hdrs, req, 200, resp); err != nil {
 		return err
