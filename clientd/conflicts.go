@@ -102,7 +102,7 @@ func (c *Client) RefreshConflicts(ctx context.Context) error {
 	if !slices.Contains(info.Features, protocol.FeatureConflicts) {
 		return nil
 	}
-	return c.refreshServerConflicts(ctx)
+	return c.refreshServerConflicts(ctx, nil)
 }
 
 func localConflicts(tx *bolt.Tx, coll, id string) ([]Conflict, error) {
@@ -349,9 +349,14 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 // resolveFailed handles a failed resolution request: on stale_base or
 // not_found the item or its records moved on, and a sync brings the store
 // up to date so that the caller decides on what is current (ErrStale).
+// The cache may name a record the server does not hold: the sync lists
+// the records again whatever conflicts_seq says (SP-10-9).
 func (c *Client) resolveFailed(ctx context.Context, collName, id string, err error) error {
 	switch protocol.CodeOf(err) {
 	case protocol.CodeStaleBase, protocol.CodeNotFound:
+		if ferr := c.update(forgetConfMark); ferr != nil {
+			return fmt.Errorf("resolve %s/%q: %w (and forgetting the cache's mark failed: %v)", collName, id, err, ferr)
+		}
 		if _, serr := c.syncLocked(ctx); serr != nil {
 			return fmt.Errorf("resolve %s/%q: %w (and the re-sync failed: %v)", collName, id, err, serr)
 		}

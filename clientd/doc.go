@@ -23,7 +23,10 @@
 // "local"), and versions the server set aside are listed from the server's
 // conflict records (kind "server", cached at each sync). [Client.Conflicts]
 // lists both; [Client.Resolve] closes every record of an item with the
-// user's choice.
+// user's choice. A session lists the server's records into the cache only
+// when the server's conflicts_seq (in the collections listing and every
+// exchange response) differs from the one stored with the cache, or the
+// server sends none; [Client.RefreshConflicts] always lists.
 //
 // # Sync session
 //

@@ -18,7 +18,8 @@ import (
 
 // Store layout (one bbolt file):
 //
-//	meta                     key -> value: hlc, edit, replica, last_sync, max_item, conf_seq, hist_first, hist_next
+//	meta                     key -> value: hlc, edit, replica, last_sync, max_item, conf_seq, hist_first, hist_next,
+//	                         sconf_mark (see confMark)
 //	colls/<collection>/      one bucket per collection:
 //	    items/   id -> record (encodeRecord)
 //	    pending/ id -> u64be edit counter of the unsent local edit
@@ -47,6 +48,7 @@ var (
 	keyConfSeq   = []byte("conf_seq")
 	keyHistFirst = []byte("hist_first")
 	keyHistNext  = []byte("hist_next")
+	keySConfMark = []byte("sconf_mark")
 )
 
 // errCorrupt is returned when a stored value cannot be decoded.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -182,6 +183,10 @@ type session struct {
 	// over at MaxRounds: the pending items' rounds do not take them up
 	// again in this session (SP-6.6-5).
 	gaveUp map[string]bool
+	// confSeq is the greatest conflicts_seq of the session's responses
+	// (the collections listing, every exchange); 0: the server keeps none
+	// [SP-10-8].
+	confSeq uint64
 }
 
 // counts are a transaction's additions to the report, merged on commit.
@@ -218,6 +223,7 @@ func (s *session) run() error {
 	if err := s.c.callRetry(s.ctx, protocol.PathCollections, &protocol.CollectionsRequest{}, &remote); err != nil {
 		return fmt.Errorf("sync: list collections: %w", err)
 	}
+	s.confSeq = remote.ConflictsSeq
 	names, err := s.c.allCollections()
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
@@ -236,7 +242,7 @@ func (s *session) run() error {
 		s.progress(ProgressEvent{Collection: name, Phase: PhaseDone, Done: true})
 	}
 	if slices.Contains(info.Features, protocol.FeatureConflicts) {
-		if err := s.c.refreshServerConflicts(s.ctx); err != nil {
+		if err := s.c.refreshServerConflicts(s.ctx, &confMark{epoch: info.Epoch, seq: s.confSeq}); err != nil {
 			return fmt.Errorf("sync: %w", err)
 		}
 	}
@@ -293,15 +299,58 @@ func (c *Client) fetchInfo(ctx context.Context) (*protocol.Info, error) {
 	return &info, err
 }
 
+// confMark names the state of the user's server conflict records that the
+// cache holds: the conflicts sequence number [SP-10-8] a session had seen
+// before it listed the records into the cache, and the server epoch it
+// came with (a number means nothing under another epoch). The cache is
+// current while the server announces the same mark: the number moves with
+// every change of the records. The zero mark (seq 0) is unknown and
+// matches nothing.
+type confMark struct {
+	epoch string
+	seq   uint64
+}
+
+func (m confMark) known() bool { return m.seq != 0 }
+
+// encode returns the stored form: seq (8 bytes, big-endian), then epoch.
+func (m confMark) encode() []byte { return append(u64(m.seq), m.epoch...) }
+
+func storedConfMark(tx *bolt.Tx) confMark {
+	v := tx.Bucket(bktMeta).Get(keySConfMark)
+	if len(v) < 8 {
+		return confMark{}
+	}
+	return confMark{seq: binary.BigEndian.Uint64(v), epoch: string(v[8:])}
+}
+
+// forgetConfMark makes the next session list the server's records again,
+// whatever number it sees.
+func forgetConfMark(tx *bolt.Tx) error { return tx.Bucket(bktMeta).Delete(keySConfMark) }
+
 // refreshServerConflicts replaces the cache of server conflict records.
-func (c *Client) refreshServerConflicts(ctx context.Context) error {
+// A session passes its latest mark: when the stored one is the same and
+// known, the cache is current and nothing is listed [SP-10-9]; otherwise
+// the listing is stored with the session's mark, or with none when the
+// server keeps no number (so that a server that stops keeping one and
+// starts again later is not trusted with a stale mark). Outside a session
+// (mark nil) the listing keeps the stored mark: a newer listing is current
+// whenever an older one was.
+func (c *Client) refreshServerConflicts(ctx context.Context, mark *confMark) error {
+	var stored confMark
+	if err := c.view(func(tx *bolt.Tx) error { stored = storedConfMark(tx); return nil }); err != nil {
+		return err
+	}
+	if mark != nil && mark.known() && *mark == stored {
+		return nil
+	}
 	var resp protocol.ConflictsResponse
 	if err := c.callRetry(ctx, protocol.PathConflicts, &protocol.ConflictsRequest{}, &resp); err != nil {
 		return fmt.Errorf("list server conflicts: %w", err)
 	}
-	if len(resp.Conflicts) == 0 {
-		// Nothing to cache: spare the write transaction (and its fsync)
-		// when the cache is empty already.
+	if len(resp.Conflicts) == 0 && (mark == nil || !mark.known() && !stored.known()) {
+		// Nothing to cache and no mark to change: spare the write
+		// transaction (and its fsync) when the cache is empty already.
 		empty := false
 		if err := c.view(func(tx *bolt.Tx) error {
 			k, _ := tx.Bucket(bktServerConf).Cursor().First()
@@ -312,6 +361,17 @@ func (c *Client) refreshServerConflicts(ctx context.Context) error {
 		}
 	}
 	return c.update(func(tx *bolt.Tx) error {
+		switch {
+		case mark == nil:
+		case mark.known():
+			if err := tx.Bucket(bktMeta).Put(keySConfMark, mark.encode()); err != nil {
+				return err
+			}
+		default:
+			if err := forgetConfMark(tx); err != nil {
+				return err
+			}
+		}
 		if err := tx.DeleteBucket(bktServerConf); err != nil {
 			return err
 		}
@@ -868,6 +928,9 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			s.keepUnanswered(name, req)
 			return nil, err
 		}
+		// A replayed response (SP-6.4-2) may carry an older number: the
+		// greatest is the latest.
+		s.confSeq = max(s.confSeq, resp.ConflictsSeq)
 		newChain := *chain
 		if resp.Cursor != "" {
 			newChain = resp.Cursor
