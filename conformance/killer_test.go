@@ -39,6 +39,8 @@ var killer = map[string]string{
 	"server/conflicts/resolve-stale-base":                   "wrong-error-codes",
 	"server/conflicts/resolve-validation":                   "skips-fingerprint-checks",
 	"server/conflicts/resolve-wakes-watch":                  "impatient-watch",
+	"server/conflicts/seq-moves-with-records":               "frozen-conflicts-seq",
+	"server/conflicts/seq-still-otherwise":                  "restless-conflicts-seq",
 	"server/encoding/canonical-responses":                   "non-canonical-responses",
 	"server/exchange/batch-id-per-user":                     "batch-ids-global",
 	"server/exchange/batch-id-reused":                       "double-applies-retries",

@@ -45,6 +45,9 @@ type scripted struct {
 	// dec decodes request bodies, bounded by decLimit (max_body_bytes).
 	dec      *coding.Decoder
 	decLimit int
+	// conflictsSeq is the conflicts_seq of the collections listing and of
+	// exchanges (SP-10-8); 0, the default, plays a server that keeps none.
+	conflictsSeq uint64
 }
 
 type sColl struct {
@@ -373,6 +376,7 @@ func (s *scripted) answer(r *sRequest) *sResponse {
 		for _, n := range names {
 			out.Collections = append(out.Collections, protocol.Collection{Name: n, Rule: s.info.RuleFor(n), Head: s.colls[n].head})
 		}
+		out.ConflictsSeq = s.conflictsSeq
 		return okResp(out)
 	case protocol.PathChanges:
 		var req protocol.ChangesRequest
@@ -491,7 +495,7 @@ func (s *scripted) exchange(r *sRequest) *sResponse {
 	}
 	c := s.coll(req.Collection)
 	headBefore := c.head
-	resp := protocol.ExchangeResponse{Results: []protocol.UploadResult{}, Items: []protocol.Item{}, Missing: []string{}, Deferred: []string{}}
+	resp := protocol.ExchangeResponse{Results: []protocol.UploadResult{}, Items: []protocol.Item{}, Missing: []string{}, Deferred: []string{}, ConflictsSeq: s.conflictsSeq}
 	var extra []string
 	for _, u := range req.Uploads {
 		cur := c.items[u.ID]

@@ -48,6 +48,41 @@ func (t *T) resolve(who Who, req protocol.ResolveRequest) *Response {
 	return t.Post(who, protocol.PathResolve, req)
 }
 
+// collectionsSeq returns who's conflicts_seq from POST /v1/collections.
+func (t *T) collectionsSeq(who Who) uint64 {
+	var resp protocol.CollectionsResponse
+	t.OK(t.Post(who, protocol.PathCollections, protocol.CollectionsRequest{}), &resp)
+	return resp.ConflictsSeq
+}
+
+// seqNamespace returns a namespace whose rule makes conflict records, for
+// the cases of SP-10-8; it skips when there is none, or when the server
+// keeps no conflicts_seq (0 in the collections listing and in an
+// exchange).
+func (t *T) seqNamespace() Namespace {
+	t.NeedFeature(protocol.FeatureConflicts)
+	for _, r := range recordRules {
+		if ns, ok := t.tryWithRule(r); ok {
+			if t.collectionsSeq(UserA) == 0 && t.Exchange(UserA, protocol.ExchangeRequest{Collection: ns.Collection}).ConflictsSeq == 0 {
+				t.Skip("the server keeps no conflicts sequence number (SP-10-8 makes it a SHOULD): 0 in every response")
+			}
+			return ns
+		}
+	}
+	t.Skip("no announced rule makes conflict records (manual, client-wins or latest-wins)")
+	return Namespace{}
+}
+
+// recordByExchange makes a record of item name in ns, as makeRecord does,
+// and returns the response of the exchange that stored it.
+func (t *T) recordByExchange(who Who, ns Namespace, name string) protocol.ExchangeResponse {
+	id := ns.ID(name)
+	v1 := t.Put(who, ns, id, 0, 0, "base")
+	srv := t.Upload(who, ns, Up(id, v1, v1, t.HLC(-20_000), "server side"))[0]
+	t.WantStatus(srv, protocol.StatusApplied)
+	return t.Exchange(who, protocol.ExchangeRequest{Collection: ns.Collection, Uploads: []protocol.Upload{Up(id, v1, srv.Version, t.HLC(-10_000), "losing side")}})
+}
+
 func init() {
 	serverCase(Case{
 		ID: "server/conflicts/record-fields", Level: MUST,
@@ -254,6 +289,73 @@ func init() {
 			t.Check(found, "device C of the same user lists A's record", "not listed")
 			t.OK(t.resolve(UserC, protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}}), nil)
 		}
+	})
+
+	serverCase(Case{
+		ID: "server/conflicts/seq-moves-with-records", Level: MUST,
+		Reqs:  []string{"SP-10-8"},
+		Needs: []string{"feature:conflicts", "rule:manual|client-wins|latest-wins"},
+		Desc:  "a server that keeps a conflicts_seq increases it when a record of the user is stored or closed, and never sends 0",
+		Procedure: `
+			Read conflicts_seq S from POST /v1/collections; when it is 0 and so is that of an
+			empty exchange, the server keeps none (SP-10-8 makes it a SHOULD): SKIP. Assert S
+			!= 0. Make a record by a concurrent edit (manual, else client-wins, else
+			latest-wins): the response of the exchange that stored it says S1 > S, and the
+			collections listing then says S1 too. Resolve {close: [the record]}: the
+			collections listing says S2 > S1.`,
+	}, func(t *T) {
+		ns := t.seqNamespace()
+		s := t.collectionsSeq(UserA)
+		t.Check(s != 0, "conflicts_seq of the collections listing never 0 when the server keeps one", "0, while an exchange's is not")
+		made := t.recordByExchange(UserA, ns, "sm")
+		t.Check(made.ConflictsSeq > s, fmt.Sprintf("conflicts_seq of the exchange that stored a record above %d", s), "%d (status %s)", made.ConflictsSeq, made.Results[0].Status)
+		s1 := t.collectionsSeq(UserA)
+		t.Equal("conflicts_seq of the collections listing after the record: that of the exchange that stored it", made.ConflictsSeq, s1)
+		recs := t.ConflictsOf(UserA, ns, ns.ID("sm"))
+		if len(recs) != 1 {
+			t.Failf("one open record of the concurrent edit", "%d records", len(recs))
+		}
+		t.OK(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: recs[0].ID, Close: []string{recs[0].ConflictID}}), nil)
+		s2 := t.collectionsSeq(UserA)
+		t.Check(s2 > s1, fmt.Sprintf("conflicts_seq after closing a record above %d", s1), "%d", s2)
+	})
+
+	serverCase(Case{
+		ID: "server/conflicts/seq-still-otherwise", Level: MUST,
+		Reqs:  []string{"SP-10-8"},
+		Needs: []string{"feature:conflicts", "rule:manual|client-wins|latest-wins"},
+		Desc:  "a server that keeps a conflicts_seq does not change it for what stores or closes no record of the user",
+		Procedure: `
+			Read conflicts_seq S from POST /v1/collections (SKIP as in seq-moves-with-records
+			when the server keeps none). Assert that every one of these answers S, or leaves
+			the collections listing at S: an exchange applying an upload of a new item (its
+			response), a download-only exchange (its response), the same upload resent
+			(unchanged), a stale upload, a listing of the records, a resolution answered
+			not_found, a resolution that closes nothing and writes a put, and, with --token-b,
+			a record stored for another user.`,
+	}, func(t *T) {
+		ns := t.seqNamespace()
+		s := t.collectionsSeq(UserA)
+		id := ns.ID("ss")
+		up := Up(id, 0, 0, t.HLC(0), "new")
+		x := t.Exchange(UserA, protocol.ExchangeRequest{Collection: ns.Collection, Uploads: []protocol.Upload{up}})
+		t.WantStatus(x.Results[0], protocol.StatusApplied)
+		v := x.Results[0].Version
+		t.Equal("conflicts_seq of an exchange that applied an upload without a record", s, x.ConflictsSeq)
+		t.Equal("conflicts_seq of a download-only exchange", s, t.Download(UserA, ns, id).ConflictsSeq)
+		same := Up(id, v, v, t.HLC(0), "new")
+		t.Equal("conflicts_seq of an unchanged upload", s, t.Exchange(UserA, protocol.ExchangeRequest{Collection: ns.Collection, Uploads: []protocol.Upload{same}}).ConflictsSeq)
+		t.Equal("conflicts_seq of a stale upload", s, t.Exchange(UserA, protocol.ExchangeRequest{Collection: ns.Collection, Uploads: []protocol.Upload{up}}).ConflictsSeq)
+		t.Conflicts(UserA, "")
+		t.WantError(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: id, Close: []string{"cf" + RandomName(20)}}), protocol.CodeNotFound)
+		put := Up(id, v, v, t.HLC(0), "put")
+		t.OK(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: id, Put: &put}), nil)
+		if t.target.TokenB != "" {
+			nsB, _ := t.tryWithRule(ns.Rule)
+			b := t.recordByExchange(UserB, nsB, "ss-b")
+			t.Check(len(t.ConflictsOf(UserB, nsB, nsB.ID("ss-b"))) == 1, "user B's concurrent edit stored a record", "%s", brief(b.Results[0]))
+		}
+		t.Equal("conflicts_seq after requests that stored or closed no record of the user", s, t.collectionsSeq(UserA))
 	})
 
 	serverCase(Case{
