@@ -1,8 +1,10 @@
 package faulttest_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -12,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/syncprint/syncprint/clientd"
+	"github.com/syncprint/syncprint/fingerprint"
 	"github.com/syncprint/syncprint/internal/faultproxy"
 	"github.com/syncprint/syncprint/internal/faulttest"
 	"github.com/syncprint/syncprint/protocol"
@@ -25,6 +28,11 @@ type netEnv struct {
 	p       *faultproxy.Proxy
 	a, b    *replica
 	checker string
+	// anchor is the version of the checker's item wiki/anchor (0: not
+	// written), the item moveConflictsSeq makes records of; records
+	// counts them.
+	anchor  uint64
+	records int
 }
 
 func newNetEnv(t *testing.T, cfg clientd.Config) *netEnv {
@@ -48,7 +56,49 @@ func (e *netEnv) check() {
 	require.Empty(e.t, faulttest.CheckAcks(append(e.a.rec.Acks(), e.b.rec.Acks()...), state))
 	converge(e.t, e.s, e.checker, e.a, e.b)
 	_, applied := e.s.state(e.checker)
-	require.Equal(e.t, uint64(e.a.n+e.b.n), applied, "%d edits, %d versions applied: an edit was lost or applied twice", e.a.n+e.b.n, applied)
+	edits := e.a.n + e.b.n
+	if e.anchor != 0 {
+		edits++
+	}
+	require.Equal(e.t, uint64(edits), applied, "%d edits, %d versions applied: an edit was lost or applied twice", edits, applied)
+}
+
+// moveConflictsSeq stores a new conflict record of the user, so that the
+// next session sees conflicts_seq move and lists the records (SP-10-9):
+// only then does a session send POST /v1/conflicts. The record is a
+// manual conflict on the checker's wiki/anchor, which writes no version
+// (the anchor's first version, written once, is counted by check).
+func (e *netEnv) moveConflictsSeq() {
+	e.t.Helper()
+	post := func(up protocol.Upload) protocol.UploadResult {
+		body, err := protocol.Marshal(protocol.ExchangeRequest{Collection: "wiki", BatchID: fmt.Sprintf("anchor-batch-%08d-%08d", e.anchor, e.records), Uploads: []protocol.Upload{up}})
+		require.NoError(e.t, err)
+		req, err := http.NewRequest(http.MethodPost, e.s.url()+protocol.PathExchange, bytes.NewReader(body))
+		require.NoError(e.t, err)
+		req.Header.Set("Authorization", "Bearer "+e.checker)
+		req.Header.Set(protocol.HeaderVersion, "1")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(e.t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(e.t, err)
+		require.Equal(e.t, http.StatusOK, resp.StatusCode, "%x", b)
+		var out protocol.ExchangeResponse
+		require.NoError(e.t, protocol.Unmarshal(b, &out))
+		return out.Results[0]
+	}
+	upload := func(base, seen uint64, content string) protocol.Upload {
+		fp := fingerprint.Of("anchor", false, []byte(content))
+		return protocol.Upload{ID: "anchor", Base: base, Seen: seen, FP: fp.Bytes(), HLC: uint64(time.Now().UnixMilli()) << 16, Content: []byte(content)}
+	}
+	if e.anchor == 0 {
+		res := post(upload(0, 0, "anchor"))
+		require.Equal(e.t, protocol.StatusApplied, res.Status)
+		e.anchor = res.Version
+	}
+	e.records++
+	res := post(upload(0, e.anchor, fmt.Sprintf("set aside %d", e.records)))
+	require.Equal(e.t, protocol.StatusConflict, res.Status)
 }
 
 func syncCtx(t *testing.T) context.Context {
@@ -111,7 +161,8 @@ func TestAnEditAfterALostAcknowledgementIsNotAConflict(t *testing.T) {
 	}
 }
 
-// phases are the requests of a sync session, in order.
+// phases are the requests of a sync session, in order; the session lists
+// the conflict records only when they changed (moveConflictsSeq).
 var phases = []string{protocol.PathInfo, protocol.PathCollections, protocol.PathChanges, protocol.PathExchange, protocol.PathConflicts}
 
 // strikes are the faults aimed at one message.
@@ -162,6 +213,9 @@ func TestNetworkFaultsInEveryPhase(t *testing.T) {
 						k++
 						e.a.edit(k)
 						e.b.edit(k)
+						if path == protocol.PathConflicts {
+							e.moveConflictsSeq()
+						}
 						e.p.Set(f)
 						_, err := e.a.c.Sync(syncCtx(t))
 						require.NoError(t, err, "a fault struck once is retried within the session")
@@ -181,6 +235,9 @@ func TestNetworkFaultsInEveryPhase(t *testing.T) {
 					f.Dir, f.Path = dir, path
 					k++
 					e.a.edit(k)
+					if path == protocol.PathConflicts {
+						e.moveConflictsSeq()
+					}
 					e.p.Set(f)
 					_, err := e.a.c.Sync(syncCtx(t))
 					require.Error(t, err)
