@@ -450,5 +450,13 @@ func copyFile(src, dst string) error {
 		out.Close()
 		return fmt.Errorf("copy %s: %w", src, err)
 	}
+	// Flush the copy now: left dirty in the page cache, it would be
+	// written back by the first fsync of the timed step (or by the
+	// kernel's writeback, 30 s later, in the middle of some other run),
+	// a cost that grows with the store and is not the sync's.
+	if err := out.Sync(); err != nil {
+		out.Close()
+		return fmt.Errorf("copy %s: flush: %w", src, err)
+	}
 	return out.Close()
 }
