@@ -54,7 +54,7 @@ func cmdBench(e env, args []string) error {
 	profile := fs.String("profile", "", "write CPU profiles of the Syncprint server and client (last run of each workload) to DIR")
 	noFloor := fs.Bool("no-floor", false, "skip measuring the floor of pull and push")
 	quiet := fs.Bool("quiet", false, "no progress lines")
-	from := fs.String("report", "", "run nothing: print the tables of a report saved with --json (and write --svg from it)")
+	from := fs.String("report", "", "run nothing: print the tables of a report saved with --json, its comparisons and targets derived again (and write --json, --svg from it)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -62,7 +62,7 @@ func cmdBench(e env, args []string) error {
 		return usagef("bench takes no arguments, got %q", fs.Args())
 	}
 	if *from != "" {
-		return benchReport(e, *from, *svgOut)
+		return benchReport(e, *from, *jsonOut, *svgOut)
 	}
 	cfg := bench.Config{
 		Systems: splitList(*systems), Workloads: splitList(*workloads), Runs: *runs, PeerRuns: *peerRuns,
@@ -133,7 +133,7 @@ func cmdBench(e env, args []string) error {
 }
 
 // benchReport renders a saved report again.
-func benchReport(e env, path, svgOut string) error {
+func benchReport(e env, path, jsonOut, svgOut string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -142,7 +142,17 @@ func benchReport(e env, path, svgOut string) error {
 	if err := json.Unmarshal(b, &rep); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	rep.Recompute()
 	rep.WriteTable(e.stdout)
+	if jsonOut != "" {
+		b, err := json.MarshalIndent(&rep, "", "  ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(jsonOut, append(b, '\n'), 0o644); err != nil {
+			return fmt.Errorf("write --json: %w", err)
+		}
+	}
 	if svgOut != "" {
 		if err := os.WriteFile(svgOut, rep.SVG(), 0o644); err != nil {
 			return fmt.Errorf("write --svg: %w", err)

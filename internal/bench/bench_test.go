@@ -305,3 +305,29 @@ func TestReportJudgesTheTargetsAndRendersTableAndSVG(t *testing.T) {
 	}
 	require.Contains(t, string(svg), "40.0x")
 }
+
+// Many runs for a fixed time: a system that applies more items in it also
+// moves more bytes and uses more CPU, so the two compare per applied item.
+func TestManyComparesBytesAndCPUPerAppliedItem(t *testing.T) {
+	rep := &Report{Settings: Settings{Size: 200, Content: ContentText, ManyClients: 200}}
+	many := func(sys string, applied int, bytes int64, cpu float64) {
+		r := &Result{Workload: WorkMany, System: sys, Runs: 1, Moved: applied, Verified: true,
+			Millis: Stat{Median: 10_000, Min: 10_000, Max: 10_000}, CPUMillis: Stat{Median: cpu, Min: cpu, Max: cpu},
+			BytesUp: bytes / 2, BytesDown: bytes / 2, Many: &ManyResult{Applied: applied, Seconds: 10}}
+		r.compute()
+		rep.Results = append(rep.Results, r)
+	}
+	many(Syncprint, 100_000, 50_000_000, 15_000) // 500 B and 0.15 ms an item
+	many(PouchDB, 5_000, 10_000_000, 20_000)     // 2000 B and 4 ms an item
+	rep.Recompute()
+	c := rep.comparison(rep.Results[0].key())
+	require.NotNil(t, c)
+	require.InDelta(t, 0.25, c.BytesRatio, 1e-9, "500 B against 2000 B an item, not 50 MB against 10 MB")
+	require.InDelta(t, 0.0375, c.CPURatio, 1e-9)
+	require.InDelta(t, 20, c.ThroughputRatio, 1e-9)
+	for _, tg := range rep.Targets {
+		if tg.Name == "wire: against the peer" {
+			require.Equal(t, "met", tg.Status)
+		}
+	}
+}

@@ -183,7 +183,9 @@ type Comparison struct {
 	ServerMemRatio float64 `json:"server_mem_ratio"`
 	ClientMemRatio float64 `json:"client_mem_ratio"`
 	// ThroughputRatio and LatencyP99Ratio compare many's applied items
-	// per second and p99 session latency.
+	// per second and p99 session latency. Many runs for a fixed time, in
+	// which the two systems apply different numbers of items: its CPURatio
+	// and BytesRatio compare CPU time and bytes per applied item.
 	ThroughputRatio float64 `json:"throughput_ratio,omitempty"`
 	LatencyP99Ratio float64 `json:"latency_p99_ratio,omitempty"`
 }
@@ -241,6 +243,13 @@ func ratio(a, b float64) float64 {
 func (r *Report) finish() {
 	r.Seconds = time.Since(r.Started).Seconds()
 	r.Machine.LoadEnd = loadAvg()
+	r.Recompute()
+}
+
+// Recompute derives the comparisons and the targets from the results
+// again, as this version of the harness defines them: a report saved by
+// an older version then reads as a new one would.
+func (r *Report) Recompute() {
 	r.Comparisons = nil
 	for _, sp := range r.Results {
 		if sp.System != Syncprint {
@@ -258,13 +267,25 @@ func (r *Report) finish() {
 			ClientMemRatio: ratio(float64(sp.ClientPeak), float64(peer.ClientPeak)),
 		}
 		if sp.Many != nil && peer.Many != nil {
+			// A fixed-time workload: the systems apply different numbers
+			// of items in it, so CPU and bytes compare per applied item.
 			c.TimeRatio, c.Speedup = 0, 0
+			c.CPURatio = ratio(perItem(sp.CPUMillis.Median, sp.Many.Applied), perItem(peer.CPUMillis.Median, peer.Many.Applied))
+			c.BytesRatio = ratio(perItem(float64(sp.BytesUp+sp.BytesDown), sp.Many.Applied), perItem(float64(peer.BytesUp+peer.BytesDown), peer.Many.Applied))
 			c.ThroughputRatio = ratio(sp.ItemsPerSec, peer.ItemsPerSec)
 			c.LatencyP99Ratio = ratio(sp.Many.SyncP99, peer.Many.SyncP99)
 		}
 		r.Comparisons = append(r.Comparisons, c)
 	}
 	r.Targets = r.targets()
+}
+
+// perItem is total over n items, 0 when no item was applied.
+func perItem(total float64, n int) float64 {
+	if n <= 0 {
+		return 0
+	}
+	return total / float64(n)
 }
 
 func (r *Report) comparison(key string) *Comparison {
