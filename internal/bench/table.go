@@ -49,7 +49,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	if len(many) > 0 {
 		fmt.Fprintf(w, "\nmany clients: %d clients, %d edits per sync every %s, for %s\n", r.Settings.ManyClients, r.Settings.ManyEdits, r.Settings.ManyInterval, r.Settings.ManyDuration)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "system\tsyncs\terrors\tedited\tapplied\toffered/s\tapplied/s\tsession p50 ms\tp99 ms\tmax ms\texchange p50 ms\tp99 ms\t")
+		fmt.Fprintln(tw, "workload\tsystem\tsyncs\terrors\tedited\tapplied\toffered/s\tapplied/s\tsession p50 ms\tp99 ms\tmax ms\texchange p50 ms\tp99 ms\t")
 		for _, res := range many {
 			x := res.Many
 			ex50, ex99 := "-", "-"
@@ -60,8 +60,12 @@ func (r *Report) WriteTable(w io.Writer) {
 			if x.Offered > 0 {
 				offered = fmtCount(x.Offered)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%s\t%s\t%.1f\t%.1f\t%.1f\t%s\t%s\t\n", res.System, x.Syncs, x.Errors, x.Edited, x.Applied,
-				offered, fmtCount(res.ItemsPerSec), x.SyncP50, x.SyncP99, x.SyncMax, ex50, ex99)
+			smax := fmt.Sprintf("%.1f", x.SyncMax)
+			if x.SyncMax == 0 {
+				smax = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%d\t%d\t%s\t%s\t%.1f\t%.1f\t%s\t%s\t%s\t\n", res.Workload, res.System, x.Syncs, x.Errors, x.Edited, x.Applied,
+				offered, fmtCount(res.ItemsPerSec), x.SyncP50, x.SyncP99, smax, ex50, ex99)
 			if x.FirstError != "" {
 				fmt.Fprintf(tw, "  first error: %s\t\n", x.FirstError)
 			}
