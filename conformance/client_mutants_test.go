@@ -289,6 +289,31 @@ var clientMutants = []clientMutant{
 			}
 			return body
 		}},
+	{name: "forgets-unanswered-exchanges", doc: "gives an exchange a new batch ID in every session, so one whose answer was lost is never sent again as itself", cases: []string{"client/sync/resends-unanswered-exchange"},
+		before: func(cp *clientProxy, r *http.Request, body []byte) []byte {
+			cp.mu.Lock()
+			defer cp.mu.Unlock()
+			if cp.seen == nil {
+				cp.seen = map[string][]byte{}
+			}
+			if r.URL.Path == protocol.PathInfo { // a session begins
+				cp.seen["session"] = append(cp.seen["session"], 0)
+				return body
+			}
+			req, ok := decode[protocol.ExchangeRequest](body)
+			if !ok || r.URL.Path != protocol.PathExchange {
+				return body
+			}
+			// Retries within a session keep their batch ID (identical bodies).
+			key := fmt.Sprintf("batch:%d:%s", len(cp.seen["session"]), body)
+			id, ok := cp.seen[key]
+			if !ok {
+				id = fmt.Appendf(nil, "mutant-%d-%d", len(cp.seen["session"]), len(cp.seen))
+				cp.seen[key] = id
+			}
+			req.BatchID = string(id)
+			return encode(req)
+		}},
 	{name: "restamps-after-expiry", doc: "stamps the items it marks pending after cursor_expired with a new HLC", cases: []string{"client/sync/expired-cursor-keeps-stored-hlc"},
 		before: func(cp *clientProxy, r *http.Request, body []byte) []byte {
 			cp.mu.Lock()

@@ -1,0 +1,96 @@
+package conformance
+
+import (
+	"bytes"
+	"sync"
+
+	"github.com/syncprint/syncprint/protocol"
+)
+
+func init() {
+	clientCase(Case{
+		ID: "client/sync/resends-unanswered-exchange", Level: SHOULD,
+		Reqs: []string{"SP-6.4-5", "SP-6.2-6", "SP-6.4-2"},
+		Desc: "an exchange with uploads whose answer did not decode is sent again, same batch ID, before the next session pulls",
+		Procedure: `
+			The client puts "a" = "x" and syncs. The server applies the first exchange that
+			uploads "a" and answers it with a 200 whose body does not decode (SP-4.1-8): the
+			client cannot know the outcome. The next sync is answered normally. Assert: in that
+			session an exchange with the first one's batch ID and the same uploads comes before
+			the first change-info request; the server's "a" was written once (the replayed
+			answer is the original one, SP-6.4-2); and a third sync uploads nothing.`,
+	}, func(ct *CT) {
+		ct.Put(cColl, "a", "x")
+		var once sync.Once
+		var first protocol.ExchangeRequest
+		ct.srv.setHook(func(r *sRequest) *sResponse {
+			if r.Path != protocol.PathExchange {
+				return nil
+			}
+			x := r.Exchange()
+			var resp *sResponse
+			for _, u := range x.Uploads {
+				if u.ID == "a" {
+					once.Do(func() {
+						ct.srv.mu.Lock()
+						a := ct.srv.answer(r) // applied, and its answer recorded under the batch ID
+						ct.srv.mu.Unlock()
+						if a.Status == 200 {
+							first = x
+							resp = &sResponse{Status: 200, Body: []byte("\xc1 not msgpack")}
+						}
+					})
+				}
+			}
+			return resp
+		})
+		r := ct.Sync()
+		ct.srv.setHook(nil)
+		if first.BatchID == "" {
+			ct.Check(false, "the first sync to upload a", "no exchange uploaded a (sync ok=%v)", r.OK)
+			return
+		}
+		ct.Check(!r.OK, "the first session to end with an error (its answer did not decode)", "it succeeded")
+		applied, _ := ct.srv.item(cColl, "a")
+		mark := len(ct.srv.requests(""))
+		ct.MustSync()
+		second := ct.srv.requests("")[mark:]
+		resent, pulledAt := -1, -1
+		for i, q := range second {
+			switch q.Path {
+			case protocol.PathExchange:
+				if x := q.Exchange(); resent < 0 && x.BatchID == first.BatchID {
+					resent = i
+					ct.Check(sameUploads(x.Uploads, first.Uploads), "the same uploads under the same batch ID", "uploads %v, first %v", uploadedIDs([]protocol.ExchangeRequest{x}), uploadedIDs([]protocol.ExchangeRequest{first}))
+				}
+			case protocol.PathChanges:
+				if pulledAt < 0 {
+					pulledAt = i
+				}
+			}
+		}
+		ct.Check(resent >= 0, "the unanswered exchange sent again with its batch ID "+first.BatchID, "no exchange of the second session carries it")
+		if resent >= 0 && pulledAt >= 0 {
+			ct.Check(resent < pulledAt, "the exchange sent again before the change info is pulled", "sent after the pull (request %d, pull %d)", resent, pulledAt)
+		}
+		now, _ := ct.srv.item(cColl, "a")
+		ct.Equal(`the server's version of "a" (written once)`, applied.Version, now.Version)
+		n := len(ct.exchanges())
+		ct.MustSync()
+		ct.Check(len(uploadedIDs(ct.exchanges()[n:])) == 0, "a third sync uploads nothing", "uploads %v", uploadedIDs(ct.exchanges()[n:]))
+	})
+}
+
+// sameUploads reports whether two upload lists carry the same items with
+// the same fingerprints, bases and contents, in the same order.
+func sameUploads(a, b []protocol.Upload) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i].ID != b[i].ID || !bytes.Equal(a[i].FP, b[i].FP) || a[i].Base != b[i].Base || !bytes.Equal(a[i].Content, b[i].Content) || a[i].Deleted != b[i].Deleted {
+			return false
+		}
+	}
+	return true
+}
