@@ -75,7 +75,7 @@ func TestBenchMeasuresSyncprintOnLoopback(t *testing.T) {
 		"--bidi-edits", "40", "--bidi-common", "10", "--incremental-sizes", "500", "--incremental-changes", "5",
 		"--many-clients", "4", "--many-duration", "1s", "--many-interval", "50ms", "--many-edits", "3", "--many-items", "6", "--quiet")
 	require.Contains(t, out, "targets")
-	require.Len(t, rep.Results, 6, "pull, push, bidirectional, incremental, many, many-raw")
+	require.Len(t, rep.Results, 7, "pull, push, bidirectional, incremental, incremental-warm, many, many-raw")
 	require.Positive(t, rep.Machine.Cores, "machine described")
 	require.NotEmpty(t, rep.Machine.Go)
 	require.NotNil(t, rep.Floor)
@@ -112,7 +112,7 @@ func TestBenchMeasuresSyncprintOnLoopback(t *testing.T) {
 	require.Equal(t, 30, bidi.Uploaded, "40 edits, 10 of them lost to the other side's under server-wins")
 	require.Equal(t, 40, bidi.Downloaded)
 	require.Equal(t, 10, bidi.Conflicts)
-	for _, key := range []string{"incremental n=500"} {
+	for _, key := range []string{"incremental n=500", "incremental-warm n=500"} {
 		inc := find(t, rep, bench.Syncprint, key)
 		require.Equal(t, 5, inc.Uploaded, key)
 		require.Equal(t, 5, inc.Downloaded, key)

@@ -20,6 +20,9 @@ const (
 	tagA     = "a" // the timed client's edits
 	tagB     = "b" // the other side's edits
 	scaleTag = "v1"
+	// incremental-warm: the edits of the warm-up sync.
+	tagPrimeA = "pa"
+	tagPrimeB = "pb"
 )
 
 // harness runs the workloads of one Config.
@@ -549,13 +552,24 @@ func (h *harness) incremental(ctx context.Context, s system, n int) error {
 			return err
 		}
 		scale.Pull = scaleOf(f)
-		if err := h.settle(ctx, fx, srv, "a", "b"); err != nil {
+		return h.settle(ctx, fx, srv, "a", "b")
+	})
+	if err != nil {
+		return err
+	}
+	// The collection is in sync on both sides: the warm variant starts
+	// from here and makes its edits in its timed process.
+	var warm *fixture
+	if s.name() == Syncprint {
+		if warm, err = h.copyFixture(fx, fmt.Sprintf("%s-%d", WorkIncrementalWarm, n)); err != nil {
 			return err
 		}
+	}
+	err = h.withServer(ctx, s, filepath.Join(fx.dir, "server"), "", func(srv *serverProc) error {
 		if err := h.put(ctx, fx, "b", bEdits); err != nil {
 			return err
 		}
-		_, err = h.sync(ctx, fx, srv, "b", DirBoth)
+		_, err := h.sync(ctx, fx, srv, "b", DirBoth)
 		return err
 	})
 	if err != nil {
@@ -571,7 +585,7 @@ func (h *harness) incremental(ctx context.Context, s system, n int) error {
 	expect := func() *Expect {
 		return &Expect{Items: n, BaseTag: tagBase, OnlyListed: true, Tags: []Range{aEdits, bEdits}}
 	}
-	return h.queue(fx, timedSpec{
+	if err := h.queue(fx, timedSpec{
 		workload: WorkIncremental, variant: variant, size: n, moved: 2 * k,
 		minUp: h.wireMin(k), minDown: h.wireMin(k),
 		timed: func(dir string) Job {
@@ -586,7 +600,48 @@ func (h *harness) incremental(ctx context.Context, s system, n int) error {
 			j.Expect = expect()
 			return j
 		},
+	}); err != nil || warm == nil {
+		return err
+	}
+	// The same sync in a process that has synced before: a warm-up sync
+	// of k edits each way (other items), then the same edits as above.
+	primeA := Range{From: stride / 4, To: stride/4 + k*stride, Step: stride, Tag: tagPrimeA}
+	primeB := Range{From: 3 * stride / 4, To: 3*stride/4 + k*stride, Step: stride, Tag: tagPrimeB}
+	warmExpect := func() *Expect {
+		return &Expect{Items: n, BaseTag: tagBase, OnlyListed: true, Tags: []Range{primeA, primeB, aEdits, bEdits}}
+	}
+	return h.queue(warm, timedSpec{
+		workload: WorkIncrementalWarm, variant: variant, size: n, moved: 2 * k,
+		minUp: h.wireMin(k), minDown: h.wireMin(k),
+		timed: func(dir string) Job {
+			j := warm.job(h, dir, "a", OpSync)
+			j.Direction = DirBoth
+			j.Expect = warmExpect()
+			j.Warm = &WarmSpec{Store: warm.s.store(dir, "b"), Token: warm.accts["b"].Token,
+				PrimeOwn: primeA, PrimeOther: primeB, Own: aEdits, Other: bEdits}
+			return j
+		},
+		post: func(dir string) Job {
+			j := warm.job(h, dir, "b", OpSync)
+			j.Direction = DirBoth
+			j.Expect = warmExpect()
+			return j
+		},
 	})
+}
+
+// copyFixture copies fx, as it is now, to a fixture of its own named name
+// (the same accounts).
+func (h *harness) copyFixture(fx *fixture, name string) (*fixture, error) {
+	parent := filepath.Join(h.cfg.WorkDir, fx.s.name(), name)
+	if err := os.RemoveAll(parent); err != nil {
+		return nil, err
+	}
+	cp := &fixture{s: fx.s, dir: filepath.Join(parent, "fixture"), accts: fx.accts}
+	if err := copyTree(fx.dir, cp.dir); err != nil {
+		return nil, err
+	}
+	return cp, nil
 }
 
 // many: ManyClients clients, each a user of its own, edit and sync

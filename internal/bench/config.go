@@ -17,6 +17,10 @@ const (
 	WorkIncremental = "incremental"
 	WorkMany        = "many"
 	WorkManyRaw     = "many-raw"
+	// WorkIncrementalWarm is incremental timed in a client process that
+	// has synced before, as in an application that runs: the workload
+	// incremental measures it for Syncprint beside the new process.
+	WorkIncrementalWarm = "incremental-warm"
 )
 
 // AllWorkloads lists the workloads in the order they run.

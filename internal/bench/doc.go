@@ -35,10 +35,16 @@
 //     revision), checked on both sides;
 //   - incremental: a collection of each of IncSizes items in sync on both
 //     sides (building it is measured too: the memory of pulling a million
-//     items), IncChanges changed on each side, one sync;
+//     items), IncChanges changed on each side, one sync; each timed step is
+//     a new client process, as an application right after it starts;
+//   - incremental-warm (Syncprint, with incremental): the same sync in a
+//     client process that has synced before (WarmSpec), as an application
+//     that runs: its connection, heap, coders and store pages in use;
 //   - many: ManyClients clients, each a user of its own with its own
 //     store, edit ManyEdits items and sync every ManyInterval for
-//     ManyDuration: applied items per second and session latency.
+//     ManyDuration: applied items per second and session latency;
+//   - many-raw (Syncprint): the same load from protocol-level clients
+//     without stores, which measures the server alone.
 //
 // The [Report] holds every figure (median, min and max of the runs, items
 // per second, bytes each way against the data's minimum, peak memory),

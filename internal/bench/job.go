@@ -69,6 +69,26 @@ type Job struct {
 	// Trace asks the runner to list the timed step's HTTP requests
 	// (Syncprint only).
 	Trace bool `json:"trace,omitempty"`
+	// Warm, for OpSync (Syncprint only), has the timed sync run in a
+	// process that has synced before (see WarmSpec).
+	Warm *WarmSpec `json:"warm,omitempty"`
+}
+
+// WarmSpec prepares the timed sync of a client process that has synced
+// before, as an application that runs would: its HTTP connection, heap,
+// content coders and store pages in use. Before saying ready the runner
+// writes PrimeOwn in its store and PrimeOther in the other device's
+// (Store, Token), syncs the other device, then its own (both ways), then
+// writes Other on the other device and syncs it, and last writes Own in
+// its store: the timed sync then moves Own up and Other down, like the
+// new process's.
+type WarmSpec struct {
+	Store      string `json:"store"`
+	Token      string `json:"token"`
+	PrimeOwn   Range  `json:"prime_own"`
+	PrimeOther Range  `json:"prime_other"`
+	Own        Range  `json:"own"`
+	Other      Range  `json:"other"`
 }
 
 // RequestTrace is one HTTP request of a timed step: its path, its round

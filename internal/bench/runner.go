@@ -213,6 +213,12 @@ func prepareSync(job Job) (step, error) {
 	if err != nil {
 		return step{}, err
 	}
+	if job.Warm != nil {
+		if err := warmUp(c, job); err != nil {
+			_ = c.Close()
+			return step{}, fmt.Errorf("warm up: %w", err)
+		}
+	}
 	return step{
 		timed: func(ctx context.Context) (Message, error) {
 			if tr != nil {
@@ -236,6 +242,50 @@ func prepareSync(job Job) (step, error) {
 		},
 		close: func() { _ = c.Close() },
 	}, nil
+}
+
+// warmUp carries out job.Warm's steps before the timed sync.
+func warmUp(c *clientd.Client, job Job) error {
+	w := job.Warm
+	other, err := clientd.Open(w.Store, clientd.Config{ServerURL: job.Server, Token: w.Token, WatchTimeout: -1})
+	if err != nil {
+		return err
+	}
+	defer other.Close()
+	ctx := context.Background()
+	syncMoving := func(who string, cl *clientd.Client, up, down int) error {
+		rep, err := cl.Sync(ctx)
+		if err != nil {
+			return fmt.Errorf("%s: %w", who, err)
+		}
+		if rep.Uploaded != up || rep.Downloaded != down {
+			return fmt.Errorf("%s: %d up, %d down; want %d, %d", who, rep.Uploaded, rep.Downloaded, up, down)
+		}
+		return nil
+	}
+	nOwn, err := putRanges(c, job.Collection, job.Content, []Range{w.PrimeOwn})
+	if err != nil {
+		return err
+	}
+	nOther, err := putRanges(other, job.Collection, job.Content, []Range{w.PrimeOther})
+	if err != nil {
+		return err
+	}
+	if err := syncMoving("the other device", other, nOther, 0); err != nil {
+		return err
+	}
+	if err := syncMoving("this device", c, nOwn, nOther); err != nil {
+		return err
+	}
+	n, err := putRanges(other, job.Collection, job.Content, []Range{w.Other})
+	if err != nil {
+		return err
+	}
+	if err := syncMoving("the other device", other, n, nOwn); err != nil {
+		return err
+	}
+	_, err = putRanges(c, job.Collection, job.Content, []Range{w.Own})
+	return err
 }
 
 // tagOf returns the tag the expectation gives item i.

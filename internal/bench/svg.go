@@ -11,11 +11,12 @@ import (
 
 // Chart colours.
 const (
-	colSP   = "#2b6cb0"
-	colPeer = "#c05621"
-	colMin  = "#718096"
-	colGood = "#2f855a"
-	colBad  = "#c53030"
+	colSP     = "#2b6cb0"
+	colPeer   = "#c05621"
+	colSPWarm = "#38a169"
+	colMin    = "#718096"
+	colGood   = "#2f855a"
+	colBad    = "#c53030"
 )
 
 // SVG renders the report as a chart, by hand: the speedup over the peer
@@ -171,8 +172,12 @@ func (r *Report) svgScaling(b *bytes.Buffer, y, w int) int {
 	y += 30
 	series := map[string][][2]float64{}
 	for _, res := range r.Results {
-		if res.Workload == WorkIncremental {
+		switch res.Workload {
+		case WorkIncremental:
 			series[res.System] = append(series[res.System], [2]float64{float64(res.Size), res.Millis.Median})
+		case WorkIncrementalWarm:
+			name := res.System + " (process that has synced before)"
+			series[name] = append(series[name], [2]float64{float64(res.Size), res.Millis.Median})
 		}
 	}
 	if len(series) == 0 {
@@ -217,7 +222,13 @@ func (r *Report) svgScaling(b *bytes.Buffer, y, w int) int {
 	for k, name := range names {
 		pts := series[name]
 		sort.Slice(pts, func(i, j int) bool { return pts[i][0] < pts[j][0] })
-		col := map[bool]string{true: colSP, false: colPeer}[name == Syncprint]
+		col := colPeer
+		switch {
+		case name == Syncprint:
+			col = colSP
+		case strings.HasPrefix(name, Syncprint):
+			col = colSPWarm
+		}
 		var path strings.Builder
 		for i, p := range pts {
 			fmt.Fprintf(&path, "%s%.1f,%.1f ", map[bool]string{true: "M", false: "L"}[i == 0], xOf(p[0]), yOf(p[1]))
