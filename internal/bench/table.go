@@ -18,6 +18,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	if m.LoadStart != "" {
 		fmt.Fprintf(w, "\nload average: %s at the start, %s at the end (other work on the machine)", m.LoadStart, m.LoadEnd)
+		if m.FreshMemoryMsPerMB > 0 {
+			fmt.Fprintf(w, "\nfresh memory: the first write to a page costs %.2f ms per MB here (a new process pays it for every page it uses)", m.FreshMemoryMsPerMB)
+		}
 	}
 	fmt.Fprintf(w, "\ncontent: %d B items (%s); times are the median of the runs [min-max]; cpu is client + server CPU time; bytes counted on the sockets\n\n", r.Settings.Size, r.Settings.Content)
 
