@@ -176,7 +176,7 @@ func (r *Report) svgScaling(b *bytes.Buffer, y, w int) int {
 		case WorkIncremental:
 			series[res.System] = append(series[res.System], [2]float64{float64(res.Size), res.Millis.Median})
 		case WorkIncrementalWarm:
-			name := res.System + " (process that has synced before)"
+			name := res.System + " (warm)"
 			series[name] = append(series[name], [2]float64{float64(res.Size), res.Millis.Median})
 		}
 	}
