@@ -983,15 +983,24 @@ func (a *applying) wait() error {
 // definitive reports whether an exchange's error is the server's final
 // answer, so that nothing of the request was applied: an error response
 // other than internal and unavailable (which a server may send after its
-// commit failed in a way that left the data on disk). A 200 answer that
-// does not decode or breaks the protocol (ErrProtocol, whatever error it
-// wraps) is not: the server may have applied the request (SP-6.2-6).
+// commit failed in a way that left the data on disk) and rate_limited
+// (which says nothing of an earlier attempt that got no answer). A 200
+// answer that does not decode or breaks the protocol (ErrProtocol,
+// whatever error it wraps) is not either: the server may have applied the
+// request (SP-6.2-6).
 func definitive(err error) bool {
 	if errors.Is(err, ErrProtocol) {
 		return false
 	}
 	var pe *protocol.Error
-	return errors.As(err, &pe) && pe.Code != protocol.CodeInternal && pe.Code != protocol.CodeUnavailable
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case protocol.CodeInternal, protocol.CodeUnavailable, protocol.CodeRateLimited:
+		return false
+	}
+	return true
 }
 
 // markDoubt records the uploads of an exchange whose outcome the device

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"maps"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -639,4 +641,59 @@ func TestAnExchangeWhoseAnswerWasLostIsSentAgainNotPlannedAgain(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, cs, "no version was overwritten")
 	require.Greater(t, exchanges.Load(), before, "the kept exchange went again")
+}
+
+// TestAnExchangeKeptUnderAnotherEpochIsNotSentAgain: an exchange whose
+// answer was lost is kept (SP-6.4-5), but the server then shows another
+// epoch (a restored data set, SP-3-14). Its base and seen versions number
+// the old data set's history, so it is not sent again: its uploads are
+// planned anew (here the pull shows the server holds the upload, as one of
+// this device's versions in doubt, and nothing more moves).
+func TestAnExchangeKeptUnderAnotherEpochIsNotSentAgain(t *testing.T) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.ClientWins})
+	var cut atomic.Bool
+	rw := &seqRewriter{}
+	var mu sync.Mutex
+	sent := map[string]int{} // batch ID -> times sent
+	hook := &hookTransport{base: http.DefaultTransport,
+		before: func(req *http.Request) {
+			if req.URL.Path != protocol.PathExchange {
+				return
+			}
+			body, err := io.ReadAll(req.Body)
+			require.NoError(t, err)
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			var x protocol.ExchangeRequest
+			require.NoError(t, protocol.Unmarshal(body, &x), "uncompressed exchange")
+			mu.Lock()
+			sent[x.BatchID]++
+			mu.Unlock()
+		},
+		after: rw.after,
+		fail: func(req *http.Request) bool {
+			return req.URL.Path == protocol.PathExchange && cut.Load()
+		},
+	}
+	laptop := srv.client(t, "alice", "laptop", withTransport(hook), func(c *clientd.Config) { c.DisableCompression = true })
+
+	require.NoError(t, laptop.Put("notes", "n", []byte("laptop's")))
+	cut.Store(true)
+	_, err := laptop.Sync(context.Background())
+	require.Error(t, err, "every answer lost")
+	cut.Store(false)
+	mu.Lock()
+	lost := maps.Clone(sent)
+	mu.Unlock()
+	require.Len(t, lost, 1, "one exchange, tried several times")
+
+	rw.set(nil, "00000000000000aa") // the laptop now meets another data set
+	mustSync(t, laptop)
+	mu.Lock()
+	defer mu.Unlock()
+	for id, n := range lost {
+		require.Equal(t, n, sent[id], "the kept exchange %s was not sent under the new epoch", id)
+	}
+	phone := srv.client(t, "alice", "phone")
+	mustSync(t, phone)
+	require.Equal(t, "laptop's", mustGet(t, phone, "notes", "n"))
 }

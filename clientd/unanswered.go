@@ -44,6 +44,10 @@ func (s *session) keepUnanswered(name string, req *protocol.ExchangeRequest) {
 		return
 	}
 	now := uint64(max(s.c.cfg.Now().UnixMilli(), 0))
+	epoch := s.info.Epoch
+	if len(epoch) > 255 {
+		return // not a protocol epoch; without a record the uploads are planned anew
+	}
 	err = s.c.update(func(tx *bolt.Tx) error {
 		col, err := openColl(tx, name, false)
 		if err != nil || col == nil {
@@ -53,7 +57,8 @@ func (s *session) keepUnanswered(name string, req *protocol.ExchangeRequest) {
 		if err != nil {
 			return err
 		}
-		v := binary.BigEndian.AppendUint64(make([]byte, 0, 8+len(body)), now)
+		v := binary.BigEndian.AppendUint64(make([]byte, 0, 9+len(epoch)+len(body)), now)
+		v = append(append(v, byte(len(epoch))), epoch...)
 		return b.Put([]byte(req.BatchID), append(v, body...))
 	})
 	if err != nil {
@@ -70,6 +75,7 @@ func (s *session) resendUnanswered(name string) error {
 	type kept struct {
 		batchID string
 		sent    uint64
+		epoch   string
 		body    []byte
 	}
 	var ks []kept
@@ -83,10 +89,11 @@ func (s *session) resendUnanswered(name string) error {
 			return nil
 		}
 		return b.ForEach(func(k, v []byte) error {
-			if len(v) < 8 {
-				return nil
+			sent, epoch, body, ok := decodeKept(v)
+			if !ok {
+				body = nil // undecodable: forgotten below
 			}
-			ks = append(ks, kept{string(k), binary.BigEndian.Uint64(v), bytes.Clone(v[8:])})
+			ks = append(ks, kept{string(k), sent, epoch, bytes.Clone(body)})
 			return nil
 		})
 	})
@@ -100,7 +107,13 @@ func (s *session) resendUnanswered(name string) error {
 		switch {
 		case now > k.sent+uint64(maxUnansweredAge.Milliseconds()):
 			s.c.cfg.Logger.Info("an exchange of unknown outcome is too old to send again; its uploads are planned anew", "collection", name, "batch", k.batchID)
-		case protocol.Unmarshal(k.body, &req) != nil:
+		case k.epoch != s.info.Epoch:
+			// Another data set (SP-3-14): the request's base and seen
+			// versions number the old one's history, and the server has no
+			// record of the batch. Sent again, an upload could pass as a
+			// fast-forward over a version that only shares its number.
+			s.c.cfg.Logger.Info("an exchange of unknown outcome was sent under another server epoch; its uploads are planned anew", "collection", name, "batch", k.batchID)
+		case k.body == nil || protocol.Unmarshal(k.body, &req) != nil:
 		default:
 			var resp protocol.ExchangeResponse
 			callErr := s.c.callRetry(s.ctx, protocol.PathExchange, rawMessage(k.body), &resp)
@@ -135,6 +148,16 @@ func (s *session) resendUnanswered(name string) error {
 		}
 	}
 	return nil
+}
+
+// decodeKept splits a kept exchange's value: the time it was first sent,
+// the server epoch it was sent under, and the request.
+func decodeKept(v []byte) (sent uint64, epoch string, body []byte, ok bool) {
+	if len(v) < 9 || len(v) < 9+int(v[8]) {
+		return 0, "", nil, false
+	}
+	n := int(v[8])
+	return binary.BigEndian.Uint64(v), string(v[9 : 9+n]), v[9+n:], true
 }
 
 // acknowledge applies the applied and unchanged results of a kept
