@@ -332,6 +332,7 @@ func (s *Server) downloads(coll storage.Collection, ids, keep []string, resp *pr
 	// Contents are copied into shared blocks where the backend can.
 	appender, _ := coll.(storage.ContentAppender)
 	var block []byte
+	next := firstContentBlock // the size of the next block: a small exchange allocates little
 	load := func(id string) (protocol.Item, bool, error) {
 		e, ok, err := coll.Get(id)
 		if err != nil || !ok {
@@ -340,7 +341,8 @@ func (s *Server) downloads(coll storage.Collection, ids, keep []string, resp *pr
 		var content []byte
 		if n := int(e.Size); appender != nil && n <= contentBlock/4 {
 			if cap(block)-len(block) < n {
-				block = make([]byte, 0, contentBlock)
+				block = make([]byte, 0, max(next, n))
+				next = min(2*next, contentBlock)
 			}
 			start := len(block)
 			if block, err = appender.AppendContent(block, id); err != nil {
@@ -406,20 +408,31 @@ func (s *Server) downloads(coll storage.Collection, ids, keep []string, resp *pr
 	return nil
 }
 
-// contentBlock is the size of the blocks that download contents of up to a
-// quarter of it are copied into.
-const contentBlock = 256 << 10
+// contentBlock is the greatest size of the blocks that download contents
+// of up to a quarter of it are copied into; the first block of a response
+// is firstContentBlock bytes (or one item's size) and each next one twice
+// the last, so that the many small exchanges of a busy server do not each
+// allocate and clear 256 KiB.
+const (
+	contentBlock      = 256 << 10
+	firstContentBlock = 4 << 10
+)
 
 // fpSlab hands out wire fingerprints (32-byte slices, never written to)
-// carved from shared blocks: one allocation per fpSlabItems instead of one
-// per item of a large response.
-type fpSlab struct{ buf []byte }
+// carved from shared blocks: one allocation per block instead of one per
+// item of a large response. Blocks start at 8 fingerprints and double up
+// to fpSlabItems, so that a small response allocates little.
+type fpSlab struct {
+	buf  []byte
+	next int // fingerprints in the next block; 0: the first
+}
 
 const fpSlabItems = 256
 
 func (s *fpSlab) bytes(fp fingerprint.Fingerprint) []byte {
 	if len(s.buf) < fingerprint.Size {
-		s.buf = make([]byte, fpSlabItems*fingerprint.Size)
+		s.next = min(max(2*s.next, 8), fpSlabItems)
+		s.buf = make([]byte, s.next*fingerprint.Size)
 	}
 	b := s.buf[:fingerprint.Size:fingerprint.Size]
 	copy(b, fp[:])
