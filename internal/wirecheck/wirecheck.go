@@ -334,12 +334,16 @@ func (e encoder) message(dst []byte, t reflect.Type, v *value, path string) ([]b
 			name = f.Name
 		}
 		fv := last[name]
-		if opt == "omitempty" && (fv == nil || fv.kind == kNil || len(fv.elems) == 0 && len(fv.s) == 0 && fv.u == 0 && !fv.b) {
+		omit := opt == "omitempty"
+		if omit && (fv == nil || fv.kind == kNil) {
 			continue
 		}
 		b, err := e.encode(appendStr(nil, []byte(name)), f.Type, fv, path+"."+name)
 		if err != nil {
-			return nil, err
+			return nil, err // an omitted empty value must still be of its family (SP-4.1-3)
+		}
+		if omit && len(fv.elems) == 0 && len(fv.s) == 0 && fv.u == 0 && !fv.b {
+			continue
 		}
 		fields = append(fields, b)
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/syncprint/syncprint/internal/vectorgen/gen"
 	"github.com/syncprint/syncprint/internal/wirecheck"
+	"github.com/syncprint/syncprint/protocol"
 )
 
 // The oracle agrees with the spec's own vectors: every message vector is
@@ -62,4 +63,15 @@ func unhex(t *testing.T, s string) []byte {
 	b, err := hex.DecodeString(s)
 	require.NoError(t, err)
 	return b
+}
+
+// An omitempty field may be left out when empty, but an empty value that
+// is there must still be of its family: an empty map is not an empty
+// array (SP-4.1-3). FuzzUnmarshalError found the reader accepting it.
+func TestAnEmptyValueOfAnotherFamilyIsMalformedInAnOmitemptyField(t *testing.T) {
+	_, err := wirecheck.Canonical([]byte("\x83\xa4code\xa0\xa7message\xa0\xa3ids\x80"), new(protocol.Error), wirecheck.Options{})
+	require.ErrorContains(t, err, "ids")
+	got, err := wirecheck.Canonical([]byte("\x83\xa4code\xa0\xa7message\xa0\xa3ids\x90"), new(protocol.Error), wirecheck.Options{})
+	require.NoError(t, err)
+	require.Equal(t, "82a4636f6465a0a76d657373616765a0", hex.EncodeToString(got), "an empty ids is omitted")
 }
