@@ -18,6 +18,8 @@ const (
 	DefaultDebounce       = 200 * time.Millisecond
 	DefaultHistoryLimit   = 10_000
 	DefaultRequestTimeout = 2 * time.Minute
+	// DefaultIdleTimeout is how long a request may make no progress.
+	DefaultIdleTimeout = 30 * time.Second
 	// DefaultWatchTimeout is how long one long-poll asks the server to wait.
 	DefaultWatchTimeout = 25 * time.Second
 	// maxRetryAfter bounds how long a Retry-After is honoured; a longer
@@ -53,6 +55,13 @@ type Config struct {
 	// RequestTimeout bounds one request (except the watch long-poll).
 	// 0: DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// IdleTimeout bounds how long one request (except the watch long-poll)
+	// may make no progress: no byte of its body taken by the connection,
+	// no byte of the answer received. A hung connection or server is then
+	// given up (and the request retried) after IdleTimeout, while a large
+	// transfer on a slow link that keeps moving may take up to
+	// RequestTimeout. 0: DefaultIdleTimeout; negative: none.
+	IdleTimeout time.Duration
 	// SyncInterval is the period of background syncs. 0: DefaultSyncInterval.
 	SyncInterval time.Duration
 	// MinBackoff and MaxBackoff bound the background loop's exponential
@@ -131,6 +140,9 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.RequestTimeout == 0 {
 		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	if cfg.IdleTimeout == 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.WatchTimeout == 0 {
 		cfg.WatchTimeout = DefaultWatchTimeout

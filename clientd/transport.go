@@ -20,21 +20,30 @@ import (
 // call sends one request and decodes the answer into out. body nil means
 // GET. A protocol error comes back as *protocol.Error (with
 // RetryAfterSeconds from the Retry-After header); anything else that went
-// wrong on the way is wrapped in ErrNetwork.
-func (c *Client) call(ctx context.Context, path string, body []byte, bodyCoding string, out any, timeout time.Duration) error {
+// wrong on the way is wrapped in ErrNetwork. The request is given up after
+// timeout, or after idle without progress (0: no idle limit).
+func (c *Client) call(ctx context.Context, path string, body []byte, bodyCoding string, out any, timeout, idle time.Duration) error {
 	parent := ctx
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
+	defer cancelTimeout()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	wd := newWatchdog(idle, func() { cancel(errNoProgress{idle}) })
+	defer wd.stop()
 	method := http.MethodPost
-	var rd io.Reader
 	if body == nil {
 		method = http.MethodGet
-	} else {
-		rd = bytes.NewReader(body)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.cfg.ServerURL+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, c.cfg.ServerURL+path, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
+	}
+	if body != nil {
+		req.ContentLength = int64(len(body))
+		req.GetBody = func() (io.ReadCloser, error) {
+			return io.NopCloser(progressReader{bytes.NewReader(body), wd}), nil
+		}
+		req.Body, _ = req.GetBody()
 	}
 	req.Header.Set(protocol.HeaderVersion, strconv.Itoa(protocol.Version))
 	req.Header.Set("Accept", protocol.ContentType)
@@ -59,13 +68,16 @@ func (c *Client) call(ctx context.Context, path string, body []byte, bodyCoding 
 		if perr := parent.Err(); perr != nil {
 			return fmt.Errorf("%s: %w", path, perr) // the caller gave up: not a network fault
 		}
-		return fmt.Errorf("%w: %s: %w", ErrNetwork, path, noResponse{err})
+		return fmt.Errorf("%w: %s: %w", ErrNetwork, path, noResponse{stalled(ctx, err)})
 	}
 	defer resp.Body.Close()
+	wd.kick() // the headers came
+	resp.Body = readCloser{progressReader{resp.Body, wd}, resp.Body}
 	data, err := readBody(resp, maxResponseBytes+1)
 	if err != nil {
-		return fmt.Errorf("%w: %s: read response: %w", ErrNetwork, path, noResponse{err})
+		return fmt.Errorf("%w: %s: read response: %w", ErrNetwork, path, noResponse{stalled(ctx, err)})
 	}
+	wd.stop()
 	if len(data) > maxResponseBytes {
 		return fmt.Errorf("%w: %s: response over %d bytes", ErrNetwork, path, maxResponseBytes)
 	}
@@ -90,6 +102,65 @@ func (c *Client) call(ctx context.Context, path string, body []byte, bodyCoding 
 		return fmt.Errorf("%w: %s: undecodable response: %w", ErrProtocol, path, err)
 	}
 	return nil
+}
+
+// watchdog calls its function when it has not been kicked for its
+// duration. A nil watchdog does nothing.
+type watchdog struct {
+	t *time.Timer
+	d time.Duration
+}
+
+func newWatchdog(d time.Duration, fire func()) *watchdog {
+	if d <= 0 {
+		return nil
+	}
+	return &watchdog{t: time.AfterFunc(d, fire), d: d}
+}
+
+// kick restarts the wait; after the watchdog fired it changes nothing.
+func (w *watchdog) kick() {
+	if w != nil {
+		w.t.Reset(w.d)
+	}
+}
+
+func (w *watchdog) stop() {
+	if w != nil {
+		w.t.Stop()
+	}
+}
+
+// progressReader kicks a watchdog whenever bytes move through it.
+type progressReader struct {
+	r  io.Reader
+	wd *watchdog
+}
+
+func (p progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	if n > 0 {
+		p.wd.kick()
+	}
+	return n, err
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// errNoProgress is the cause of a request given up by its watchdog.
+type errNoProgress struct{ d time.Duration }
+
+func (e errNoProgress) Error() string { return fmt.Sprintf("no progress for %s", e.d) }
+
+// stalled names the watchdog as the reason of err when it fired.
+func stalled(ctx context.Context, err error) error {
+	if np, ok := context.Cause(ctx).(errNoProgress); ok {
+		return fmt.Errorf("%w: %w", np, err)
+	}
+	return err
 }
 
 // noResponse marks a transport failure: the request got no (complete)
@@ -185,7 +256,7 @@ func (c *Client) callRetry(ctx context.Context, path string, req, out any) error
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	for attempt := 1; ; attempt++ {
-		err := c.call(ctx, path, wire, bodyCoding, out, c.cfg.RequestTimeout)
+		err := c.call(ctx, path, wire, bodyCoding, out, c.cfg.RequestTimeout, c.cfg.IdleTimeout)
 		if err != nil && len(body) > maxBody && errors.As(err, new(noResponse)) && ctx.Err() == nil {
 			return fmt.Errorf("%s: %w", path, protocol.Errorf(protocol.CodePayloadTooLarge,
 				"request body is %d bytes, over the server's max_body_bytes of %d, and got no response: %v", len(body), maxBody, err))
