@@ -231,6 +231,13 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 	if err != nil {
 		return fmt.Errorf("resolve %s/%q: %w", collName, id, err)
 	}
+	// The choice is stamped now, as the local state it builds on is read:
+	// a local edit made while the resolution is on its way (during the
+	// handshake below, say, which also observes the server's clock) is
+	// stamped after it, as it must be, since it is then based on the
+	// resolution's version (SP-5-4). Every version this store holds was
+	// observed, so the stamp also follows the version the choice replaces.
+	stamp := c.clock.Now()
 	if len(locals)+len(servers) == 0 {
 		return fmt.Errorf("resolve %s/%q: no conflict records: %w", collName, id, ErrNotFound)
 	}
@@ -294,7 +301,7 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 		if content == nil || e.deleted {
 			content = []byte{}
 		}
-		put = &record{Content: content, Deleted: e.deleted, FP: fingerprint.Of(id, e.deleted, content), HLC: c.clock.Now()}
+		put = &record{Content: content, Deleted: e.deleted, FP: fingerprint.Of(id, e.deleted, content), HLC: stamp}
 		up := &protocol.Upload{ID: id, FP: put.FP.Bytes(), HLC: uint64(put.HLC), Deleted: put.Deleted, Content: put.Content}
 		if cur != nil {
 			up.Base, up.Seen = uint64(cur.Base), uint64(cur.Seen)

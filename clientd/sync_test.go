@@ -7,6 +7,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/syncprint/syncprint/changelog"
 	"github.com/syncprint/syncprint/clientd"
+	"github.com/syncprint/syncprint/fingerprint"
 	"github.com/syncprint/syncprint/protocol"
 	"github.com/syncprint/syncprint/serverd"
 )
@@ -696,4 +699,74 @@ func TestAnExchangeKeptUnderAnotherEpochIsNotSentAgain(t *testing.T) {
 	phone := srv.client(t, "alice", "phone")
 	mustSync(t, phone)
 	require.Equal(t, "laptop's", mustGet(t, phone, "notes", "n"))
+}
+
+// TestAnEditMadeWhileAResolutionIsOnItsWayIsStampedAfterIt: a device
+// reopened after a restart resolves a manual conflict; its handshake for
+// the resolution observes the server's clock, ten minutes ahead of its own,
+// and while that handshake is on its way the user edits the item. The edit
+// derives from the resolution's version (it goes up as a fast-forward of
+// it), so its HLC must follow the resolution's (SP-5-4): the choice is
+// stamped when the resolution starts, not after the handshake. The
+// simulation found the reverse (seed 10148085): a fast-forward carrying an
+// HLC earlier than the version it replaced.
+func TestAnEditMadeWhileAResolutionIsOnItsWayIsStampedAfterIt(t *testing.T) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual})
+	laptop := srv.client(t, "alice", "laptop")
+	require.NoError(t, laptop.Put("wiki", "howto", []byte("the laptop's")))
+	mustSync(t, laptop)
+
+	path := filepath.Join(t.TempDir(), "phone.db")
+	tok := srv.token("alice", "phone")
+	behind := func() time.Time { return time.Now().Add(-10 * time.Minute) }
+	phone, err := clientd.Open(path, clientd.Config{ServerURL: srv.url, Token: tok, Now: behind, DisableCompression: true})
+	require.NoError(t, err)
+	require.NoError(t, phone.Put("wiki", "howto", []byte("the phone's")))
+	mustSync(t, phone) // the server keeps the laptop's; the phone's is a manual record
+	cs, err := phone.Conflicts()
+	require.NoError(t, err)
+	require.NotEmpty(t, cs)
+	require.NoError(t, phone.Close())
+
+	var mu sync.Mutex
+	var putHLC uint64
+	var edited bool
+	var reopened *clientd.Client
+	hook := &hookTransport{base: http.DefaultTransport, before: func(req *http.Request) {
+		switch req.URL.Path {
+		case protocol.PathInfo: // the resolution's handshake: the user edits meanwhile
+			mu.Lock()
+			defer mu.Unlock()
+			if !edited {
+				edited = true
+				require.NoError(t, reopened.Put("wiki", "howto", []byte("edited during the resolution")))
+			}
+		case protocol.PathResolve:
+			body, err := io.ReadAll(req.Body)
+			require.NoError(t, err)
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			var r protocol.ResolveRequest
+			require.NoError(t, protocol.Unmarshal(body, &r))
+			require.NotNil(t, r.Put)
+			mu.Lock()
+			putHLC = r.Put.HLC
+			mu.Unlock()
+		}
+	}}
+	reopened = openStore(t, path, clientd.Config{ServerURL: srv.url, Token: tok, Now: behind, DisableCompression: true,
+		HTTPClient: &http.Client{Transport: hook}})
+	require.NoError(t, reopened.Resolve(context.Background(), "wiki", "howto", clientd.Resolution{Content: []byte("the choice")}))
+	mu.Lock()
+	defer mu.Unlock()
+	require.True(t, edited, "the edit was made during the handshake")
+	hist, err := reopened.History("wiki", "howto", 0)
+	require.NoError(t, err)
+	var editHLC changelog.HLC
+	for _, h := range hist {
+		if h.Source == clientd.SourceLocal && h.Fingerprint == fingerprint.Of("howto", false, []byte("edited during the resolution")) {
+			editHLC = h.HLC
+		}
+	}
+	require.NotZero(t, editHLC, "the edit is in the history")
+	require.Greater(t, uint64(editHLC), putHLC, "the edit made while the resolution was on its way is stamped after it")
 }
