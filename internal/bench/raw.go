@@ -184,24 +184,7 @@ func runManyRaw(ctx context.Context, m *ManySpec, spec ContentSpec, clients []*r
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			next := start
-			if interval > 0 {
-				next = start.Add(interval * time.Duration(k) / time.Duration(len(clients)))
-			}
-			for cycle := 1; ; cycle++ {
-				if d := time.Until(next); d > 0 {
-					time.Sleep(d)
-				}
-				if time.Now().After(deadline) || ctx.Err() != nil {
-					return
-				}
-				next = next.Add(interval)
-				batch := make(map[string][]byte, m.Edits)
-				for j := range m.Edits {
-					i := ((cycle-1)*m.Edits + j) % m.Items
-					id := itemID(i)
-					batch[id] = Content(spec, id, fmt.Sprintf("m%d", cycle))
-				}
+			paceCycles(ctx, m, spec, start, deadline, interval, k, len(clients), func(batch map[string][]byte) {
 				n, err := rc.exchange(ctx, batch)
 				mu.Lock()
 				res.Edited += len(batch)
@@ -215,7 +198,7 @@ func runManyRaw(ctx context.Context, m *ManySpec, spec ContentSpec, clients []*r
 					res.Applied += n
 				}
 				mu.Unlock()
-			}
+			})
 		}()
 	}
 	wg.Wait()

@@ -577,25 +577,7 @@ func runMany(ctx context.Context, m *ManySpec, spec ContentSpec, clients []*clie
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			// Spread the clients' cycles over one interval.
-			next := start
-			if interval > 0 {
-				next = start.Add(interval * time.Duration(k) / time.Duration(len(clients)))
-			}
-			for cycle := 1; ; cycle++ {
-				if d := time.Until(next); d > 0 {
-					time.Sleep(d)
-				}
-				if time.Now().After(deadline) || ctx.Err() != nil {
-					return
-				}
-				next = next.Add(interval)
-				batch := make(map[string][]byte, m.Edits)
-				for j := range m.Edits {
-					i := ((cycle-1)*m.Edits + j) % m.Items
-					id := itemID(i)
-					batch[id] = Content(spec, id, fmt.Sprintf("m%d", cycle))
-				}
+			paceCycles(ctx, m, spec, start, deadline, interval, k, len(clients), func(batch map[string][]byte) {
 				var rep clientd.Report
 				var d time.Duration
 				err := c.PutMany(coll, batch)
@@ -619,7 +601,7 @@ func runMany(ctx context.Context, m *ManySpec, spec ContentSpec, clients []*clie
 				if err == nil {
 					syncs.add(d)
 				}
-			}
+			})
 		}()
 	}
 	wg.Wait()
@@ -627,4 +609,30 @@ func runMany(ctx context.Context, m *ManySpec, spec ContentSpec, clients []*clie
 	res.SyncP50, res.SyncP99, res.SyncMax, _ = syncs.percentiles()
 	res.ExchangeP50, res.ExchangeP99, _, res.Exchanges = exch.percentiles()
 	return res
+}
+
+// paceCycles runs one client's edit-and-sync cycles of many and many-raw
+// until deadline: client k of n starts k/n of an interval late (so that the
+// clients' cycles spread over it), and each cycle gets the batch of
+// m.Edits items it edits, with content of that cycle.
+func paceCycles(ctx context.Context, m *ManySpec, spec ContentSpec, start, deadline time.Time, interval time.Duration, k, n int, cycle func(batch map[string][]byte)) {
+	next := start
+	if interval > 0 {
+		next = start.Add(interval * time.Duration(k) / time.Duration(n))
+	}
+	for c := 1; ; c++ {
+		if d := time.Until(next); d > 0 {
+			time.Sleep(d)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return
+		}
+		next = next.Add(interval)
+		batch := make(map[string][]byte, m.Edits)
+		for j := range m.Edits {
+			id := itemID(((c-1)*m.Edits + j) % m.Items)
+			batch[id] = Content(spec, id, fmt.Sprintf("m%d", c))
+		}
+		cycle(batch)
+	}
 }
