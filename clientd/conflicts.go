@@ -384,7 +384,10 @@ func uncacheServerConflicts(tx *bolt.Tx, ids []string) error {
 
 // storeResolution stores a resolution's written version as the item's
 // local one [SP-10-6]. A local edit not yet uploaded that the put replaces
-// goes to the local conflict log first: the server never saw it. An item
+// goes to the local conflict log first: the server has not acknowledged it.
+// If that edit (or an earlier one) was sent without an answer, the written
+// version stays pending, so that it goes up again should the server apply
+// the old upload after it. An item
 // edited while the resolution was in flight keeps the newer edit pending
 // with base and seen set to the written version, as for an acknowledged
 // upload edited again (SP-6.5-3): this device's edits are sequential, so
@@ -419,7 +422,19 @@ func (c *Client) storeResolution(tx *bolt.Tx, collName, id string, put, before *
 	if err := col.put(id, put); err != nil {
 		return err
 	}
-	if err := col.clearPending(id); err != nil {
+	if col.hasDoubt(id) {
+		// An upload of the item of unknown outcome (a kept exchange, a
+		// request still on its way) may yet be applied after the written
+		// version. The choice came after it on this device, so it stays
+		// pending with the doubt entries: when the upload's version shows
+		// up (the kept exchange's answer, or the pull's own version in
+		// doubt) the choice goes up over it as a fast-forward; if it never
+		// does, the next plan finds the server holding the choice and
+		// moves nothing.
+		if err := col.setPending(id, n); err != nil {
+			return err
+		}
+	} else if err := col.clearPending(id); err != nil {
 		return err
 	}
 	h := newHistory(tx, c.cfg.HistoryLimit)

@@ -129,6 +129,9 @@ type hookTransport struct {
 	// fail, when it returns true, drops the response (after the server
 	// handled the request) and reports a transport error.
 	fail func(req *http.Request) bool
+	// lose, when it returns true, drops the request before the server
+	// sees it and reports a transport error.
+	lose func(req *http.Request) bool
 
 	mu    sync.Mutex // guards paths
 	paths []string
@@ -140,6 +143,9 @@ func (h *hookTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	h.mu.Unlock()
 	if h.before != nil {
 		h.before(req)
+	}
+	if h.lose != nil && h.lose(req) {
+		return nil, errors.New("request lost by test")
 	}
 	resp, err := h.base.RoundTrip(req)
 	if err == nil && h.fail != nil && h.fail(req) {

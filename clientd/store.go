@@ -374,6 +374,12 @@ func (c *coll) inDoubt(id string, fp fingerprint.Fingerprint) bool {
 	return false
 }
 
+// hasDoubt reports whether this device sent an upload of id without
+// learning the outcome.
+func (c *coll) hasDoubt(id string) bool {
+	return c.doubt != nil && c.doubt.Get([]byte(id)) != nil
+}
+
 // clearDoubt forgets the unknown outcomes of id: its pending edit was
 // settled.
 func (c *coll) clearDoubt(id string) error {

@@ -701,6 +701,93 @@ func TestAnExchangeKeptUnderAnotherEpochIsNotSentAgain(t *testing.T) {
 	require.Equal(t, "laptop's", mustGet(t, phone, "notes", "n"))
 }
 
+// TestAResolutionThatSupersedesAnUploadOfUnknownOutcomeGoesUpAfterIt: the
+// phone edits an item that has a server conflict record, and the exchange
+// carrying the edit gets no answer: the request is still on its way. The
+// user then resolves the item by deleting it; the server already holds a
+// deletion, so the resolution writes nothing. Then the old request arrives
+// and the server applies the edit as a fast-forward. On this device the
+// deletion came after the edit, so it must go up again over it: the
+// phone's next session learns the outcome of the kept exchange and uploads
+// the deletion, and every replica ends with the item deleted (the
+// superseded edit stays in the phone's conflict log). The simulation found
+// the phone keeping its deletion while the server kept the edit (seed
+// 10177073).
+func TestAResolutionThatSupersedesAnUploadOfUnknownOutcomeGoesUpAfterIt(t *testing.T) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual})
+	laptop := srv.client(t, "alice", "laptop")
+	var lose atomic.Bool
+	var mu sync.Mutex
+	var held []byte
+	var heldHeader http.Header
+	hook := &hookTransport{base: http.DefaultTransport,
+		before: func(req *http.Request) {
+			if req.URL.Path != protocol.PathExchange || !lose.Load() {
+				return
+			}
+			body, err := io.ReadAll(req.Body)
+			require.NoError(t, err)
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			mu.Lock()
+			held, heldHeader = body, req.Header.Clone()
+			mu.Unlock()
+		},
+		lose: func(req *http.Request) bool { return req.URL.Path == protocol.PathExchange && lose.Load() },
+	}
+	phone := srv.client(t, "alice", "phone", withTransport(hook))
+
+	require.NoError(t, laptop.Put("wiki", "howto", []byte("the laptop's")))
+	mustSync(t, laptop)
+	require.NoError(t, phone.Put("wiki", "howto", []byte("the phone's")))
+	mustSync(t, phone) // a manual record of the phone's version
+	require.NoError(t, laptop.Delete("wiki", "howto"))
+	mustSync(t, laptop)
+	mustSync(t, phone) // the phone takes the deletion; the record stays open
+	_, err := phone.Get("wiki", "howto")
+	require.ErrorIs(t, err, clientd.ErrNotFound)
+
+	require.NoError(t, phone.Put("wiki", "howto", []byte("the phone's edit, on its way")))
+	lose.Store(true)
+	_, err = phone.Sync(context.Background())
+	require.Error(t, err, "the exchange got no answer")
+	lose.Store(false)
+
+	require.NoError(t, phone.Resolve(context.Background(), "wiki", "howto", clientd.Resolution{Delete: true}))
+	_, err = phone.Get("wiki", "howto")
+	require.ErrorIs(t, err, clientd.ErrNotFound, "the user's choice is in place")
+
+	// The old request arrives.
+	mu.Lock()
+	req, err := http.NewRequest(http.MethodPost, srv.url+protocol.PathExchange, bytes.NewReader(held))
+	require.NoError(t, err)
+	req.Header = heldHeader
+	mu.Unlock()
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var x protocol.ExchangeResponse
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	require.NoError(t, protocol.Unmarshal(body, &x))
+	require.Len(t, x.Results, 1)
+	require.Equal(t, protocol.StatusApplied, x.Results[0].Status, "the late edit went in as a fast-forward")
+
+	mustSync(t, phone)
+	mustSync(t, laptop)
+	for name, c := range map[string]*clientd.Client{"phone": phone, "laptop": laptop} {
+		_, err := c.Get("wiki", "howto")
+		require.ErrorIs(t, err, clientd.ErrNotFound, "%s: the deletion, made after the edit, is current", name)
+	}
+	cs, err := phone.Conflicts()
+	require.NoError(t, err)
+	var kept []string
+	for _, cf := range cs {
+		kept = append(kept, string(cf.Content))
+	}
+	require.Contains(t, kept, "the phone's edit, on its way", "the superseded edit stays recoverable")
+}
+
 // TestAnEditMadeWhileAResolutionIsOnItsWayIsStampedAfterIt: a device
 // reopened after a restart resolves a manual conflict; its handshake for
 // the resolution observes the server's clock, ten minutes ahead of its own,

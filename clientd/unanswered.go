@@ -162,8 +162,9 @@ func decodeKept(v []byte) (sent uint64, epoch string, body []byte, ok bool) {
 
 // acknowledge applies the applied and unchanged results of a kept
 // exchange sent again: an item still holding the uploaded version is
-// acknowledged (SP-6.5-3); one edited since becomes based on the version
-// the server made of its earlier upload, so the newer edit goes up as a
+// acknowledged (SP-6.5-3); one edited since (pending, a local edit or a
+// resolution, storeResolution) becomes based on the version the server
+// made of its earlier upload, so the newer edit goes up as a
 // fast-forward. Other results change nothing here: the pull and the plan
 // that follow settle those items as usual. The answer's items are not
 // stored (the pull brings what is new).
@@ -208,9 +209,14 @@ func (s *session) acknowledge(name string, req *protocol.ExchangeRequest, resp *
 				if err := col.clearPending(r.ID); err != nil {
 					return err
 				}
-			} else {
+			} else if col.isPending(r.ID) {
 				// Edited since: the edit derives from this version.
 				rec.Base, rec.Seen = v, max(rec.Seen, v)
+			} else {
+				// Replaced since by a version the device did not make
+				// after the upload: the pull brings the server's version,
+				// and the store must not claim to have seen it before.
+				continue
 			}
 			if err := col.put(r.ID, rec); err != nil {
 				return err

@@ -377,6 +377,12 @@ func (w *world) summary(d *delivery, status int, body []byte) string {
 			fmt.Fprintf(&sb, " down%v", d.exch.Downloads)
 		}
 	}
+	if d.resolve != nil {
+		fmt.Fprintf(&sb, " %s/%s close %d", d.resolve.Collection, d.resolve.ID, len(d.resolve.Close))
+		if u := d.resolve.Put; u != nil {
+			fmt.Fprintf(&sb, " put(b%d s%d %x hlc %d)", u.Base, u.Seen, u.FP[:4], u.HLC)
+		}
+	}
 	fmt.Fprintf(&sb, " -> %d", status)
 	if status != http.StatusOK {
 		var pe protocol.Error
@@ -397,6 +403,12 @@ func (w *world) summary(d *delivery, status int, body []byte) string {
 			if len(resp.Deferred) > 0 {
 				fmt.Fprintf(&sb, " deferred%v", resp.Deferred)
 			}
+		}
+	}
+	if d.resolve != nil {
+		var resp protocol.ResolveResponse
+		if protocol.Unmarshal(body, &resp) == nil && resp.Result != nil {
+			fmt.Fprintf(&sb, " %s@%d", resp.Result.Status, resp.Result.Version)
 		}
 	}
 	return sb.String()
