@@ -76,6 +76,10 @@ func cmdSim(e env, args []string) error {
 	go func() { wg.Wait(); close(results) }()
 
 	var total sim.Stats
+	// Seeds whose runs reapplied a write from another batch (not a
+	// failure, see the sim package doc), to replay with --trace.
+	var reapplied []uint64
+	const maxListed = 20
 	var failure error
 	done := 0
 	lastReport := start
@@ -89,6 +93,10 @@ func cmdSim(e env, args []string) error {
 		}
 		done++
 		total.Add(o.res.Stats)
+		if o.res.Stats.Reapplied > 0 && len(reapplied) < maxListed {
+			reapplied = append(reapplied, o.seed)
+			fmt.Fprintf(e.stdout, "seed %d: %d write(s) reapplied from another batch (not a failure; replay with --seed %d --runs 1 --trace)\n", o.seed, o.res.Stats.Reapplied, o.seed)
+		}
 		if *trace {
 			fmt.Fprintf(e.stdout, "seed %d: ok, trace %s\n", o.seed, o.res.TraceHash)
 		}
