@@ -646,6 +646,46 @@ func TestAnExchangeWhoseAnswerWasLostIsSentAgainNotPlannedAgain(t *testing.T) {
 	require.Greater(t, exchanges.Load(), before, "the kept exchange went again")
 }
 
+// TestASessionWhoseKeptExchangeStillGetsNoAnswerPlansNothing: the
+// laptop's upload is applied but its answer lost, and the phone writes on
+// top of it. In the laptop's next session the kept exchange again gets no
+// answer; the session must end there rather than plan the old write anew,
+// which under client-wins would apply it a second time over the phone's.
+// The simulation found that (seed 10177453).
+func TestASessionWhoseKeptExchangeStillGetsNoAnswerPlansNothing(t *testing.T) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.ClientWins})
+	var cut atomic.Bool
+	hook := &hookTransport{base: http.DefaultTransport, fail: func(req *http.Request) bool {
+		return req.URL.Path == protocol.PathExchange && cut.Load()
+	}}
+	laptop := srv.client(t, "alice", "laptop", withTransport(hook))
+	phone := srv.client(t, "alice", "phone")
+
+	require.NoError(t, laptop.Put("notes", "n", []byte("laptop's first")))
+	cut.Store(true)
+	_, err := laptop.Sync(context.Background())
+	require.Error(t, err, "every answer lost")
+
+	mustSync(t, phone)
+	require.Equal(t, "laptop's first", mustGet(t, phone, "notes", "n"), "the server applied it")
+	require.NoError(t, phone.Put("notes", "n", []byte("phone's, built on it")))
+	mustSync(t, phone)
+
+	pulls := hook.count(protocol.PathChanges)
+	_, err = laptop.Sync(context.Background())
+	require.Error(t, err, "the kept exchange got no answer again")
+	require.Equal(t, pulls, hook.count(protocol.PathChanges), "the session ended before the pull")
+	cut.Store(false)
+	mustSync(t, laptop)
+	mustSync(t, phone)
+	for name, c := range map[string]*clientd.Client{"phone": phone, "laptop": laptop} {
+		require.Equal(t, "phone's, built on it", mustGet(t, c, "notes", "n"), "%s: the old write was not applied again", name)
+	}
+	cs, err := phone.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, cs, "no version was overwritten")
+}
+
 // TestAnExchangeKeptUnderAnotherEpochIsNotSentAgain: an exchange whose
 // answer was lost is kept (SP-6.4-5), but the server then shows another
 // epoch (a restored data set, SP-3-14). Its base and seen versions number

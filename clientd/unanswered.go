@@ -69,8 +69,9 @@ func (s *session) keepUnanswered(name string, req *protocol.ExchangeRequest) {
 // resendUnanswered sends every kept exchange of the collection again and
 // applies the acknowledgements of its results. An exchange that gets a
 // final answer, or is too old, is forgotten; one that still gets no answer
-// is kept for the next session, and the session goes on (its uploads are
-// still pending, marked in doubt).
+// is kept for the next session, and the collection's session ends with
+// the error, before anything is planned (its uploads are still pending,
+// marked in doubt).
 func (s *session) resendUnanswered(name string) error {
 	type kept struct {
 		batchID string
@@ -103,7 +104,6 @@ func (s *session) resendUnanswered(name string) error {
 	now := uint64(max(s.c.cfg.Now().UnixMilli(), 0))
 	for _, k := range ks {
 		var req protocol.ExchangeRequest
-		forget := true
 		switch {
 		case now > k.sent+uint64(maxUnansweredAge.Milliseconds()):
 			s.c.cfg.Logger.Info("an exchange of unknown outcome is too old to send again; its uploads are planned anew", "collection", name, "batch", k.batchID)
@@ -121,17 +121,17 @@ func (s *session) resendUnanswered(name string) error {
 				if s.ctx.Err() != nil {
 					return s.ctx.Err()
 				}
-				forget = false // still unknown: try again next session
-				break
+				// Still unknown: it is kept for the next session, and this
+				// one ends here. Planned anew, its uploads would meet a
+				// version written on top of theirs as a concurrent edit,
+				// and under client-wins be applied a second time over it.
+				return fmt.Errorf("send again an exchange of unknown outcome (batch %s): %w", k.batchID, callErr)
 			}
 			if callErr == nil {
 				if err := s.acknowledge(name, &req, &resp); err != nil {
 					return err
 				}
 			}
-		}
-		if !forget {
-			continue
 		}
 		err := s.c.update(func(tx *bolt.Tx) error {
 			col, err := openColl(tx, name, false)

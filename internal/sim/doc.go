@@ -143,13 +143,19 @@
 // exactly what was not committed, at a transaction boundary. The pipelined
 // transaction of a client that crashes is always committed first. Cursor
 // expiry (a restored data set) and idempotency records older than their
-// retention are not reached. A write applied, its answer lost, the session
-// failing and someone else writing the item before the client's next
-// session is uploaded again from a new batch: the server applies it a
-// second time (Stats.Reapplied counts these: the old write replaces the
-// newer one under client-wins, and under latest-wins when its clock ran
-// ahead and the retry is clamped to the server's now; an overwritten
-// record keeps the newer one, so nothing is lost).
+// retention are not reached. A client "crash" cancels the operation, which
+// may still store what its error path stores (an exchange kept for
+// sending again, uploads marked in doubt); a killed process would not,
+// and internal/crashtest covers that with real processes. A write applied
+// whose answer was lost, if the client kept no record of its exchange
+// (SP-6.4-5 is best effort), and someone else wrote the item before the
+// client's next session, is uploaded again from a new batch: the server
+// applies it a second time (Stats.Reapplied counts these: the old write
+// replaces the newer one under client-wins, and under latest-wins when its
+// clock ran ahead and the retry is clamped to the server's now; an
+// overwritten record keeps the newer one, so nothing is lost). Until seed
+// 10177453 showed it, a session whose kept exchange again got no answer
+// planned its uploads anew and did that too; it now ends there.
 // Items a client learnt of from the change info with its own fingerprint
 // keep the HLC and author it stamped, which the server may have clamped
 // (Stats.MetadataDiffs); contents, fingerprints and versions converge.
