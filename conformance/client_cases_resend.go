@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"slices"
 	"sync"
 
 	"github.com/syncprint/syncprint/protocol"
@@ -78,6 +79,91 @@ func init() {
 		n := len(ct.exchanges())
 		ct.MustSync()
 		ct.Check(len(uploadedIDs(ct.exchanges()[n:])) == 0, "a third sync uploads nothing", "uploads %v", uploadedIDs(ct.exchanges()[n:]))
+	})
+}
+
+func init() {
+	clientCase(Case{
+		ID: "client/sync/stops-when-resend-unanswered", Level: SHOULD,
+		Reqs: []string{"SP-6.4-5"},
+		Desc: "a session whose kept exchange again gets no usable answer ends before the pull, without planning its uploads anew",
+		Procedure: `
+			The client puts "a" = "x" and syncs. The server applies the first exchange that
+			uploads "a" and answers it with a 200 whose body does not decode. Another device
+			then writes "a" = "y" on the server. The next sync's exchange with the first one's
+			batch ID again gets an undecodable 200. Assert: that session ends with an error,
+			pulls no change info after sending the kept exchange, and sends no other exchange
+			uploading "a" (planned anew, the old write would meet "y" as a concurrent edit).
+			A third sync, answered normally, ends with "a" = "y" on both sides, the server's
+			version unchanged.`,
+	}, func(ct *CT) {
+		ct.Put(cColl, "a", "x")
+		var firstBatch string
+		var mu sync.Mutex
+		ct.srv.setHook(func(r *sRequest) *sResponse {
+			if r.Path != protocol.PathExchange {
+				return nil
+			}
+			x := r.Exchange()
+			mu.Lock()
+			defer mu.Unlock()
+			if firstBatch == "" && slices.ContainsFunc(x.Uploads, func(u protocol.Upload) bool { return u.ID == "a" }) {
+				ct.srv.mu.Lock()
+				a := ct.srv.answer(r) // applied, and its answer recorded under the batch ID
+				ct.srv.mu.Unlock()
+				if a.Status != 200 {
+					return a
+				}
+				firstBatch = x.BatchID
+			}
+			if firstBatch != "" && x.BatchID == firstBatch {
+				return &sResponse{Status: 200, Body: []byte("\xc1 not msgpack")}
+			}
+			return nil
+		})
+		defer ct.srv.setHook(nil)
+		ct.Sync()
+		mu.Lock()
+		first := firstBatch
+		mu.Unlock()
+		if first == "" {
+			ct.Check(false, "the first sync to upload a", "no exchange uploaded a")
+			return
+		}
+		y := ct.srv.write(cColl, "a", "y", false)
+
+		mark := len(ct.srv.requests(""))
+		r := ct.Sync()
+		ct.Check(!r.OK, "the second session to end with an error (the kept exchange got no usable answer)", "it succeeded")
+		second := ct.srv.requests("")[mark:]
+		resent := -1
+		for i, q := range second {
+			switch q.Path {
+			case protocol.PathExchange:
+				x := q.Exchange()
+				if x.BatchID == first {
+					if resent < 0 {
+						resent = i
+					}
+					continue
+				}
+				if slices.ContainsFunc(x.Uploads, func(u protocol.Upload) bool { return u.ID == "a" }) {
+					ct.Check(false, `no other exchange uploading "a" in that session`, "batch %s uploads it", x.BatchID)
+				}
+			case protocol.PathChanges:
+				if resent >= 0 {
+					ct.Check(false, "no change info pulled after the kept exchange got no usable answer", "pulled (request %d, the kept exchange %d)", i, resent)
+				}
+			}
+		}
+		ct.Check(resent >= 0, "the kept exchange sent again with its batch ID "+first, "not sent in the second session: %s", describeRequests(second))
+
+		ct.srv.setHook(nil)
+		ct.MustSync()
+		got, found := ct.Get(cColl, "a")
+		ct.Check(found && got == "y", `the client's "a" to be "y"`, "%q (found %v)", got, found)
+		now, _ := ct.srv.item(cColl, "a")
+		ct.Equal(`the server's version of "a"`, y.Version, now.Version)
 	})
 }
 

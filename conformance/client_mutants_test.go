@@ -289,7 +289,7 @@ var clientMutants = []clientMutant{
 			}
 			return body
 		}},
-	{name: "forgets-unanswered-exchanges", doc: "gives an exchange a new batch ID in every session, so one whose answer was lost is never sent again as itself", cases: []string{"client/sync/resends-unanswered-exchange"},
+	{name: "forgets-unanswered-exchanges", doc: "gives an exchange a new batch ID in every session, so one whose answer was lost is never sent again as itself", cases: []string{"client/sync/resends-unanswered-exchange", "client/sync/stops-when-resend-unanswered"},
 		before: func(cp *clientProxy, r *http.Request, body []byte) []byte {
 			cp.mu.Lock()
 			defer cp.mu.Unlock()
