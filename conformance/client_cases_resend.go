@@ -33,12 +33,8 @@ func init() {
 			for _, u := range x.Uploads {
 				if u.ID == "a" {
 					once.Do(func() {
-						ct.srv.mu.Lock()
-						a := ct.srv.answer(r) // applied, and its answer recorded under the batch ID
-						ct.srv.mu.Unlock()
-						if a.Status == 200 {
+						if resp = ct.srv.applyUndecodably(r); resp.Status == 200 {
 							first = x
-							resp = &sResponse{Status: 200, Body: []byte("\xc1 not msgpack")}
 						}
 					})
 				}
@@ -107,17 +103,15 @@ func init() {
 			x := r.Exchange()
 			mu.Lock()
 			defer mu.Unlock()
-			if firstBatch == "" && slices.ContainsFunc(x.Uploads, func(u protocol.Upload) bool { return u.ID == "a" }) {
-				ct.srv.mu.Lock()
-				a := ct.srv.answer(r) // applied, and its answer recorded under the batch ID
-				ct.srv.mu.Unlock()
-				if a.Status != 200 {
-					return a
+			switch {
+			case firstBatch == "" && slices.ContainsFunc(x.Uploads, func(u protocol.Upload) bool { return u.ID == "a" }):
+				resp := ct.srv.applyUndecodably(r)
+				if resp.Status == 200 {
+					firstBatch = x.BatchID
 				}
-				firstBatch = x.BatchID
-			}
-			if firstBatch != "" && x.BatchID == firstBatch {
-				return &sResponse{Status: 200, Body: []byte("\xc1 not msgpack")}
+				return resp
+			case firstBatch != "" && x.BatchID == firstBatch:
+				return undecodable()
 			}
 			return nil
 		})
@@ -166,6 +160,23 @@ func init() {
 		ct.Equal(`the server's version of "a"`, y.Version, now.Version)
 	})
 }
+
+// applyUndecodably answers r as the server would (an exchange is applied
+// and its answer recorded under its batch ID) and, when that answer is a
+// 200, puts a body that does not decode (SP-4.1-8) in its place: the
+// client cannot know the outcome.
+func (s *scripted) applyUndecodably(r *sRequest) *sResponse {
+	s.mu.Lock()
+	a := s.answer(r)
+	s.mu.Unlock()
+	if a.Status != 200 {
+		return a
+	}
+	return undecodable()
+}
+
+// undecodable is a 200 whose body is not msgpack.
+func undecodable() *sResponse { return &sResponse{Status: 200, Body: []byte("\xc1 not msgpack")} }
 
 // sameUploads reports whether two upload lists carry the same items with
 // the same fingerprints, bases and contents, in the same order.
