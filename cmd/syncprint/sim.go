@@ -77,9 +77,10 @@ func cmdSim(e env, args []string) error {
 
 	var total sim.Stats
 	// Seeds whose runs reapplied a write from another batch (not a
-	// failure, see the sim package doc), to replay with --trace.
-	var reapplied []uint64
+	// failure, see the sim package doc) are named, up to maxListed, to
+	// replay with --trace.
 	const maxListed = 20
+	listed := 0
 	var failure error
 	done := 0
 	lastReport := start
@@ -93,8 +94,8 @@ func cmdSim(e env, args []string) error {
 		}
 		done++
 		total.Add(o.res.Stats)
-		if o.res.Stats.Reapplied > 0 && len(reapplied) < maxListed {
-			reapplied = append(reapplied, o.seed)
+		if o.res.Stats.Reapplied > 0 && listed < maxListed {
+			listed++
 			fmt.Fprintf(e.stdout, "seed %d: %d write(s) reapplied from another batch (not a failure; replay with --seed %d --runs 1 --trace)\n", o.seed, o.res.Stats.Reapplied, o.seed)
 		}
 		if *trace {
