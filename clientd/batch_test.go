@@ -1,0 +1,102 @@
+package clientd_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/syncprint/syncprint/internal/coding"
+	"github.com/syncprint/syncprint/protocol"
+	"github.com/syncprint/syncprint/serverd"
+)
+
+// exchangeLog decodes every exchange request a client sends.
+type exchangeLog struct {
+	t   *testing.T
+	dec *coding.Decoder
+
+	mu   sync.Mutex
+	reqs []protocol.ExchangeRequest
+}
+
+func newExchangeRecorder(t *testing.T) *exchangeLog {
+	dec, err := coding.NewDecoder(protocol.DefaultMaxBodyBytes)
+	require.NoError(t, err)
+	t.Cleanup(dec.Close)
+	return &exchangeLog{t: t, dec: dec}
+}
+
+func (r *exchangeLog) before(req *http.Request) {
+	if req.URL.Path != protocol.PathExchange {
+		return
+	}
+	body, err := io.ReadAll(req.Body)
+	require.NoError(r.t, err)
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	plain, err := r.dec.Decode(req.Header.Get("Content-Encoding"), body)
+	require.NoError(r.t, err)
+	var x protocol.ExchangeRequest
+	require.NoError(r.t, protocol.Unmarshal(plain, &x))
+	r.mu.Lock()
+	r.reqs = append(r.reqs, x)
+	r.mu.Unlock()
+}
+
+// The reference client bounds the downloads of one exchange below max_ids
+// (SP-6.6-2): at most 1,000 IDs, and at most 1 MiB of content by the sizes
+// the change info announces, so that the response it holds stays small.
+func TestDownloadsGoInExchangesOfBoundedSize(t *testing.T) {
+	// max_ids 5000, max_batch_bytes 16 MiB; items up to 2 MiB
+	srv := startServer(t, serverd.Config{Limits: protocol.Limits{MaxItemBytes: 2 << 20}})
+	laptop := srv.client(t, "alice", "laptop")
+	mustSync(t, laptop) // learns the server's limits
+	items := map[string][]byte{}
+	for i := range 2500 {
+		items[fmt.Sprintf("small-%04d", i)] = []byte(fmt.Sprintf("note %d", i))
+	}
+	for i := range 5 {
+		items[fmt.Sprintf("big-%d", i)] = bytes.Repeat([]byte{'a' + byte(i)}, 400<<10)
+	}
+	items["huge"] = bytes.Repeat([]byte{'h'}, 1100<<10) // over 1 MiB: goes alone
+	require.NoError(t, laptop.PutMany("notes", items))
+	require.Equal(t, len(items), mustSync(t, laptop).Uploaded)
+
+	rec := newExchangeRecorder(t)
+	phone := srv.client(t, "alice", "phone", withTransport(&hookTransport{base: http.DefaultTransport, before: rec.before}))
+	require.Equal(t, len(items), mustSync(t, phone).Downloaded)
+	for id, want := range items {
+		require.Equal(t, string(want), mustGet(t, phone, "notes", id), id)
+	}
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	got := map[string]int{}
+	for _, x := range rec.reqs {
+		require.Empty(t, x.Uploads)
+		require.LessOrEqual(t, len(x.Downloads), 1000, "IDs in one exchange")
+		var big int
+		for _, id := range x.Downloads {
+			got[id]++
+			if strings.HasPrefix(id, "big-") {
+				big++
+			}
+			if id == "huge" {
+				require.Equal(t, 1, len(x.Downloads), "an item over 1 MiB goes alone")
+			}
+		}
+		require.LessOrEqual(t, big, 2, "at most 1 MiB of content in one exchange: two items of 400 KiB")
+	}
+	require.Len(t, got, len(items), "every item asked for")
+	for id, n := range got {
+		require.Equal(t, 1, n, "%s asked for once", id)
+	}
+	// 2,500 small IDs need three exchanges; five items of 400 KiB three more (two, two, one,
+	// some sharing with the small ones); the huge one its own.
+	require.GreaterOrEqual(t, len(rec.reqs), 4)
+}
