@@ -2,12 +2,14 @@ package clientd_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -99,4 +101,83 @@ func TestDownloadsGoInExchangesOfBoundedSize(t *testing.T) {
 	// 2,500 small IDs need three exchanges; five items of 400 KiB three more (two, two, one,
 	// some sharing with the small ones); the huge one its own.
 	require.GreaterOrEqual(t, len(rec.reqs), 4)
+}
+
+// The next change-info page is fetched while the current one is indexed
+// (pullSegment). Each request still carries the cursor of the page before
+// it, and a page that cannot be fetched ends the session before anything
+// is planned, with nothing left in flight.
+func TestChangePagesAreFetchedAheadInCursorOrder(t *testing.T) {
+	srv := startServer(t, serverd.Config{Limits: protocol.Limits{MaxPage: 4}})
+	laptop := srv.client(t, "alice", "laptop")
+	items := map[string][]byte{}
+	for i := range 30 {
+		items[fmt.Sprintf("n%02d", i)] = []byte(fmt.Sprint("note ", i))
+	}
+	require.NoError(t, laptop.PutMany("notes", items))
+	mustSync(t, laptop)
+
+	var (
+		mu      sync.Mutex
+		cursors []string // of the changes requests, in the order sent
+		answers []string // cursors of the changes responses
+		broken  bool
+	)
+	hook := &hookTransport{base: http.DefaultTransport,
+		before: func(req *http.Request) {
+			if req.URL.Path != protocol.PathChanges {
+				return
+			}
+			body, err := io.ReadAll(req.Body)
+			require.NoError(t, err)
+			req.Body = io.NopCloser(bytes.NewReader(body))
+			var x protocol.ChangesRequest
+			require.NoError(t, protocol.Unmarshal(body, &x))
+			mu.Lock()
+			cursors = append(cursors, x.Cursor)
+			mu.Unlock()
+		},
+		after: func(req *http.Request, body []byte) []byte {
+			if req.URL.Path == protocol.PathChanges {
+				var x protocol.ChangesResponse
+				require.NoError(t, protocol.Unmarshal(body, &x))
+				mu.Lock()
+				answers = append(answers, x.Cursor)
+				mu.Unlock()
+			}
+			return body
+		},
+		lose: func(req *http.Request) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			return broken && req.URL.Path == protocol.PathChanges && len(answers) >= 3
+		},
+	}
+	phone := srv.client(t, "alice", "phone", withTransport(hook))
+
+	mu.Lock()
+	broken = true
+	mu.Unlock()
+	_, err := phone.Sync(context.Background())
+	require.Error(t, err, "the fourth page cannot be fetched")
+	ls, err := phone.List("notes")
+	require.NoError(t, err)
+	require.Empty(t, ls, "nothing planned from a segment pulled in part")
+	mu.Lock()
+	sent := len(cursors)
+	mu.Unlock()
+	time.Sleep(50 * time.Millisecond)
+	mu.Lock()
+	require.Equal(t, sent, len(cursors), "no request left in flight after the session ended")
+	broken, cursors, answers = false, nil, nil
+	mu.Unlock()
+
+	require.Equal(t, len(items), mustSync(t, phone).Downloaded)
+	mu.Lock()
+	defer mu.Unlock()
+	require.Len(t, cursors, 8, "30 entries in pages of 4")
+	require.Equal(t, "", cursors[0])
+	for i := 1; i < len(cursors); i++ {
+		require.Equal(t, answers[i-1], cursors[i], "request %d carries the cursor of answer %d", i+1, i)
+	}
 }

@@ -705,16 +705,56 @@ func (s *session) pendingPart(name string, after *string, n int) ([]string, erro
 // plan, in the order of the change info, each with its greatest version
 // (SP-6.1-6), and their index by ID. *cur becomes the last page's cursor; *pulled counts the
 // entries pulled in the session, for progress.
+//
+// While a page's entries are indexed, the next page is already being
+// fetched when the segment is sure to take it: the requests and their
+// order are those of a client that waits, only sooner.
 func (s *session) pullSegment(name string, cur *string, pulled *int) (seg []cand, remote map[string]int, more bool, err error) {
-	remote = map[string]int{} // ID -> index in seg
 	page := s.info.Limits.MaxPage
 	if page <= 0 {
 		page = protocol.DefaultPage
 	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	var ahead chan pageResult // the next page, in flight
+	defer func() {
+		cancel()
+		if ahead != nil {
+			<-ahead
+		}
+	}()
+	fetch := func(cursor string) pageResult {
+		r := pageResult{resp: new(protocol.ChangesResponse)}
+		r.err = s.c.callRetry(ctx, protocol.PathChanges, &protocol.ChangesRequest{Collection: name, Cursor: cursor, Limit: page}, r.resp)
+		return r
+	}
 	for {
-		var resp protocol.ChangesResponse
-		if err := s.c.callRetry(s.ctx, protocol.PathChanges, &protocol.ChangesRequest{Collection: name, Cursor: *cur, Limit: page}, &resp); err != nil {
-			return nil, nil, false, fmt.Errorf("pull changes: %w", err)
+		var r pageResult
+		if ahead != nil {
+			r = <-ahead
+			ahead = nil
+		} else {
+			r = fetch(*cur)
+		}
+		if r.err != nil {
+			return nil, nil, false, fmt.Errorf("pull changes: %w", r.err)
+		}
+		resp, next := r.resp, *cur
+		if resp.Cursor != "" {
+			next = resp.Cursor
+		}
+		last := !resp.More || len(resp.Changes) == 0
+		if !last && len(seg)+len(resp.Changes) < s.c.segment {
+			// This page cannot fill the segment: the next one is needed.
+			ahead = make(chan pageResult, 1)
+			go func() { ahead <- fetch(next) }()
+		}
+		if remote == nil {
+			// Sized once: a full segment when more pages follow.
+			n := len(resp.Changes)
+			if !last {
+				n = max(n, s.c.segment)
+			}
+			remote, seg = make(map[string]int, n), make([]cand, 0, n) // ID -> index in seg
 		}
 		ents := make([]changelog.Entry, len(resp.Changes)) // one allocation per page
 		for i, ch := range resp.Changes {
@@ -730,18 +770,22 @@ func (s *session) pullSegment(name string, cur *string, pulled *int) (seg []cand
 				seg[j].remote = &ents[i]
 			}
 		}
+		*cur = next
 		*pulled += len(resp.Changes)
-		if resp.Cursor != "" {
-			*cur = resp.Cursor
-		}
 		s.progress(ProgressEvent{Collection: name, Phase: PhasePull, Pulled: *pulled})
-		if !resp.More || len(resp.Changes) == 0 {
+		if last {
 			return seg, remote, false, nil
 		}
 		if len(seg) >= s.c.segment {
 			return seg, remote, true, nil
 		}
 	}
+}
+
+// pageResult is a change-info page fetched, or the error fetching it.
+type pageResult struct {
+	resp *protocol.ChangesResponse
+	err  error
 }
 
 // rounds plans cands and carries them out in at most MaxRounds rounds
