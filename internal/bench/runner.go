@@ -222,7 +222,7 @@ func prepareSync(job Job) (step, error) {
 	return step{
 		timed: func(ctx context.Context) (Message, error) {
 			if tr != nil {
-				tr.start = time.Now()
+				tr.begin()
 			}
 			rep, err := c.Sync(ctx)
 			if err != nil {
@@ -458,19 +458,33 @@ func (t exchangeTimer) RoundTrip(req *http.Request) (*http.Response, error) {
 	return resp, err
 }
 
-// tracer records every request's round trip.
+// tracer records the round trip of every request of the timed step.
 type tracer struct {
-	base  http.RoundTripper
-	start time.Time // set before the timed step, read by RoundTrip
+	base http.RoundTripper
 
-	mu   sync.Mutex // guards reqs
-	reqs []RequestTrace
+	mu    sync.Mutex // guards start and reqs
+	start time.Time  // of the timed step
+	reqs  []RequestTrace
+}
+
+// begin starts the timed step: what was recorded before it (a warm-up's
+// requests) is dropped.
+func (t *tracer) begin() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.start, t.reqs = time.Now(), nil
 }
 
 func (t *tracer) RoundTrip(req *http.Request) (*http.Response, error) {
 	t0 := time.Now()
 	resp, err := t.base.RoundTrip(req)
-	rt := RequestTrace{Path: req.Method + " " + req.URL.Path, StartMs: ms(t0.Sub(t.start)), Millis: ms(time.Since(t0)), ReqBytes: req.ContentLength}
+	t.mu.Lock()
+	start := t.start
+	t.mu.Unlock()
+	if start.IsZero() { // before the timed step
+		return resp, err
+	}
+	rt := RequestTrace{Path: req.Method + " " + req.URL.Path, StartMs: ms(t0.Sub(start)), Millis: ms(time.Since(t0)), ReqBytes: req.ContentLength}
 	if err == nil {
 		rt.Status, rt.RespBytes = resp.StatusCode, resp.ContentLength
 	}
