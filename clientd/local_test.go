@@ -3,6 +3,7 @@ package clientd_test
 import (
 	"context"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/syncprint/syncprint/clientd"
 	"github.com/syncprint/syncprint/fingerprint"
 	"github.com/syncprint/syncprint/protocol"
+	"github.com/syncprint/syncprint/serverd"
 )
 
 func TestLocalWritesReadBackWithoutAServer(t *testing.T) {
@@ -147,3 +149,42 @@ func TestResolutionNeedsExactlyOneChoice(t *testing.T) {
 	require.ErrorIs(t, c.Resolve(context.Background(), "notes", "a", clientd.Resolution{Delete: true, KeepCurrent: true}), clientd.ErrResolution)
 	require.ErrorIs(t, c.Resolve(context.Background(), "notes", "a", clientd.Resolution{KeepCurrent: true}), clientd.ErrNotFound)
 }
+
+// A session that moves nothing still keeps the server time it observed: a
+// new process's first session spares the Info commit when the store holds
+// the same replica and limits, and the clock is stored when the session
+// ends instead.
+func TestTheServerTimeASessionObservesSurvivesARestart(t *testing.T) {
+	serverNow := time.UnixMilli(1_800_000_000_000)
+	var mu sync.Mutex
+	srv := startServer(t, serverd.Config{Now: func() time.Time { mu.Lock(); defer mu.Unlock(); return serverNow }})
+	wall := serverNow.Add(-time.Hour) // the phone's clock is an hour behind
+	path := filepath.Join(t.TempDir(), "phone.db")
+	cfg := clientd.Config{ServerURL: srv.url, Token: srv.token("alice", "phone"), Now: func() time.Time { return wall }}
+	open := func() *clientd.Client {
+		c, err := clientd.Open(path, cfg)
+		require.NoError(t, err)
+		return c
+	}
+	c := open()
+	mustSync(t, c) // stores the replica and the limits
+	require.NoError(t, c.Close())
+
+	mu.Lock()
+	serverNow = serverNow.Add(2 * time.Hour)
+	observed := serverNow
+	mu.Unlock()
+	c = open()
+	rep := mustSync(t, c) // nothing to move
+	require.Zero(t, rep.Uploaded+rep.Downloaded)
+	require.NoError(t, c.Close())
+
+	c = open()
+	defer c.Close()
+	require.NoError(t, c.Put("notes", "a", []byte("offline")))
+	ls, err := c.List("notes")
+	require.NoError(t, err)
+	require.Len(t, ls, 1)
+	require.GreaterOrEqual(t, ls[0].HLC.Time().UnixMilli(), observed.UnixMilli(), "the edit is stamped after the server time the last session saw")
+}
+

@@ -138,11 +138,14 @@ func (c *Client) syncLocked(ctx context.Context) (Report, error) {
 // endSync records the outcome of a session and wakes its waiters.
 func (c *Client) endSync(s *session, err error) {
 	now := c.cfg.Now()
-	if err == nil {
-		_ = c.update(func(tx *bolt.Tx) error {
-			return tx.Bucket(bktMeta).Put(keyLastSync, u64(uint64(max(now.UnixMilli(), 0))))
-		})
-	}
+	_ = c.update(func(tx *bolt.Tx) error {
+		if err == nil {
+			if err := tx.Bucket(bktMeta).Put(keyLastSync, u64(uint64(max(now.UnixMilli(), 0)))); err != nil {
+				return err
+			}
+		}
+		return c.persistClock(tx) // the server time the session observed
+	})
 	c.mu.Lock()
 	c.syncing = false
 	c.lastReport = s.rep
@@ -278,12 +281,14 @@ func (c *Client) fetchInfo(ctx context.Context) (*protocol.Info, error) {
 		maxItem = protocol.DefaultMaxItemBytes
 	}
 	c.mu.Lock()
-	same := c.replica == changelog.ReplicaID(info.Replica) && c.maxItem == maxItem && c.info != nil
+	// c.replica and c.maxItem hold what the store holds (loaded by Open).
+	same := c.replica == changelog.ReplicaID(info.Replica) && c.maxItem == maxItem
 	c.info, c.replica, c.maxItem = &info, changelog.ReplicaID(info.Replica), maxItem
 	c.mu.Unlock()
 	if same {
-		// Nothing new to store: spare the session a commit. The observed
-		// server time is persisted with the session's next write.
+		// Nothing new to store, in this process or a new one: spare the
+		// session a commit. The observed server time is persisted with the
+		// session's next write, at the latest when it ends (endSync).
 		return &info, nil
 	}
 	err := c.update(func(tx *bolt.Tx) error {
