@@ -178,10 +178,26 @@ func Open(path string, cfg Config) (*Client, error) {
 		}
 	}
 	c.closeCtx, c.closeCancel = context.WithCancel(context.Background())
-	err = db.Update(func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bktMeta, bktColls, bktLocalConf, bktServerConf, bktHist} {
-			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-				return err
+	// A store made before holds every bucket: reading it needs no commit
+	// (and no fsync). Only a new one is written.
+	buckets := [][]byte{bktMeta, bktColls, bktLocalConf, bktServerConf, bktHist}
+	made := true
+	_ = db.View(func(tx *bolt.Tx) error {
+		for _, name := range buckets {
+			made = made && tx.Bucket(name) != nil
+		}
+		return nil
+	})
+	do := db.Update
+	if made {
+		do = db.View
+	}
+	err = do(func(tx *bolt.Tx) error {
+		if !made {
+			for _, name := range buckets {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
 			}
 		}
 		m := tx.Bucket(bktMeta)

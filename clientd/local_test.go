@@ -1,7 +1,9 @@
 package clientd_test
 
 import (
+	"bytes"
 	"context"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -188,3 +190,24 @@ func TestTheServerTimeASessionObservesSurvivesARestart(t *testing.T) {
 	require.GreaterOrEqual(t, ls[0].HLC.Time().UnixMilli(), observed.UnixMilli(), "the edit is stamped after the server time the last session saw")
 }
 
+// Opening a store made before, and reading it, writes nothing: no commit,
+// no fsync, the file unchanged byte for byte.
+func TestOpeningAndReadingAStoreWritesNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	c, err := clientd.Open(path, clientd.Config{})
+	require.NoError(t, err)
+	require.NoError(t, c.Put("notes", "a", []byte("one")))
+	require.NoError(t, c.Close())
+	before, err := os.ReadFile(path)
+	require.NoError(t, err)
+
+	c, err = clientd.Open(path, clientd.Config{})
+	require.NoError(t, err)
+	require.Equal(t, "one", mustGet(t, c, "notes", "a"))
+	_, err = c.List("notes")
+	require.NoError(t, err)
+	require.NoError(t, c.Close())
+	after, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(before, after), "the store file changed")
+}
