@@ -96,6 +96,11 @@ func TestBenchMeasuresSyncprintOnLoopback(t *testing.T) {
 		for _, p := range [2]int64{r.ServerPeak, r.ClientPeak} {
 			require.True(t, p > 4<<20 && p < 2<<30, "%s: peak RSS %d", name, p)
 		}
+		if r.Workload != bench.WorkMany && r.Workload != bench.WorkManyRaw && !strings.HasPrefix(r.Variant, "-warm") {
+			// A new client process touches memory for the first time
+			// during its step; the counts are read from /proc.
+			require.Greater(t, r.ClientFaults, int64(0), "%s: client page faults counted", name)
+		}
 		if r.Workload != bench.WorkMany && r.Workload != bench.WorkManyRaw {
 			require.Len(t, r.PerRun, 2, name)
 			// The same work moves the same bytes (give or take a varint).

@@ -273,6 +273,8 @@ func TestReportJudgesTheTargetsAndRendersTableAndSVG(t *testing.T) {
 	add(WorkPush, "", PouchDB, 4000, 4_000_000, 10_000, 2_440_000, 0, 10_000)
 	add(WorkIncremental, " n=10000", Syncprint, 10, 5000, 5000, 4880, 4880, 10_000)
 	add(WorkIncremental, " n=1000000", Syncprint, 11, 5000, 5000, 4880, 4880, 1_000_000)
+	rep.Results[0].ClientFaults, rep.Results[0].ServerFaults = 3880, 2192
+	rep.Machine.FreshMemoryMsPerMB = 4 // 15.6 us a page
 	rep.finish()
 	status := map[string]string{}
 	for _, tg := range rep.Targets {
@@ -291,7 +293,7 @@ func TestReportJudgesTheTargetsAndRendersTableAndSVG(t *testing.T) {
 
 	var tbl strings.Builder
 	rep.WriteTable(&tbl)
-	for _, want := range []string{"pull", "pouchdb", "40.0x", "[missed]", "floor"} {
+	for _, want := range []string{"pull", "pouchdb", "40.0x", "[missed]", "floor", "page faults in the timed step", " 3880 ", " 61 ", " 2192 ", " 34\n"} {
 		require.Contains(t, tbl.String(), want)
 	}
 	svg := rep.SVG()

@@ -219,6 +219,28 @@ func cpuTime(pid int) time.Duration {
 	return time.Duration(sum)
 }
 
+// minorFaults returns the page faults a process has taken without reading
+// from disk (/proc/PID/stat, field 10): first touches of its memory and of
+// mapped pages already in the page cache. 0 if it cannot be read.
+func minorFaults(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// The command name (field 2) may hold spaces; the fields after it
+	// follow its closing parenthesis: state is field 3, minflt field 10.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 8 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f[7], 10, 64)
+	return n
+}
+
 // resetPeak resets a process's peak RSS (VmHWM) to its current RSS
 // (writing 5 to /proc/PID/clear_refs, Linux 4.0+); false if it cannot.
 func resetPeak(pid int) bool {
@@ -280,6 +302,9 @@ type stepFigures struct {
 	// ClientCPU and ServerCPU are the CPU time the processes used during
 	// the timed step: unlike wall time, little affected by a busy machine.
 	ClientCPU, ServerCPU time.Duration
+	// ClientFaults and ServerFaults are the minor page faults the
+	// processes took during the timed step (minorFaults).
+	ClientFaults, ServerFaults int64
 	// PeakReset is false when the kernel refused to reset VmHWM: the
 	// peaks then include the processes' setup.
 	PeakReset bool
@@ -349,10 +374,11 @@ func runStep(ctx context.Context, argv []string, dir string, job Job, srv *serve
 		up0, down0, conns0 = srv.proxy.Counts()
 	}
 	var srvCPU0 time.Duration
+	var srvFlt0 int64
 	if srv != nil {
-		srvCPU0 = cpuTime(srv.pid())
+		srvCPU0, srvFlt0 = cpuTime(srv.pid()), minorFaults(srv.pid())
 	}
-	cliCPU0 := cpuTime(cmd.Process.Pid)
+	cliCPU0, cliFlt0 := cpuTime(cmd.Process.Pid), minorFaults(cmd.Process.Pid)
 	smp := startSampler(pids...)
 	if _, err := io.WriteString(stdin, "go\n"); err != nil {
 		smp.finish()
@@ -363,9 +389,9 @@ func runStep(ctx context.Context, argv []string, dir string, job Job, srv *serve
 	if err != nil {
 		return fail(err)
 	}
-	f.ClientCPU = cpuTime(cmd.Process.Pid) - cliCPU0
+	f.ClientCPU, f.ClientFaults = cpuTime(cmd.Process.Pid)-cliCPU0, minorFaults(cmd.Process.Pid)-cliFlt0
 	if srv != nil {
-		f.ServerCPU = cpuTime(srv.pid()) - srvCPU0
+		f.ServerCPU, f.ServerFaults = cpuTime(srv.pid())-srvCPU0, minorFaults(srv.pid())-srvFlt0
 	}
 	if srv != nil {
 		up1, down1, conns1 := srv.proxy.Counts()

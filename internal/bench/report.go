@@ -92,6 +92,11 @@ type Result struct {
 	CPUMillis       Stat    `json:"cpu_ms"`
 	ClientCPUMillis float64 `json:"client_cpu_ms"`
 	ServerCPUMillis float64 `json:"server_cpu_ms"`
+	// ClientFaults and ServerFaults are the minor page faults of the
+	// timed step (medians): first touches of memory, which a new process
+	// pays for every page it uses (Machine.FreshMemoryMsPerMB).
+	ClientFaults int64 `json:"client_faults"`
+	ServerFaults int64 `json:"server_faults"`
 	// BytesUp and BytesDown are the wire bytes (median over runs) from
 	// client to server and back; MinBytes* the data's minimum (content +
 	// ID + 32-byte fingerprint per item that must cross); WireRatio the
@@ -132,6 +137,9 @@ type RunFigures struct {
 	Conns      int64   `json:"connections"`
 	ServerPeak int64   `json:"server_peak_rss"`
 	ClientPeak int64   `json:"client_peak_rss"`
+	// Minor page faults during the step.
+	ClientFaults int64 `json:"client_faults"`
+	ServerFaults int64 `json:"server_faults"`
 }
 
 func (r *Result) compute() {

@@ -43,6 +43,8 @@ func (r *Report) WriteTable(w io.Writer) {
 	}
 	tw.Flush()
 
+	r.writeFaults(w)
+
 	var many []*Result
 	for _, res := range r.Results {
 		if res.Many != nil {
@@ -125,6 +127,42 @@ func (r *Report) WriteTable(w io.Writer) {
 	for _, n := range r.Notes {
 		fmt.Fprintf(w, "note: %s\n", n)
 	}
+}
+
+// writeFaults writes the page faults of the timed steps, and what they
+// cost at the fresh-memory price measured on this machine: the share of a
+// new process's time that is its first touches of memory. Reports made
+// before the harness counted them have none, and no table.
+func (r *Report) writeFaults(w io.Writer) {
+	var any bool
+	for _, res := range r.Results {
+		any = any || res.ClientFaults > 0 || res.ServerFaults > 0
+	}
+	if !any {
+		return
+	}
+	perPage := r.Machine.FreshMemoryMsPerMB * 4096 / (1 << 20) // ms
+	fmt.Fprintf(w, "\npage faults in the timed step (median; minor faults: first touches of memory and of mapped store pages")
+	if perPage > 0 {
+		fmt.Fprintf(w, "; ms at the fresh-memory price of %.0f us a page", perPage*1000)
+	}
+	fmt.Fprintln(w, ")")
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tsystem\tclient faults\tclient ms\tserver faults\tserver ms\t")
+	cost := func(n int64) string {
+		if perPage <= 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.0f", float64(n)*perPage)
+	}
+	for _, res := range r.Results {
+		if res.Many != nil {
+			continue // a fixed-time run of many clients: not a step's cost
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t\n", strings.TrimSpace(res.key()), res.System,
+			res.ClientFaults, cost(res.ClientFaults), res.ServerFaults, cost(res.ServerFaults))
+	}
+	tw.Flush()
 }
 
 func fmtRatio(x float64) string {
