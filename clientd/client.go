@@ -182,12 +182,16 @@ func Open(path string, cfg Config) (*Client, error) {
 	// (and no fsync). Only a new one is written.
 	buckets := [][]byte{bktMeta, bktColls, bktLocalConf, bktServerConf, bktHist}
 	made := true
-	_ = db.View(func(tx *bolt.Tx) error {
+	err = db.View(func(tx *bolt.Tx) error {
 		for _, name := range buckets {
 			made = made && tx.Bucket(name) != nil
 		}
 		return nil
 	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("open %s: read store: %w", path, err)
+	}
 	do := db.Update
 	if made {
 		do = db.View

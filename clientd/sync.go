@@ -139,9 +139,9 @@ func (c *Client) syncLocked(ctx context.Context) (Report, error) {
 func (c *Client) endSync(s *session, err error) {
 	now := c.cfg.Now()
 	_ = c.update(func(tx *bolt.Tx) error {
-		if err == nil {
-			if err := tx.Bucket(bktMeta).Put(keyLastSync, u64(uint64(max(now.UnixMilli(), 0)))); err != nil {
-				return err
+		if err == nil { // the session succeeded
+			if perr := tx.Bucket(bktMeta).Put(keyLastSync, u64(uint64(max(now.UnixMilli(), 0)))); perr != nil {
+				return perr
 			}
 		}
 		return c.persistClock(tx) // the server time the session observed
@@ -750,8 +750,9 @@ func (s *session) pullSegment(name string, cur *string, pulled *int) (seg []cand
 		last := !resp.More || len(resp.Changes) == 0
 		if !last && len(seg)+len(resp.Changes) < s.c.segment {
 			// This page cannot fill the segment: the next one is needed.
-			ahead = make(chan pageResult, 1)
-			go func() { ahead <- fetch(next) }()
+			ch := make(chan pageResult, 1)
+			go func() { ch <- fetch(next) }()
+			ahead = ch
 		}
 		if remote == nil {
 			// Sized once: a full segment when more pages follow.
