@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -38,10 +37,7 @@ func (r *exchangeLog) before(req *http.Request) {
 	if req.URL.Path != protocol.PathExchange {
 		return
 	}
-	body, err := io.ReadAll(req.Body)
-	require.NoError(r.t, err)
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	plain, err := r.dec.Decode(req.Header.Get("Content-Encoding"), body)
+	plain, err := r.dec.Decode(req.Header.Get("Content-Encoding"), peekBody(r.t, req))
 	require.NoError(r.t, err)
 	var x protocol.ExchangeRequest
 	require.NoError(r.t, protocol.Unmarshal(plain, &x))
@@ -128,9 +124,7 @@ func TestChangePagesAreFetchedAheadInCursorOrder(t *testing.T) {
 			if req.URL.Path != protocol.PathChanges {
 				return
 			}
-			body, err := io.ReadAll(req.Body)
-			require.NoError(t, err)
-			req.Body = io.NopCloser(bytes.NewReader(body))
+			body := peekBody(t, req)
 			var x protocol.ChangesRequest
 			require.NoError(t, protocol.Unmarshal(body, &x))
 			mu.Lock()

@@ -1,8 +1,10 @@
 package clientd_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -164,6 +166,16 @@ func (h *hookTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp.ContentLength = int64(len(body))
 	resp.Header.Del("Content-Length")
 	return resp, nil
+}
+
+// peekBody returns a request's body and puts it back for the transport to
+// send.
+func peekBody(t testing.TB, req *http.Request) []byte {
+	t.Helper()
+	body, err := io.ReadAll(req.Body)
+	require.NoError(t, err)
+	req.Body = io.NopCloser(bytes.NewReader(body))
+	return body
 }
 
 func (h *hookTransport) count(path string) int {

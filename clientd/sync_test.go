@@ -703,9 +703,7 @@ func TestAnExchangeKeptUnderAnotherEpochIsNotSentAgain(t *testing.T) {
 			if req.URL.Path != protocol.PathExchange {
 				return
 			}
-			body, err := io.ReadAll(req.Body)
-			require.NoError(t, err)
-			req.Body = io.NopCloser(bytes.NewReader(body))
+			body := peekBody(t, req)
 			var x protocol.ExchangeRequest
 			require.NoError(t, protocol.Unmarshal(body, &x), "uncompressed exchange")
 			mu.Lock()
@@ -765,9 +763,7 @@ func TestAResolutionThatSupersedesAnUploadOfUnknownOutcomeGoesUpAfterIt(t *testi
 			if req.URL.Path != protocol.PathExchange || !lose.Load() {
 				return
 			}
-			body, err := io.ReadAll(req.Body)
-			require.NoError(t, err)
-			req.Body = io.NopCloser(bytes.NewReader(body))
+			body := peekBody(t, req)
 			mu.Lock()
 			held, heldHeader = body, req.Header.Clone()
 			mu.Unlock()
@@ -869,9 +865,7 @@ func TestAnEditMadeWhileAResolutionIsOnItsWayIsStampedAfterIt(t *testing.T) {
 				require.NoError(t, reopened.Put("wiki", "howto", []byte("edited during the resolution")))
 			}
 		case protocol.PathResolve:
-			body, err := io.ReadAll(req.Body)
-			require.NoError(t, err)
-			req.Body = io.NopCloser(bytes.NewReader(body))
+			body := peekBody(t, req)
 			var r protocol.ResolveRequest
 			require.NoError(t, protocol.Unmarshal(body, &r))
 			require.NotNil(t, r.Put)
