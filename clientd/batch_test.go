@@ -175,3 +175,58 @@ func TestChangePagesAreFetchedAheadInCursorOrder(t *testing.T) {
 		require.Equal(t, answers[i-1], cursors[i], "request %d carries the cursor of answer %d", i+1, i)
 	}
 }
+
+// encodingRecorder records the Content-Encoding of every response.
+type encodingRecorder struct {
+	base http.RoundTripper
+	mu   sync.Mutex
+	seen []string
+}
+
+func (e *encodingRecorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := e.base.RoundTrip(req)
+	if err == nil {
+		e.mu.Lock()
+		e.seen = append(e.seen, resp.Header.Get("Content-Encoding"))
+		e.mu.Unlock()
+	}
+	return resp, err
+}
+
+// The clients of a process share one body encoder and decoder: closing
+// one client leaves the others able to send and read compressed bodies.
+func TestClosingOneClientLeavesTheOthersCodersWorking(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	laptop := srv.client(t, "alice", "laptop")
+	items := map[string][]byte{}
+	for i := range 50 {
+		items[fmt.Sprintf("n%02d", i)] = bytes.Repeat([]byte{'a' + byte(i%26)}, 200)
+	}
+	require.NoError(t, laptop.PutMany("notes", items))
+	mustSync(t, laptop)
+
+	first := srv.client(t, "alice", "phone")
+	mustSync(t, first)
+	require.NoError(t, first.Close())
+
+	rec := &encodingRecorder{base: http.DefaultTransport}
+	second := srv.client(t, "alice", "tablet", withTransport(rec))
+	require.Equal(t, len(items), mustSync(t, second).Downloaded)
+	for id, want := range items {
+		require.Equal(t, string(want), mustGet(t, second, "notes", id))
+	}
+	rec.mu.Lock()
+	seen := append([]string(nil), rec.seen...)
+	rec.mu.Unlock()
+	require.Contains(t, seen, "zstd", "the downloads came compressed")
+
+	// And the other way: a compressed upload after the close.
+	big := map[string][]byte{}
+	for i := range 50 {
+		big[fmt.Sprintf("t%02d", i)] = bytes.Repeat([]byte{'z'}, 300)
+	}
+	require.NoError(t, second.PutMany("notes", big))
+	require.Equal(t, len(big), mustSync(t, second).Uploaded)
+	mustSync(t, laptop)
+	require.Equal(t, string(big["t07"]), mustGet(t, laptop, "notes", "t07"))
+}
