@@ -175,32 +175,11 @@ func Open(path string, cfg Config) (*Client, error) {
 		}
 	}
 	c.closeCtx, c.closeCancel = context.WithCancel(context.Background())
-	// A store made before holds every bucket: reading it needs no commit
-	// (and no fsync). Only a new one is written.
+	// A store made before holds every bucket and is only read: no commit,
+	// no fsync. A new one gets its buckets, and is read, in one write
+	// transaction.
 	buckets := [][]byte{bktMeta, bktColls, bktLocalConf, bktServerConf, bktHist}
-	made := true
-	err = db.View(func(tx *bolt.Tx) error {
-		for _, name := range buckets {
-			made = made && tx.Bucket(name) != nil
-		}
-		return nil
-	})
-	if err != nil {
-		_ = db.Close()
-		return nil, fmt.Errorf("open %s: read store: %w", path, err)
-	}
-	do := db.Update
-	if made {
-		do = db.View
-	}
-	err = do(func(tx *bolt.Tx) error {
-		if !made {
-			for _, name := range buckets {
-				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
-					return err
-				}
-			}
-		}
+	load := func(tx *bolt.Tx) error {
 		m := tx.Bucket(bktMeta)
 		c.clock.Observe(changelog.HLC(getU64(m, keyHLC)))
 		c.replica = changelog.ReplicaID(m.Get(keyReplica))
@@ -211,7 +190,27 @@ func Open(path string, cfg Config) (*Client, error) {
 			c.maxItem = int(n)
 		}
 		return nil
+	}
+	made := true
+	err = db.View(func(tx *bolt.Tx) error {
+		for _, name := range buckets {
+			if tx.Bucket(name) == nil {
+				made = false
+				return nil
+			}
+		}
+		return load(tx)
 	})
+	if err == nil && !made {
+		err = db.Update(func(tx *bolt.Tx) error {
+			for _, name := range buckets {
+				if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+					return err
+				}
+			}
+			return load(tx)
+		})
+	}
 	if err != nil {
 		_ = db.Close()
 		return nil, fmt.Errorf("open %s: init store: %w", path, err)

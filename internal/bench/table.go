@@ -134,11 +134,11 @@ func (r *Report) WriteTable(w io.Writer) {
 // new process's time that is its first touches of memory. Reports made
 // before the harness counted them have none, and no table.
 func (r *Report) writeFaults(w io.Writer) {
-	var any bool
+	var counted bool
 	for _, res := range r.Results {
-		any = any || res.ClientFaults > 0 || res.ServerFaults > 0
+		counted = counted || res.ClientFaults > 0 || res.ServerFaults > 0
 	}
-	if !any {
+	if !counted {
 		return
 	}
 	perPage := r.Machine.FreshMemoryMsPerMB * 4096 / (1 << 20) // ms
