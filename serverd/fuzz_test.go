@@ -573,17 +573,18 @@ func checkResponse(t *testing.T, r *fuzzRequest, resp response) {
 
 // targetPath is the path of a request target as sent (SP-3-1 matches it
 // exactly): the absolute form's scheme and authority, the query and a
-// fragment removed.
+// fragment removed. The absolute form is what fasthttp takes for one: a
+// target holding "//" with no '/' before it, whatever the scheme
+// ("http://h/p", "A:///p", even "//h/p"); the path then starts at the first
+// '/' after the authority, and is "/" when a query or fragment comes first.
 func targetPath(target string) string {
-	for _, scheme := range []string{"http://", "https://"} {
-		if len(target) >= len(scheme) && strings.EqualFold(target[:len(scheme)], scheme) {
-			rest := target[len(scheme):]
-			i := strings.IndexAny(rest, "/?#")
-			if i < 0 || rest[i] != '/' {
-				return "/"
-			}
-			target = rest[i:]
+	if n := strings.Index(target, "//"); n >= 0 && !strings.Contains(target[:n], "/") {
+		rest := target[n+2:]
+		i := strings.IndexAny(rest, "/?#")
+		if i < 0 || rest[i] != '/' {
+			return "/"
 		}
+		target = rest[i:]
 	}
 	if i := strings.IndexAny(target, "?#"); i >= 0 {
 		target = target[:i]
