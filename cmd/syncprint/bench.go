@@ -40,6 +40,7 @@ func cmdBench(e env, args []string) error {
 	manyClients := fs.Int("many-clients", bench.DefaultManyClients, "many: concurrent clients")
 	manyDuration := fs.Duration("many-duration", bench.DefaultManyDuration, "many: how long the clients run")
 	manyInterval := fs.Duration("many-interval", bench.DefaultManyInterval, "many: period of each client's edit-and-sync cycle (-1ns: back to back)")
+	manyWarmup := fs.Duration("many-warmup", bench.DefaultManyWarmup, "many: how long the clients run the same load, not measured, before the measured --many-duration (-1ns: none)")
 	manyEdits := fs.Int("many-edits", bench.DefaultManyEdits, "many: items a client edits before each sync")
 	manyItems := fs.Int("many-items", bench.DefaultManyItems, "many: items each client holds")
 	manyClientDir := fs.String("many-client-dir", bench.DefaultManyClientDir(), "many: directory of the client stores (a tmpfs by default: 200 devices do not share the server's disk); - for the work dir")
@@ -68,7 +69,7 @@ func cmdBench(e env, args []string) error {
 		Systems: splitList(*systems), Workloads: splitList(*workloads), Runs: *runs, PeerRuns: *peerRuns,
 		Items: *items, Size: *size, Content: *content, BidiEdits: *bidiEdits, BidiCommon: *bidiCommon,
 		IncChanges: *incChanges, PeerIncMax: *peerIncMax, ManyClients: *manyClients, ManyDuration: *manyDuration,
-		ManyInterval: *manyInterval, ManyEdits: *manyEdits, ManyItems: *manyItems, ManyClientDir: *manyClientDir, Node: *node,
+		ManyInterval: *manyInterval, ManyWarmup: *manyWarmup, ManyEdits: *manyEdits, ManyItems: *manyItems, ManyClientDir: *manyClientDir, Node: *node,
 		PeerBatchSize: *peerBatch, ProfileDir: *profile, SkipFloor: *noFloor, Log: e.stderr, Version: version,
 		KeepRuns: *keep,
 	}

@@ -73,7 +73,7 @@ func TestBenchMeasuresSyncprintOnLoopback(t *testing.T) {
 	// the bytes on the wire below three quarters of the content's.
 	rep, out := runBench(t, "--systems", "syncprint", "--runs", "2", "--items", "300", "--size", "200", "--content", "random",
 		"--bidi-edits", "40", "--bidi-common", "10", "--incremental-sizes", "500", "--incremental-changes", "5",
-		"--many-clients", "4", "--many-duration", "1s", "--many-interval", "50ms", "--many-edits", "3", "--many-items", "6", "--quiet")
+		"--many-clients", "4", "--many-duration", "1s", "--many-interval", "50ms", "--many-warmup", "300ms", "--many-edits", "3", "--many-items", "6", "--quiet")
 	require.Contains(t, out, "targets")
 	require.Len(t, rep.Results, 7, "pull, push, bidirectional, incremental, incremental-warm, many, many-raw")
 	require.Positive(t, rep.Machine.Cores, "machine described")
@@ -138,6 +138,12 @@ func TestBenchMeasuresSyncprintOnLoopback(t *testing.T) {
 	require.Positive(t, raw.Many.Applied)
 	require.Equal(t, raw.Many.Edited, raw.Many.Applied, "every edit applied")
 	require.Equal(t, raw.Many.Syncs, raw.Many.Exchanges, "one exchange per cycle")
+	// 4 clients, 3 edits every 50 ms, for 1 s: the schedule offers 240
+	// edits; the 300 ms of warm-up before them are not counted.
+	for _, m := range []*bench.ManyResult{many.Many, raw.Many} {
+		require.LessOrEqual(t, m.Edited, 4*3*20, "the warm-up's edits are not counted")
+	}
+	require.Equal(t, 4*3*20, raw.Many.Edited, "the server keeps up with 240 edits a second: every cycle of the schedule ran")
 	require.Empty(t, rep.Comparisons, "no peer ran")
 }
 
@@ -195,19 +201,30 @@ func idOf(i int) string { return fmt.Sprintf("item-%07d", i) }
 // picked the winner by CouchDB's rule), bytes counted, ratios computed.
 func TestBenchMeasuresThePeer(t *testing.T) {
 	requirePeer(t, true)
-	rep, out := runBench(t, "--workloads", "pull,bidirectional", "--runs", "1", "--peer-runs", "1",
-		"--items", "200", "--bidi-edits", "20", "--bidi-common", "5", "--no-floor", "--quiet", "--peer-dir", peerDir(t))
+	rep, out := runBench(t, "--workloads", "pull,bidirectional,many", "--runs", "1", "--peer-runs", "1",
+		"--items", "200", "--bidi-edits", "20", "--bidi-common", "5", "--no-floor", "--quiet", "--peer-dir", peerDir(t),
+		"--many-clients", "3", "--many-duration", "1s", "--many-interval", "100ms", "--many-warmup", "300ms", "--many-edits", "2", "--many-items", "4")
 	require.Contains(t, out, "Syncprint / peer")
-	require.Len(t, rep.Results, 4)
+	require.Len(t, rep.Results, 6)
 	for _, r := range rep.Results {
 		require.True(t, r.Verified, "%s %s: %s", r.System, r.Workload, r.VerifyError)
 		require.Positive(t, r.BytesUp+r.BytesDown)
 	}
 	require.Equal(t, 200, find(t, rep, bench.PouchDB, bench.WorkPull).Downloaded)
-	require.Len(t, rep.Comparisons, 2)
+	many := find(t, rep, bench.PouchDB, bench.WorkMany)
+	require.Zero(t, many.Many.Errors, many.Many.FirstError)
+	require.Positive(t, many.Many.Applied)
+	// 3 clients, 2 edits every 100 ms, for 1 s: at most the 60 edits of the
+	// schedule; the 300 ms of warm-up before them are not counted.
+	require.LessOrEqual(t, many.Many.Edited, 60, "the warm-up's edits are not counted")
+	require.Len(t, rep.Comparisons, 3)
 	for _, c := range rep.Comparisons {
-		require.Positive(t, c.Speedup)
-		require.Positive(t, c.BytesRatio)
+		if c.Workload == bench.WorkMany {
+			require.Positive(t, c.ThroughputRatio, "many runs for a fixed time: compared by rate")
+		} else {
+			require.Positive(t, c.Speedup, c.Workload)
+		}
+		require.Positive(t, c.BytesRatio, c.Workload)
 	}
 	require.NotEmpty(t, rep.Machine.Node)
 }

@@ -655,7 +655,7 @@ func (h *harness) many(ctx context.Context, s system, raw bool) error {
 	if raw {
 		workload = WorkManyRaw
 	}
-	h.logf("%s %s: %d clients, %d edits every %s each, for %s", s.name(), workload, cfg.ManyClients, cfg.ManyEdits, cfg.ManyInterval, cfg.ManyDuration)
+	h.logf("%s %s: %d clients, %d edits every %s each, for %s after %s of warm-up", s.name(), workload, cfg.ManyClients, cfg.ManyEdits, cfg.ManyInterval, cfg.ManyDuration, cfg.ManyWarmup)
 	dir := filepath.Join(cfg.WorkDir, s.name(), workload)
 	if err := os.RemoveAll(dir); err != nil {
 		return err
@@ -670,7 +670,8 @@ func (h *harness) many(ctx context.Context, s system, raw bool) error {
 		return err
 	}
 	spec := &ManySpec{Items: cfg.ManyItems, Edits: cfg.ManyEdits, Raw: raw,
-		DurationMillis: int(cfg.ManyDuration.Milliseconds()), IntervalMillis: int(cfg.ManyInterval.Milliseconds())}
+		DurationMillis: int(cfg.ManyDuration.Milliseconds()), IntervalMillis: int(cfg.ManyInterval.Milliseconds()),
+		WarmupMillis: int(cfg.ManyWarmup.Milliseconds())}
 	return h.queue(fx, timedSpec{
 		workload: workload, size: cfg.ManyItems, runs: 1,
 		timed: func(runDir string) Job {

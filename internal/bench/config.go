@@ -41,6 +41,7 @@ const (
 	DefaultManyClients   = 200
 	DefaultManyDuration  = 10 * time.Second
 	DefaultManyInterval  = 100 * time.Millisecond
+	DefaultManyWarmup    = 2 * time.Second
 	DefaultManyEdits     = 10
 	DefaultManyItems     = 20
 	DefaultPeerBatchSize = 1000
@@ -80,10 +81,12 @@ type Config struct {
 	PeerIncMax int
 	// ManyClients clients each edit ManyEdits of their ManyItems items
 	// and sync, once per ManyInterval (negative: back to back), for
-	// ManyDuration.
+	// ManyDuration, after ManyWarmup of the same load that no figure counts
+	// (negative: none).
 	ManyClients  int
 	ManyDuration time.Duration
 	ManyInterval time.Duration
+	ManyWarmup   time.Duration
 	ManyEdits    int
 	ManyItems    int
 	// ManyClientDir holds the many workload's client stores (both
@@ -175,6 +178,12 @@ func (cfg *Config) validate() error {
 	}
 	if cfg.ManyInterval < 0 {
 		cfg.ManyInterval = 0
+	}
+	if cfg.ManyWarmup == 0 {
+		cfg.ManyWarmup = DefaultManyWarmup
+	}
+	if cfg.ManyWarmup < 0 {
+		cfg.ManyWarmup = 0
 	}
 	if cfg.Node == "" {
 		cfg.Node = DefaultNode

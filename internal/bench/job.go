@@ -164,6 +164,12 @@ type ManySpec struct {
 	Edits int `json:"edits"`
 	// DurationMillis is how long the timed phase runs.
 	DurationMillis int `json:"duration_ms"`
+	// WarmupMillis is how long the clients run the same cycles before the
+	// runner says ready: the server's store grows to its working size and
+	// its process to its working memory, so that the timed phase measures
+	// a server that has been serving, as a deployed one has. Nothing of the
+	// warm-up is counted (bytes, CPU, latencies, items).
+	WarmupMillis int `json:"warmup_ms,omitempty"`
 	// IntervalMillis is the period of each client's edit-and-sync cycle
 	// (0: back to back). A cycle that overruns starts the next at once.
 	IntervalMillis int `json:"interval_ms"`

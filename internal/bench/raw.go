@@ -128,10 +128,15 @@ func prepareManyRaw(ctx context.Context, job Job) (step, error) {
 	if err := <-errs; err != nil {
 		return step{}, fmt.Errorf("setup: %w", err)
 	}
+	if m.WarmupMillis > 0 {
+		if res := runManyRaw(ctx, m, job.Content, clients, exch, time.Duration(m.WarmupMillis)*time.Millisecond, "w"); res.Errors > 0 {
+			return step{}, fmt.Errorf("warm-up: %d of %d exchanges failed, the first: %s", res.Errors, res.Errors+res.Syncs, res.FirstError)
+		}
+	}
 	exch.reset()
 	return step{
 		timed: func(ctx context.Context) (Message, error) {
-			res := runManyRaw(ctx, m, job.Content, clients, exch)
+			res := runManyRaw(ctx, m, job.Content, clients, exch, time.Duration(m.DurationMillis)*time.Millisecond, "m")
 			return Message{Uploaded: res.Applied, Many: res}, nil
 		},
 		verify: func(ctx context.Context) error {
@@ -171,11 +176,11 @@ func prepareManyRaw(ctx context.Context, job Job) (step, error) {
 	}, nil
 }
 
-// runManyRaw is the timed phase of many-raw: like runMany, with one
-// exchange per cycle instead of a session.
-func runManyRaw(ctx context.Context, m *ManySpec, spec ContentSpec, clients []*rawClient, exch *latencies) *ManyResult {
+// runManyRaw is the timed phase of many-raw (and its warm-up): like
+// runMany, with one exchange per cycle instead of a session.
+func runManyRaw(ctx context.Context, m *ManySpec, spec ContentSpec, clients []*rawClient, exch *latencies, d time.Duration, tag string) *ManyResult {
 	start := time.Now()
-	deadline := start.Add(time.Duration(m.DurationMillis) * time.Millisecond)
+	deadline := start.Add(d)
 	interval := time.Duration(m.IntervalMillis) * time.Millisecond
 	var mu sync.Mutex // guards res
 	res := &ManyResult{Clients: len(clients)}
@@ -184,7 +189,7 @@ func runManyRaw(ctx context.Context, m *ManySpec, spec ContentSpec, clients []*r
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			paceCycles(ctx, m, spec, start, deadline, interval, k, len(clients), func(batch map[string][]byte) {
+			paceCycles(ctx, m, spec, start, deadline, interval, k, len(clients), tag, func(batch map[string][]byte) {
 				n, err := rc.exchange(ctx, batch)
 				mu.Lock()
 				res.Edited += len(batch)

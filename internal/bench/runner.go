@@ -551,10 +551,16 @@ func prepareMany(ctx context.Context, job Job) (step, error) {
 		closeAll()
 		return step{}, fmt.Errorf("setup: %w", err)
 	}
+	if m.WarmupMillis > 0 {
+		if res := runMany(ctx, m, job.Content, clients, exch, time.Duration(m.WarmupMillis)*time.Millisecond, "w"); res.Errors > 0 {
+			closeAll()
+			return step{}, fmt.Errorf("warm-up: %d of %d syncs failed, the first: %s", res.Errors, res.Errors+res.Syncs, res.FirstError)
+		}
+	}
 	exch.reset()
 	return step{
 		timed: func(ctx context.Context) (Message, error) {
-			res := runMany(ctx, m, job.Content, clients, exch)
+			res := runMany(ctx, m, job.Content, clients, exch, time.Duration(m.DurationMillis)*time.Millisecond, "m")
 			return Message{Uploaded: res.Applied, Many: res}, nil
 		},
 		verify: func(ctx context.Context) error {
@@ -576,11 +582,12 @@ func prepareMany(ctx context.Context, job Job) (step, error) {
 	}, nil
 }
 
-// runMany is OpMany's timed phase: every client edits m.Edits of its items
-// and syncs, once per m.IntervalMillis, until m.DurationMillis is over.
-func runMany(ctx context.Context, m *ManySpec, spec ContentSpec, clients []*clientd.Client, exch *latencies) *ManyResult {
+// runMany is OpMany's timed phase (and its warm-up): every client edits
+// m.Edits of its items and syncs, once per m.IntervalMillis, for d; tag
+// tells the content of the phase's cycles from another's.
+func runMany(ctx context.Context, m *ManySpec, spec ContentSpec, clients []*clientd.Client, exch *latencies, d time.Duration, tag string) *ManyResult {
 	start := time.Now()
-	deadline := start.Add(time.Duration(m.DurationMillis) * time.Millisecond)
+	deadline := start.Add(d)
 	interval := time.Duration(m.IntervalMillis) * time.Millisecond
 	syncs := &latencies{}
 	var mu sync.Mutex // guards res
@@ -591,7 +598,7 @@ func runMany(ctx context.Context, m *ManySpec, spec ContentSpec, clients []*clie
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			paceCycles(ctx, m, spec, start, deadline, interval, k, len(clients), func(batch map[string][]byte) {
+			paceCycles(ctx, m, spec, start, deadline, interval, k, len(clients), tag, func(batch map[string][]byte) {
 				var rep clientd.Report
 				var d time.Duration
 				err := c.PutMany(coll, batch)
@@ -628,13 +635,19 @@ func runMany(ctx context.Context, m *ManySpec, spec ContentSpec, clients []*clie
 // paceCycles runs one client's edit-and-sync cycles of many and many-raw
 // until deadline: client k of n starts k/n of an interval late (so that the
 // clients' cycles spread over it), and each cycle gets the batch of
-// m.Edits items it edits, with content of that cycle.
-func paceCycles(ctx context.Context, m *ManySpec, spec ContentSpec, start, deadline time.Time, interval time.Duration, k, n int, cycle func(batch map[string][]byte)) {
+// m.Edits items it edits, with content of that cycle (tag and its number).
+func paceCycles(ctx context.Context, m *ManySpec, spec ContentSpec, start, deadline time.Time, interval time.Duration, k, n int, tag string, cycle func(batch map[string][]byte)) {
 	next := start
 	if interval > 0 {
 		next = start.Add(interval * time.Duration(k) / time.Duration(n))
 	}
 	for c := 1; ; c++ {
+		// A cycle due after the deadline never starts: do not sleep until
+		// then, which would add the idle wait to the phase's duration and
+		// take it from its rate.
+		if next.After(deadline) {
+			return
+		}
 		if d := time.Until(next); d > 0 {
 			time.Sleep(d)
 		}
@@ -645,7 +658,7 @@ func paceCycles(ctx context.Context, m *ManySpec, spec ContentSpec, start, deadl
 		batch := make(map[string][]byte, m.Edits)
 		for j := range m.Edits {
 			id := itemID(((c-1)*m.Edits + j) % m.Items)
-			batch[id] = Content(spec, id, fmt.Sprintf("m%d", c))
+			batch[id] = Content(spec, id, fmt.Sprintf("%s%d", tag, c))
 		}
 		cycle(batch)
 	}

@@ -52,7 +52,11 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 	}
 	if len(many) > 0 {
-		fmt.Fprintf(w, "\nmany clients: %d clients, %d edits per sync every %s, for %s\n", r.Settings.ManyClients, r.Settings.ManyEdits, r.Settings.ManyInterval, r.Settings.ManyDuration)
+		warm := ""
+		if r.Settings.ManyWarmup != "" && r.Settings.ManyWarmup != "0s" {
+			warm = " after " + r.Settings.ManyWarmup + " of the same load, not measured"
+		}
+		fmt.Fprintf(w, "\nmany clients: %d clients, %d edits per sync every %s, for %s%s\n", r.Settings.ManyClients, r.Settings.ManyEdits, r.Settings.ManyInterval, r.Settings.ManyDuration, warm)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "workload\tsystem\tsyncs\terrors\tedited\tapplied\toffered/s\tapplied/s\tsession p50 ms\tp99 ms\tmax ms\texchange p50 ms\tp99 ms\t")
 		for _, res := range many {

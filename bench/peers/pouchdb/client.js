@@ -175,43 +175,56 @@ async function prepareMany(job, batch) {
       await replicate(c.db, c.remote, 'both', batch);
     }));
   }
+  // The clients' edit-and-sync cycles for durationMs; tag tells a phase's
+  // content from another's.
+  const run = async (durationMs, tag) => {
+    const start = Date.now();
+    const deadline = start + durationMs;
+    const res = { clients: clients.length, syncs: 0, errors: 0, edited: 0, applied: 0 };
+    const lat = [];
+    await Promise.all(clients.map(async (c, k) => {
+      let next = start + (m.interval_ms > 0 ? (m.interval_ms * k) / clients.length : 0);
+      for (let cycle = 1; ; cycle++) {
+        if (next > deadline) return; // never sleep past the deadline for a cycle that will not start
+        const d = next - Date.now();
+        if (d > 0) await new Promise((r) => setTimeout(r, d));
+        if (Date.now() > deadline) return;
+        next += m.interval_ms;
+        const bodies = new Map();
+        for (let j = 0; j < m.edits; j++) {
+          const id = itemID(((cycle - 1) * m.edits + j) % m.items);
+          bodies.set(id, content(job.content, id, tag + cycle));
+        }
+        res.edited += bodies.size;
+        try {
+          await putDocs(c.db, bodies);
+          const t0 = process.hrtime.bigint();
+          const r = await replicate(c.db, c.remote, 'both', batch);
+          lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
+          res.syncs++;
+          res.applied += r.uploaded || 0;
+        } catch (err) {
+          res.errors++;
+          if (!res.first_error) res.first_error = String(err && err.message || err);
+        }
+      }
+    }));
+    res.seconds = (Date.now() - start) / 1000;
+    lat.sort((a, b) => a - b);
+    res.sync_p50_ms = percentile(lat, 0.5);
+    res.sync_p99_ms = percentile(lat, 0.99);
+    res.sync_max_ms = lat.length ? lat[lat.length - 1] : 0;
+    return res;
+  };
+  // Warm-up, untimed: the same load, so that the timed phase measures a
+  // server that has been serving (ManySpec.WarmupMillis).
+  if (m.warmup_ms > 0) {
+    const w = await run(m.warmup_ms, 'w');
+    if (w.errors > 0) throw new Error(`warm-up: ${w.errors} of ${w.errors + w.syncs} syncs failed, the first: ${w.first_error}`);
+  }
   return {
     timed: async () => {
-      const start = Date.now();
-      const deadline = start + m.duration_ms;
-      const res = { clients: clients.length, syncs: 0, errors: 0, edited: 0, applied: 0 };
-      const lat = [];
-      await Promise.all(clients.map(async (c, k) => {
-        let next = start + (m.interval_ms > 0 ? (m.interval_ms * k) / clients.length : 0);
-        for (let cycle = 1; ; cycle++) {
-          const d = next - Date.now();
-          if (d > 0) await new Promise((r) => setTimeout(r, d));
-          if (Date.now() > deadline) return;
-          next += m.interval_ms;
-          const bodies = new Map();
-          for (let j = 0; j < m.edits; j++) {
-            const id = itemID(((cycle - 1) * m.edits + j) % m.items);
-            bodies.set(id, content(job.content, id, 'm' + cycle));
-          }
-          res.edited += bodies.size;
-          try {
-            await putDocs(c.db, bodies);
-            const t0 = process.hrtime.bigint();
-            const r = await replicate(c.db, c.remote, 'both', batch);
-            lat.push(Number(process.hrtime.bigint() - t0) / 1e6);
-            res.syncs++;
-            res.applied += r.uploaded || 0;
-          } catch (err) {
-            res.errors++;
-            if (!res.first_error) res.first_error = String(err && err.message || err);
-          }
-        }
-      }));
-      res.seconds = (Date.now() - start) / 1000;
-      lat.sort((a, b) => a - b);
-      res.sync_p50_ms = percentile(lat, 0.5);
-      res.sync_p99_ms = percentile(lat, 0.99);
-      res.sync_max_ms = lat.length ? lat[lat.length - 1] : 0;
+      const res = await run(m.duration_ms, 'm');
       return { uploaded: res.applied, many: res };
     },
     verify: async () => {
