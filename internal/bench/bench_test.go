@@ -333,3 +333,31 @@ func TestManyComparesBytesAndCPUPerAppliedItem(t *testing.T) {
 		}
 	}
 }
+
+// Offered exactly 20,000 edits a second, a server that keeps up applies
+// them all, yet its rate over the phase falls short by the last answers'
+// latency: the target counts it sustained. A server that falls behind
+// delays the paced cycles, so fewer edits than offered are made, and the
+// target is missed; so it is when a sync fails.
+func TestManyTargetCountsAServerThatKeepsUpWithTheOfferedRate(t *testing.T) {
+	judge := func(x ManyResult) string {
+		rep := &Report{Settings: Settings{Size: 200, Content: ContentText, ManyClients: 200, ManyDuration: "10s"}}
+		x.Clients, x.Offered, x.ExchangeP99 = 200, 20_000, 30
+		r := &Result{Workload: WorkManyRaw, System: Syncprint, Runs: 1, Moved: x.Applied, Verified: true,
+			Millis: Stat{Median: 10_000, Min: 10_000, Max: 10_000}, Many: &x}
+		r.compute()
+		rep.Results = append(rep.Results, r)
+		rep.Recompute()
+		for _, tg := range rep.Targets {
+			if tg.Name == "many-raw (the server alone): applied items per second" {
+				return tg.Status
+			}
+		}
+		t.Fatal("no many-raw target")
+		return ""
+	}
+	require.Equal(t, "met", judge(ManyResult{Edited: 200_000, Applied: 200_000, Syncs: 20_000, Seconds: 10.015}), "19,970/s, all offered applied")
+	require.Equal(t, "missed", judge(ManyResult{Edited: 190_000, Applied: 190_000, Syncs: 19_000, Seconds: 10.015}), "fell behind the schedule")
+	require.Equal(t, "missed", judge(ManyResult{Edited: 200_000, Applied: 199_990, Syncs: 19_999, Errors: 1, Seconds: 10.015}), "a sync failed")
+	require.Equal(t, "met", judge(ManyResult{Edited: 210_000, Applied: 210_000, Syncs: 21_000, Seconds: 10.01}), "over 20,000/s outright")
+}

