@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/syncprint/syncprint/protocol"
@@ -169,6 +170,77 @@ func init() {
 		ct.Check(first.Cursor == "" || first.Cursor == sCursor(cColl, 0), "the pull starts from the old cursor (nothing stored from the corrupted session)", "cursor %q", first.Cursor)
 		got, found = ct.Get(cColl, "x")
 		ct.Check(found && got == "good", `the client holds "good" after a clean session`, "found %v, %q", found, got)
+	})
+
+	clientCase(Case{
+		ID: "client/sync/refuses-corrupted-page-content", Level: MUST,
+		Reqs: []string{"SP-6.1-8", "SP-4.2-5", "SP-6.5-6"},
+		Desc: "content that came with the change info and does not match its fingerprint is not stored, nor anything of its page, and the cursor does not advance",
+		Procedure: `
+			The server offers content with the change info (SP-6.1-8) and holds "x" = "good" and
+			"y" = "fine". A client with nothing local syncs; if it asks for content, the first
+			page that carries it has "x" with content "evil" (fingerprint of "good"). Assert: the
+			client holds neither "evil" nor "y" after that sync; the next sync (no longer
+			corrupted) pulls from the old cursor again and then holds "good" and "fine". A client
+			that never asks for content must hold "good" and "fine" after the first sync.`,
+	}, func(ct *CT) {
+		ct.srv.mu.Lock()
+		ct.srv.offerContent = true
+		ct.srv.mu.Unlock()
+		ct.srv.write(cColl, "x", "good", false)
+		ct.srv.write(cColl, "y", "fine", false)
+		var once sync.Once
+		var asked atomic.Bool
+		ct.srv.setHook(func(r *sRequest) *sResponse {
+			if r.Path != protocol.PathChanges {
+				return nil
+			}
+			var resp *sResponse
+			ct.srv.mu.Lock()
+			a := ct.srv.answer(r)
+			ct.srv.mu.Unlock()
+			var x protocol.ChangesResponse
+			if a.Status != 200 || protocol.Unmarshal(a.Body, &x) != nil || x.Contents == nil {
+				return nil // answered as usual
+			}
+			once.Do(func() {
+				asked.Store(true)
+				for i := range x.Changes {
+					if x.Changes[i].ID == "x" {
+						x.Contents[i] = []byte("evil")
+					}
+				}
+				resp = okResp(x)
+			})
+			return resp
+		})
+		r := ct.Sync()
+		if !asked.Load() {
+			// Nothing corrupted: the client downloaded in exchanges.
+			ct.srv.setHook(nil)
+			ct.Logf("the client did not ask for content with the change info")
+			for id, want := range map[string]string{"x": "good", "y": "fine"} {
+				got, found := ct.Get(cColl, id)
+				ct.Check(found && got == want, fmt.Sprintf("the client holds %q = %q", id, want), "found %v, %q (sync ok=%v)", found, got, r.OK)
+			}
+			return
+		}
+		got, found := ct.Get(cColl, "x")
+		ct.Check(!(found && got == "evil"), "the corrupted content not stored", "the client holds %q (sync ok=%v)", got, r.OK)
+		_, foundY := ct.Get(cColl, "y")
+		ct.Check(!foundY, "nothing of the refused page stored", `the client holds "y"`)
+		ct.srv.setHook(nil)
+		before := len(ct.srv.requests(protocol.PathChanges))
+		ct.MustSync()
+		pulls := ct.srv.requests(protocol.PathChanges)[before:]
+		ct.Check(len(pulls) > 0, "the next session pulls the change info", "no pull")
+		var first protocol.ChangesRequest
+		_ = protocol.Unmarshal(pulls[0].Body, &first)
+		ct.Check(first.Cursor == "" || first.Cursor == sCursor(cColl, 0), "the pull starts from the old cursor (nothing stored from the corrupted session)", "cursor %q", first.Cursor)
+		got, found = ct.Get(cColl, "x")
+		ct.Check(found && got == "good", `the client holds "good" after a clean session`, "found %v, %q", found, got)
+		got, found = ct.Get(cColl, "y")
+		ct.Check(found && got == "fine", `the client holds "fine" after a clean session`, "found %v, %q", found, got)
 	})
 
 	clientCase(Case{

@@ -136,6 +136,17 @@ var clientMutants = []clientMutant{
 			}
 			return status, resp, 0
 		}},
+	{name: "trusts-page-content", doc: "stores content that came with the change info without checking its fingerprint", cases: []string{"client/sync/refuses-corrupted-page-content"},
+		after: func(cp *clientProxy, r *http.Request, body []byte, status int, resp []byte) (int, []byte, int) {
+			if x, ok := decode[protocol.ChangesResponse](resp); ok && status == 200 && r.URL.Path == protocol.PathChanges && x.Contents != nil {
+				for i := range x.Changes {
+					fp := fingerprint.Of(x.Changes[i].ID, x.Changes[i].Deleted, x.Contents[i])
+					x.Changes[i].FP = fp[:]
+				}
+				return status, encode(x), 0
+			}
+			return status, resp, 0
+		}},
 	{name: "ignores-server-versions", doc: "talks to a server that speaks no version it knows", cases: []string{"client/session/refuses-incompatible-server"},
 		after: func(cp *clientProxy, r *http.Request, body []byte, status int, resp []byte) (int, []byte, int) {
 			if info, ok := decode[protocol.Info](resp); ok && r.URL.Path == protocol.PathInfo {

@@ -15,6 +15,7 @@ var killer = map[string]string{
 	"server/auth/scheme-case-insensitive":                   "strict-bearer-scheme",
 	"server/auth/token-form":                                "non-standard-tokens",
 	"server/auth/user-token-at-admin-endpoint":              "wrong-status-codes",
+	"server/changes/content":                                "no-page-content",
 	"server/changes/cursor-form":                            "no-cursor-for-empty-pages",
 	"server/changes/cursor-of-another-epoch":                "cursors-not-checked",
 	"server/changes/empty-collection":                       "no-cursor-for-empty-pages",

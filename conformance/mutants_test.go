@@ -297,6 +297,16 @@ var mutants = []mutant{
 				}
 			}
 		}},
+	{name: "no-page-content", doc: "change-info pages never carry the contents asked for (SP-6.1-8)",
+		after: func(p *proxy, x *exchange) {
+			if x.req.URL.Path != protocol.PathChanges {
+				return
+			}
+			if r, ok := decode[protocol.ChangesResponse](x.resp); ok && x.status == 200 && r.Contents != nil {
+				r.Contents = nil
+				x.resp = encode(r)
+			}
+		}},
 	{name: "hides-tombstones", doc: "deletions are left out of the change info and of downloads",
 		after: func(p *proxy, x *exchange) {
 			switch x.req.URL.Path {

@@ -36,6 +36,10 @@ type scripted struct {
 	log      []sRequest
 	hook     func(r *sRequest) *sResponse
 	pageSize int // default change-info page; 0 means 1000
+	// offerContent honours a change-info request's content (SP-6.1-8).
+	// Off by default, as a server that predates it: the other cases
+	// exercise downloads in exchanges whether or not a client asks.
+	offerContent bool
 	// encodeAll encodes every response in a coding the request accepts,
 	// taking turns among them; otherwise, like the reference server,
 	// responses of coding.MinSize bytes or more are encoded in the first.
@@ -417,6 +421,13 @@ func (s *scripted) answer(r *sRequest) *sResponse {
 			}
 			resp.Changes = append(resp.Changes, changeInfo(it))
 			resp.Cursor = sCursor(req.Collection, it.Version)
+			if req.Content && s.offerContent {
+				var content []byte
+				if !it.Deleted {
+					content = append([]byte{}, it.Content...)
+				}
+				resp.Contents = append(resp.Contents, content)
+			}
 		}
 		return okResp(resp)
 	default:

@@ -153,6 +153,59 @@ func init() {
 	})
 
 	serverCase(Case{
+		ID: "server/changes/content", Level: MUST,
+		Reqs: []string{"SP-6.1-8", "SP-6.1-1"},
+		Desc: "a page asked for with content carries each entry's content at its index, nil for a tombstone; one asked for without carries none",
+		Procedure: `
+			Upload "x" (content "hello, world\n"), an empty-content item "e" and a tombstone "d" to
+			a fresh collection; rewrite "x" ("hello again"). Read the change info with content
+			true. Assert: contents has one element per entry; each item's is the content of its
+			listed version (its fingerprint is the entry's fp, its length the entry's size), the
+			empty item's is empty and not nil, the tombstone's is nil. Read it page by page with
+			limit 1 and content true: each page carries its entry's content. Read it without
+			content: no contents key.`,
+	}, func(t *T) {
+		ns := t.NewCollection()
+		h := t.HLC(-1000)
+		res := t.Upload(UserA, ns, Up("x", 0, 0, h, "hello, world\n"), Up("e", 0, 0, h+1, ""), Del("d", 0, 0, h+2))
+		for _, r := range res {
+			t.WantStatus(r, protocol.StatusApplied)
+		}
+		t.Put(UserA, ns, "x", res[0].Version, res[0].Version, "hello again")
+		want := map[string][]byte{"x": []byte("hello again"), "e": {}, "d": nil}
+		check := func(what string, p protocol.ChangesResponse) {
+			t.Equal(what+": one content per entry", len(p.Changes), len(p.Contents))
+			for i, c := range p.Changes {
+				if i >= len(p.Contents) {
+					break
+				}
+				got := p.Contents[i]
+				t.Check(bytes.Equal(got, want[c.ID]) && (got == nil) == (want[c.ID] == nil),
+					fmt.Sprintf("%s: content of %q = %q (nil: %v)", what, c.ID, want[c.ID], want[c.ID] == nil), "%q (nil: %v)", got, got == nil)
+				fp := FP(c.ID, c.Deleted, got)
+				t.Check(bytes.Equal(fp, c.FP), fmt.Sprintf("%s: the content of %q is that of its listed version", what, c.ID), "fingerprint %x, entry %x", fp, c.FP)
+				t.Equal(what+": size of "+c.ID, uint32(len(got)), c.Size)
+			}
+		}
+		var all protocol.ChangesResponse
+		t.OK(t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: ns.Collection, Content: true}), &all)
+		t.Equal("entries", 3, len(all.Changes))
+		check("one page", all)
+		cursor := ""
+		for i := 0; i < 3; i++ {
+			var p protocol.ChangesResponse
+			t.OK(t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: ns.Collection, Cursor: cursor, Limit: 1, Content: true}), &p)
+			t.Equal(fmt.Sprintf("page %d: entries", i+1), 1, len(p.Changes))
+			check(fmt.Sprintf("page %d", i+1), p)
+			cursor = p.Cursor
+		}
+		r := t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: ns.Collection})
+		var plain protocol.ChangesResponse
+		t.OK(r, &plain)
+		t.Check(plain.Contents == nil && !bytes.Contains(r.Body, []byte("contents")), "no contents unless asked", "contents %v", plain.Contents)
+	})
+
+	serverCase(Case{
 		ID: "server/changes/rewritten-item-listed-once", Level: MUST,
 		Reqs: []string{"SP-6.1-2", "SP-2-6"},
 		Desc: "an item is listed once, with its current version; an item changed after a page moves to a later page",

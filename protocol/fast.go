@@ -140,7 +140,11 @@ func (m *ExchangeResponse) sizeHint() int {
 }
 
 func (m *ChangesResponse) appendMsgpack(b []byte) []byte {
-	b = appendMapLen(b, 4)
+	if len(m.Contents) > 0 { // omitempty
+		b = appendMapLen(b, 5)
+	} else {
+		b = appendMapLen(b, 4)
+	}
 	b = appendStr(b, "changes")
 	if m.Changes == nil {
 		b = append(b, 0xc0)
@@ -152,13 +156,23 @@ func (m *ChangesResponse) appendMsgpack(b []byte) []byte {
 	}
 	b = appendStr(appendStr(b, "cursor"), m.Cursor)
 	b = appendBool(appendStr(b, "more"), m.More)
-	return appendUint(appendStr(b, "head"), m.Head)
+	b = appendUint(appendStr(b, "head"), m.Head)
+	if len(m.Contents) > 0 {
+		b = appendArrayLen(appendStr(b, "contents"), len(m.Contents))
+		for _, c := range m.Contents {
+			b = appendBin(b, c)
+		}
+	}
+	return b
 }
 
 func (m *ChangesResponse) sizeHint() int {
-	n := 64 + len(m.Cursor)
+	n := 80 + len(m.Cursor)
 	for i := range m.Changes {
 		n += changeInfoHint(&m.Changes[i])
+	}
+	for _, c := range m.Contents {
+		n += 5 + len(c)
 	}
 	return n
 }
@@ -686,6 +700,14 @@ func (r *reader) changesResponse(m *ChangesResponse) {
 		case "head":
 			r.once(&seen, 8)
 			m.Head = r.uint()
+		case "contents":
+			r.once(&seen, 16)
+			if k := r.arrayLen(); k >= 0 && !r.bad {
+				m.Contents = make([][]byte, k)
+				for i := range m.Contents {
+					m.Contents[i] = r.bytes()
+				}
+			}
 		default:
 			r.fail()
 		}

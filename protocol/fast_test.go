@@ -131,6 +131,12 @@ func (g gen) changesResponse() ChangesResponse {
 		for i := range m.Changes {
 			m.Changes[i] = g.changeInfo()
 		}
+		if g.r.IntN(2) == 0 {
+			m.Contents = make([][]byte, n)
+			for i := range m.Contents {
+				m.Contents[i] = g.bin() // nil for some: a tombstone's
+			}
+		}
 	}
 	return m
 }

@@ -9,6 +9,10 @@ type ChangesRequest struct {
 	// Limit is the largest number of entries wanted; 0 means the server's
 	// default page size. Over max_page is too_many_items.
 	Limit int `msgpack:"limit"`
+	// Content asks for the content of every entry in the response's
+	// Contents [SP-6.1-8]: the items' download in the same request, for a
+	// client that has no local change to compare them with.
+	Content bool `msgpack:"content,omitempty"`
 }
 
 // ChangeInfo describes one item's latest change on the server, without its
@@ -37,4 +41,8 @@ type ChangesResponse struct {
 	More bool `msgpack:"more"`
 	// Head is the collection's greatest server version when the page was read.
 	Head uint64 `msgpack:"head"`
+	// Contents, when the request asked for content, holds the content of
+	// Changes[i] at Contents[i] (nil for a tombstone), for every entry
+	// [SP-6.1-8]; absent otherwise, and from a server that does not offer it.
+	Contents [][]byte `msgpack:"contents,omitempty"`
 }

@@ -156,6 +156,15 @@ func exampleMessages() []message {
 			},
 			Cursor: cursorAt(coll, 3), More: false, Head: 3,
 		}},
+		{"changes_request_content", "POST /v1/changes", "request", "first pull of a client with no local change, asking for the contents (SP-6.1-8)", protocol.ChangesRequest{Collection: coll, Limit: 1000, Content: true}},
+		{"changes_response_content", "POST /v1/changes", "response", "the page of changes_response with the contents asked for: nil for the tombstone (SP-6.1-8)", protocol.ChangesResponse{
+			Changes: []protocol.ChangeInfo{
+				ci("note-a", 2, false, text("Buy milk and eggs\n"), h(1000), laptop),
+				ci("note-c", 3, true, nil, h(2000), laptop),
+			},
+			Cursor: cursorAt(coll, 3), More: false, Head: 3,
+			Contents: [][]byte{text("Buy milk and eggs\n"), nil},
+		}},
 		{"changes_response_empty", "POST /v1/changes", "response", "an empty page: the cursor of version 0 for a request cursor \"\"", protocol.ChangesResponse{Cursor: cursorAt(coll, 0), Head: 0}},
 		{"exchange_request", "POST /v1/exchange", "request", "five uploads (one a tombstone) and four downloads", protocol.ExchangeRequest{
 			Collection: coll, BatchID: batchID, Cursor: cursorAt(coll, 9),
