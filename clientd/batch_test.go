@@ -66,7 +66,7 @@ func TestDownloadsGoInExchangesOfBoundedSize(t *testing.T) {
 	require.Equal(t, len(items), mustSync(t, laptop).Uploaded)
 
 	rec := newExchangeRecorder(t)
-	phone := srv.client(t, "alice", "phone", withTransport(&hookTransport{base: http.DefaultTransport, before: rec.before}))
+	phone := srv.client(t, "alice", "phone", withTransport(&hookTransport{base: http.DefaultTransport, before: rec.before}), downloadsInExchanges)
 	require.Equal(t, len(items), mustSync(t, phone).Downloaded)
 	for id, want := range items {
 		require.Equal(t, string(want), mustGet(t, phone, "notes", id), id)
@@ -147,7 +147,7 @@ func TestChangePagesAreFetchedAheadInCursorOrder(t *testing.T) {
 			return broken && req.URL.Path == protocol.PathChanges && len(answers) >= 3
 		},
 	}
-	phone := srv.client(t, "alice", "phone", withTransport(hook))
+	phone := srv.client(t, "alice", "phone", withTransport(hook), downloadsInExchanges)
 
 	mu.Lock()
 	broken = true

@@ -98,6 +98,11 @@ type Config struct {
 	// the store from inside the transport (an edit while a sync runs) sets
 	// it, so that the edit and the transaction have one order.
 	SerialExchanges bool
+	// DownloadsInExchanges (test seam) never asks for content with the
+	// change info (SP-6.1-8): every download goes in an exchange, as with
+	// a server that does not offer content, which is the path a test of
+	// exchange downloads means to take.
+	DownloadsInExchanges bool
 }
 
 // validate checks cfg and fills in the defaults.

@@ -193,3 +193,7 @@ func (h *hookTransport) count(path string) int {
 func withTransport(rt http.RoundTripper) func(*clientd.Config) {
 	return func(cfg *clientd.Config) { cfg.HTTPClient = &http.Client{Transport: rt} }
 }
+
+// downloadsInExchanges makes a client download in exchanges, never with
+// the change info (SP-6.1-8): the path a test of exchange downloads takes.
+func downloadsInExchanges(cfg *clientd.Config) { cfg.DownloadsInExchanges = true }

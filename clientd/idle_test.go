@@ -27,7 +27,8 @@ func proxied(t *testing.T, idle time.Duration) (*testServer, *faultproxy.Proxy, 
 		cfg.ServerURL = p.URL()
 		cfg.IdleTimeout = idle
 		cfg.RequestTimeout = 10 * time.Minute
-		cfg.DisableCompression = true // the bandwidth test counts plain bytes
+		cfg.DisableCompression = true   // the bandwidth test counts plain bytes
+		cfg.DownloadsInExchanges = true // the faults strike exchanges
 	})
 	return srv, p, c
 }

@@ -243,6 +243,7 @@ func TestADownloadEditedMeanwhileRaisesSeenAndKeepsTheEditPending(t *testing.T) 
 	a := ls.client(t, "laptop", nil)
 	rt := &editThenFail{}
 	b := ls.client(t, "phone", rt)
+	b.cfg.DownloadsInExchanges = true // the edit is made when the exchange is sent
 	rt.edit = func() { require.NoError(t, b.Put("notes", "n", []byte("mine"))) }
 	require.NoError(t, a.Put("notes", "n", []byte("v1")))
 	syncOK(t, a)

@@ -32,6 +32,7 @@ func TestSerialExchangesApplyEachResponseBeforeTheNextRequest(t *testing.T) {
 	var held []int // items the phone holds when each exchange is sent
 	phone = srv.client(t, "alice", "phone", func(cfg *clientd.Config) {
 		cfg.SerialExchanges = true
+		cfg.DownloadsInExchanges = true
 		cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
 			if r.URL.Path == protocol.PathExchange {
 				items, err := phone.List("notes")

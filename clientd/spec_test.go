@@ -64,7 +64,7 @@ func TestADownloadEditedMeanwhileIsPlannedByTheRuleAgainstTheDownloadedVersion(t
 	rec := &exchangeRecorder{t: t}
 	var c *clientd.Client
 	rec.act = func() { require.NoError(t, c.Put("notes", "n", []byte("mine"))) }
-	c = srv.client(t, "alice", "laptop", withTransport(&hookTransport{base: http.DefaultTransport, before: rec.before}))
+	c = srv.client(t, "alice", "laptop", withTransport(&hookTransport{base: http.DefaultTransport, before: rec.before}), downloadsInExchanges)
 	other := srv.client(t, "alice", "phone")
 	require.NoError(t, other.Put("notes", "n", []byte("v1")))
 	mustSync(t, other)

@@ -420,6 +420,10 @@ type cand struct {
 	// block: the item keeps the cursor until its step is carried out
 	// (SP-6.5-6): its entry of the pulled change info is not handled yet.
 	block bool
+	// inline: content is remote's content, verified, which came with the
+	// change info (SP-6.1-8): a download needs no exchange.
+	inline  bool
+	content []byte
 }
 
 // work is a planned item.
@@ -439,6 +443,10 @@ type work struct {
 	// base, when above the record's, is the Upload.Base of an upload that
 	// derives from the device's own newer server version (ownBase).
 	base changelog.Seq
+	// inline and content: a download whose content came with the change
+	// info (cand.inline), carried out locally.
+	inline  bool
+	content []byte
 }
 
 // ownBase rebases a pending item on the device's own server version: when
@@ -620,8 +628,13 @@ func (s *session) syncCollectionOnce(name string) error {
 	// session's memory depends on the segment, not on the collection.
 	cur := cursor
 	pulled := 0
+	p, err := s.newPuller(name)
+	if err != nil {
+		return err
+	}
+	defer p.close()
 	for {
-		seg, index, more, err := s.pullSegment(name, &cur, &pulled)
+		seg, index, more, err := s.pullSegment(p, &cur, &pulled)
 		if err != nil {
 			return err
 		}
@@ -705,41 +718,97 @@ func (s *session) pendingPart(name string, after *string, n int) ([]string, erro
 	return ids, err
 }
 
-// pullSegment pulls change-info pages from *cur until the server has no
-// more or the segment holds SegmentEntries items, and returns the items to
-// plan, in the order of the change info, each with its greatest version
-// (SP-6.1-6), and their index by ID. *cur becomes the last page's cursor; *pulled counts the
-// entries pulled in the session, for progress.
+// puller fetches one collection's change-info pages for a session, the
+// next page already in flight while the current one is handled: the
+// requests and their order are those of a client that waits, only sooner.
 //
-// While a page's entries are indexed, the next page is already being
-// fetched when the segment is sure to take it: the requests and their
-// order are those of a client that waits, only sooner.
-func (s *session) pullSegment(name string, cur *string, pulled *int) (seg []cand, remote map[string]int, more bool, err error) {
-	page := s.info.Limits.MaxPage
-	if page <= 0 {
-		page = protocol.DefaultPage
+// With no local change in the collection when the session starts, every
+// entry the plan acts on is a download (or the device's own version
+// coming back): the pages bring the contents along (SP-6.1-8), so that no
+// exchange is needed for them, and each page is a segment of its own,
+// planned and committed with its cursor while the next is fetched. Items
+// touched on both sides are compared by fingerprint before any content
+// moves, so with a local change the contents stay on the server.
+type puller struct {
+	s      *session
+	name   string
+	limit  int
+	inline bool
+	ctx    context.Context
+	cancel context.CancelFunc
+	// ahead is the page of cursor aheadOf, in flight.
+	ahead   chan pageResult
+	aheadOf string
+}
+
+func (s *session) newPuller(name string) (*puller, error) {
+	inline := !s.c.cfg.DownloadsInExchanges
+	if inline {
+		none, err := s.noLocalChanges(name)
+		if err != nil {
+			return nil, err
+		}
+		inline = none
+	}
+	limit := s.info.Limits.MaxPage
+	if limit <= 0 {
+		limit = protocol.DefaultPage
+	}
+	if inline {
+		// Pages of content as large as the client's download exchanges:
+		// a page's transaction runs while the next is fetched.
+		limit = min(limit, downloadBatchItems)
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	var ahead chan pageResult // the next page, in flight
-	defer func() {
-		cancel()
-		if ahead != nil {
-			<-ahead
-		}
-	}()
-	fetch := func(cursor string) pageResult {
-		r := pageResult{resp: new(protocol.ChangesResponse)}
-		r.err = s.c.callRetry(ctx, protocol.PathChanges, &protocol.ChangesRequest{Collection: name, Cursor: cursor, Limit: page}, r.resp)
-		return r
+	return &puller{s: s, name: name, limit: limit, inline: inline, ctx: ctx, cancel: cancel}, nil
+}
+
+// close cancels the page in flight and waits for it.
+func (p *puller) close() {
+	p.cancel()
+	if p.ahead != nil {
+		<-p.ahead
+		p.ahead = nil
 	}
-	for {
-		var r pageResult
-		if ahead != nil {
-			r = <-ahead
-			ahead = nil
-		} else {
-			r = fetch(*cur)
+}
+
+func (p *puller) fetch(cursor string) pageResult {
+	r := pageResult{resp: new(protocol.ChangesResponse)}
+	req := &protocol.ChangesRequest{Collection: p.name, Cursor: cursor, Limit: p.limit, Content: p.inline}
+	r.err = p.s.c.callRetry(p.ctx, protocol.PathChanges, req, r.resp)
+	return r
+}
+
+// page returns the page of cursor: the one in flight when it is that.
+func (p *puller) page(cursor string) pageResult {
+	if p.ahead != nil {
+		ch, of := p.ahead, p.aheadOf
+		p.ahead = nil
+		r := <-ch
+		if of == cursor {
+			return r
 		}
+	}
+	return p.fetch(cursor)
+}
+
+// prefetch starts fetching the page of cursor.
+func (p *puller) prefetch(cursor string) {
+	ch := make(chan pageResult, 1)
+	p.ahead, p.aheadOf = ch, cursor
+	go func() { ch <- p.fetch(cursor) }()
+}
+
+// pullSegment pulls change-info pages from *cur until the server has no
+// more or the segment holds SegmentEntries items (one page when the pages
+// bring content), and returns the items to plan, in the order of the
+// change info, each with its greatest version (SP-6.1-6), and their index
+// by ID. *cur becomes the last page's cursor; *pulled counts the entries
+// pulled in the session, for progress.
+func (s *session) pullSegment(p *puller, cur *string, pulled *int) (seg []cand, remote map[string]int, more bool, err error) {
+	name := p.name
+	for {
+		r := p.page(*cur)
 		if r.err != nil {
 			return nil, nil, false, fmt.Errorf("pull changes: %w", r.err)
 		}
@@ -747,17 +816,22 @@ func (s *session) pullSegment(name string, cur *string, pulled *int) (seg []cand
 		if resp.Cursor != "" {
 			next = resp.Cursor
 		}
+		if n := len(resp.Contents); n > 0 && n != len(resp.Changes) {
+			return nil, nil, false, fmt.Errorf("%w: pull changes: %d contents for %d entries", ErrProtocol, n, len(resp.Changes))
+		}
 		last := !resp.More || len(resp.Changes) == 0
-		if !last && len(seg)+len(resp.Changes) < s.c.segment {
-			// This page cannot fill the segment: the next one is needed.
-			ch := make(chan pageResult, 1)
-			go func() { ch <- fetch(next) }()
-			ahead = ch
+		// A page with content is a segment of its own: the next is
+		// fetched while this one is planned and carried out (unless
+		// exchanges are serial: then nothing is in flight during a local
+		// transaction).
+		alone := resp.Contents != nil
+		if !last && (alone && !s.c.cfg.SerialExchanges || len(seg)+len(resp.Changes) < s.c.segment && !alone) {
+			p.prefetch(next)
 		}
 		if remote == nil {
 			// Sized once: a full segment when more pages follow.
 			n := len(resp.Changes)
-			if !last {
+			if !last && !alone {
 				n = max(n, s.c.segment)
 			}
 			remote, seg = make(map[string]int, n), make([]cand, 0, n) // ID -> index in seg
@@ -769,11 +843,27 @@ func (s *session) pullSegment(name string, cur *string, pulled *int) (seg []cand
 				return nil, nil, false, fmt.Errorf("pull changes: %w", err)
 			}
 			ents[i] = e
+			c := cand{id: e.ID, remote: &ents[i], block: true}
+			if resp.Contents != nil && e.Deleted && resp.Contents[i] != nil {
+				return nil, nil, false, fmt.Errorf("%w: pull changes: content for the tombstone %q version %d", ErrProtocol, e.ID, e.Seq)
+			}
+			if resp.Contents != nil && !e.Deleted {
+				content := resp.Contents[i]
+				if content == nil {
+					return nil, nil, false, fmt.Errorf("%w: pull changes: no content for %q version %d", ErrProtocol, e.ID, e.Seq)
+				}
+				if fingerprint.Of(e.ID, false, content) != e.Fingerprint {
+					// SP-6.1-8, as SP-6.5-1 for an exchange: store nothing
+					// of a page with content that fails its fingerprint.
+					return nil, nil, false, fmt.Errorf("%w: %s/%q version %d: content that came with the change info", ErrFingerprint, name, e.ID, e.Seq)
+				}
+				c.inline, c.content = true, content
+			}
 			if j, dup := remote[e.ID]; !dup {
 				remote[e.ID] = len(seg)
-				seg = append(seg, cand{id: e.ID, remote: &ents[i], block: true})
+				seg = append(seg, c)
 			} else if seg[j].remote.Seq < e.Seq {
-				seg[j].remote = &ents[i]
+				seg[j] = c
 			}
 		}
 		*cur = next
@@ -782,10 +872,26 @@ func (s *session) pullSegment(name string, cur *string, pulled *int) (seg []cand
 		if last {
 			return seg, remote, false, nil
 		}
-		if len(seg) >= s.c.segment {
+		if alone || len(seg) >= s.c.segment {
 			return seg, remote, true, nil
 		}
 	}
+}
+
+// noLocalChanges reports whether a collection has no pending local change
+// (or does not exist locally).
+func (s *session) noLocalChanges(name string) (bool, error) {
+	none := true
+	err := s.c.view(func(tx *bolt.Tx) error {
+		col, err := openColl(tx, name, false)
+		if err != nil || col == nil {
+			return err
+		}
+		k, _ := col.pending.Cursor().First()
+		none = k == nil
+		return nil
+	})
+	return none, err
 }
 
 // pageResult is a change-info page fetched, or the error fetching it.
@@ -865,7 +971,8 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			} else {
 				step = reconcile.PlanItem(rule, s.self, cd.id, loc, cd.remote)
 			}
-			w := work{id: cd.id, action: step.Action, seen: step.Seen, edit: edit, remote: cd.remote, block: cd.block, base: base}
+			w := work{id: cd.id, action: step.Action, seen: step.Seen, edit: edit, remote: cd.remote, block: cd.block, base: base,
+				inline: cd.inline && cd.step == nil, content: cd.content}
 			switch step.Action {
 			case reconcile.Download, reconcile.DownloadKeepLocal:
 				w.block = true // a planned download keeps the cursor (SP-6.5-6)
@@ -876,7 +983,9 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 					local = append(local, w)
 				}
 			case reconcile.Download, reconcile.DownloadKeepLocal:
-				if cd.remote.Deleted { // a tombstone needs no content
+				// A tombstone needs no content; inline content came with
+				// the change info (SP-6.1-8).
+				if cd.remote.Deleted || w.inline {
 					local = append(local, w)
 				} else {
 					downs = append(downs, w)
@@ -1171,11 +1280,23 @@ func (s *session) applyLocal(name string, ws []work, final, lastRound bool, curs
 				}
 				continue
 			}
-			if w.remote.Fingerprint != fingerprint.Of(w.id, true, nil) {
-				return fmt.Errorf("%w: %s/%q version %d: tombstone fingerprint", ErrFingerprint, name, w.id, w.remote.Seq)
+			// A download carried out here: a tombstone, or content that
+			// came with the change info, verified when it was pulled.
+			content := []byte{}
+			switch {
+			case w.remote.Deleted:
+				if w.remote.Fingerprint != fingerprint.Of(w.id, true, nil) {
+					return fmt.Errorf("%w: %s/%q version %d: tombstone fingerprint", ErrFingerprint, name, w.id, w.remote.Seq)
+				}
+			case w.inline:
+				if w.content != nil {
+					content = w.content
+				}
+			default:
+				return fmt.Errorf("bug: %s/%q: a local step %v without content", name, w.id, w.action)
 			}
 			if edited {
-				// A tombstone for an item edited since planning: the rule
+				// A version for an item edited since planning: the rule
 				// decides in the next round (SP-6.5-4).
 				c, err := s.replan(col, w.id, w.remote, w.block)
 				if err != nil {
@@ -1190,7 +1311,7 @@ func (s *session) applyLocal(name string, ws []work, final, lastRound bool, curs
 				}
 				d.conflicts++
 			}
-			nr := &record{Content: []byte{}, Deleted: true, FP: w.remote.Fingerprint, HLC: w.remote.HLC, Author: w.remote.Replica, Base: w.remote.Seq, Seen: w.remote.Seq, Edit: editOf(rec)}
+			nr := &record{Content: content, Deleted: w.remote.Deleted, FP: w.remote.Fingerprint, HLC: w.remote.HLC, Author: w.remote.Replica, Base: w.remote.Seq, Seen: w.remote.Seq, Edit: editOf(rec)}
 			if err := s.storeRemote(col, h, w.id, nr, rec != nil, &d); err != nil {
 				return err
 			}

@@ -260,7 +260,7 @@ func TestAnEditMadeWhileADownloadIsInFlightIsNotOverwritten(t *testing.T) {
 					require.NoError(t, c.Put("notes", "n", []byte("mine")))
 				}
 			}}
-			c = srv.client(t, "alice", "laptop", withTransport(hook))
+			c = srv.client(t, "alice", "laptop", withTransport(hook), downloadsInExchanges)
 			other := srv.client(t, "alice", "phone")
 			require.NoError(t, other.Put("notes", "n", []byte("v1")))
 			mustSync(t, other)
@@ -301,7 +301,7 @@ func TestACorruptedDownloadIsRefusedAndNothingIsStored(t *testing.T) {
 		return body
 	}}
 	a := srv.client(t, "alice", "laptop")
-	b := srv.client(t, "alice", "phone", withTransport(hook))
+	b := srv.client(t, "alice", "phone", withTransport(hook), downloadsInExchanges)
 	require.NoError(t, a.PutMany("notes", map[string][]byte{"good": []byte("fine"), "bad": secret}))
 	mustSync(t, a)
 
