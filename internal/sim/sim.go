@@ -83,6 +83,9 @@ type Config struct {
 	// "drop-records" loses every conflict record, "forget-batches" every
 	// idempotency record.
 	mutant string
+	// exchangesOnly makes every device download in exchanges (tests of
+	// the checks whose fault needs many exchanges in flight).
+	exchangesOnly bool
 }
 
 // Result describes a run that kept every invariant.
@@ -244,6 +247,9 @@ type client struct {
 	// resolving is the write of the client's resolution in flight.
 	resolving *write
 	writes    int
+	// exchangesOnly: the device never takes content with the change info
+	// (clientd.Config.DownloadsInExchanges).
+	exchangesOnly bool
 }
 
 // Run runs one simulation: setup, Steps actor steps under faults, healing
@@ -359,7 +365,9 @@ func (w *world) setup() {
 	w.serial = w.rng.IntN(2) == 0
 	w.tracef("seed %d clients %d steps %d rules %s serial %t limits %+v faults %s", w.cfg.Seed, w.cfg.Clients, w.cfg.Steps, rulesFlag(w.cfg.Rules), w.serial, w.srvCfg.Limits, w.net)
 	for i := range w.cfg.Clients {
-		c := &client{name: fmt.Sprintf("d%d", i+1)}
+		// Every other device downloads in exchanges only, so that both
+		// ways of downloading (SP-6.1-8) meet the same faults.
+		c := &client{name: fmt.Sprintf("d%d", i+1), exchangesOnly: i%2 == 1 || w.cfg.exchangesOnly}
 		c.replica = user + "/" + c.name
 		c.path = filepath.Join(w.dir, c.name+".db")
 		c.token, err = w.srv.CreateToken(user, c.name)
@@ -411,11 +419,12 @@ func (w *world) openClient(c *client) {
 		Token:      c.token,
 		HTTPClient: &http.Client{Transport: &transport{w: w, c: c}},
 		// Retries inside a session wait a nanosecond: time is virtual.
-		MinBackoff:      time.Nanosecond,
-		MaxBackoff:      time.Nanosecond,
-		WatchTimeout:    -1,
-		Now:             func() time.Time { return c.now },
-		SerialExchanges: w.serial,
+		MinBackoff:           time.Nanosecond,
+		MaxBackoff:           time.Nanosecond,
+		WatchTimeout:         -1,
+		Now:                  func() time.Time { return c.now },
+		SerialExchanges:      w.serial,
+		DownloadsInExchanges: c.exchangesOnly,
 	})
 	must(err, "open client "+c.name)
 	c.c = cl
