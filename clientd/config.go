@@ -103,6 +103,11 @@ type Config struct {
 	// a server that does not offer content, which is the path a test of
 	// exchange downloads means to take.
 	DownloadsInExchanges bool
+	// NoPrefetch (test seam) requests a change-info page only when the
+	// session needs it, never ahead, so that every request is sent on the
+	// goroutine that runs the session: a simulation whose transport runs
+	// other actors' steps sets it.
+	NoPrefetch bool
 }
 
 // validate checks cfg and fills in the defaults.

@@ -222,7 +222,8 @@ func TestPagesWithContentAreCommittedOneByOne(t *testing.T) {
 
 // An item edited locally before its page with content is planned is
 // decided by the rule like any item touched on both sides; the losing
-// version stays recoverable.
+// version stays recoverable. The pages requested ahead are not in flight
+// while the exchange that uploads it is sent.
 func TestAnItemEditedBeforeItsPageIsPlannedIsDecidedByTheRule(t *testing.T) {
 	for _, tc := range []struct {
 		rule          protocol.Rule
@@ -233,32 +234,59 @@ func TestAnItemEditedBeforeItsPageIsPlannedIsDecidedByTheRule(t *testing.T) {
 		{protocol.ClientWins, "mine", "v2", clientd.KindServer},
 	} {
 		t.Run(string(tc.rule), func(t *testing.T) {
-			srv := startServer(t, serverd.Config{DefaultRule: tc.rule})
+			srv := startServer(t, serverd.Config{DefaultRule: tc.rule, Limits: protocol.Limits{MaxPage: 4}})
 			var c *clientd.Client
 			var once sync.Once
 			var armed sync.Mutex
 			arm := false
-			hook := &hookTransport{base: http.DefaultTransport, after: func(req *http.Request, body []byte) []byte {
-				armed.Lock()
-				go1 := arm
-				armed.Unlock()
-				if req.URL.Path == protocol.PathChanges && go1 {
-					once.Do(func() { require.NoError(t, c.Put("notes", "n", []byte("mine"))) })
-				}
-				return body
-			}}
+			pages := 0 // change-info requests in flight
+			exchanges := 0
+			hook := &hookTransport{base: http.DefaultTransport,
+				before: func(req *http.Request) {
+					armed.Lock()
+					defer armed.Unlock()
+					switch req.URL.Path {
+					case protocol.PathChanges:
+						pages++
+					case protocol.PathExchange:
+						exchanges++
+						require.Zero(t, pages, "no page is fetched while an exchange is sent")
+					}
+				},
+				after: func(req *http.Request, body []byte) []byte {
+					armed.Lock()
+					go1 := arm
+					if req.URL.Path == protocol.PathChanges {
+						pages--
+					}
+					armed.Unlock()
+					if req.URL.Path == protocol.PathChanges && go1 {
+						once.Do(func() { require.NoError(t, c.Put("notes", "n", []byte("mine"))) })
+					}
+					return body
+				}}
 			c = srv.client(t, "alice", "laptop", withTransport(hook))
 			other := srv.client(t, "alice", "phone")
 			require.NoError(t, other.Put("notes", "n", []byte("v1")))
 			mustSync(t, other)
 			mustSync(t, c)
 			require.NoError(t, other.Put("notes", "n", []byte("v2")))
+			for i := range 12 { // pages after n's: requested ahead
+				require.NoError(t, other.Put("notes", fmt.Sprintf("x%02d", i), []byte("x")))
+			}
 			mustSync(t, other)
 
 			armed.Lock()
 			arm = true
 			armed.Unlock()
 			mustSync(t, c)
+			armed.Lock()
+			if tc.rule == protocol.ClientWins {
+				require.Positive(t, exchanges, "the local version goes up in an exchange")
+			} else {
+				require.Zero(t, exchanges, "the server's version came with its page: nothing to exchange")
+			}
+			armed.Unlock()
 			mustSync(t, other)
 			require.Equal(t, tc.winner, mustGet(t, c, "notes", "n"))
 			require.Equal(t, tc.winner, mustGet(t, other, "notes", "n"))

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -175,6 +176,8 @@ type session struct {
 	self    changelog.ReplicaID
 	rep     Report
 	changed map[string]bool // collections whose local items changed
+	// pull fetches the change info of the collection being synced.
+	pull *puller
 	// hold keeps the collection's old cursor: an item that blocks it
 	// (SP-6.5-6: an entry of the pulled change info, or a planned
 	// download) could not be handled (an oversized or refused upload).
@@ -632,7 +635,8 @@ func (s *session) syncCollectionOnce(name string) error {
 	if err != nil {
 		return err
 	}
-	defer p.close()
+	s.pull = p
+	defer func() { p.close(); s.pull = nil }()
 	for {
 		seg, index, more, err := s.pullSegment(p, &cur, &pulled)
 		if err != nil {
@@ -726,9 +730,11 @@ func (s *session) pendingPart(name string, after *string, n int) ([]string, erro
 // entry the plan acts on is a download (or the device's own version
 // coming back): the pages bring the contents along (SP-6.1-8), so that no
 // exchange is needed for them, and each page is a segment of its own,
-// planned and committed with its cursor while the next is fetched. Items
-// touched on both sides are compared by fingerprint before any content
-// moves, so with a local change the contents stay on the server.
+// planned and committed with its cursor while the next pages are fetched
+// (up to pagesAhead of them, each requested as soon as the one before has
+// arrived). Items touched on both sides are compared by fingerprint before
+// any content moves, so with a local change the contents stay on the
+// server.
 type puller struct {
 	s      *session
 	name   string
@@ -736,10 +742,27 @@ type puller struct {
 	inline bool
 	ctx    context.Context
 	cancel context.CancelFunc
-	// ahead is the page of cursor aheadOf, in flight.
-	ahead   chan pageResult
-	aheadOf string
+
+	mu sync.Mutex // guards queue and held
+	// queue holds the pages requested ahead, in cursor order.
+	queue []*inflight
+	// held stops new requests ahead while the session sends exchanges:
+	// a session has at most one request in flight besides the pages it
+	// requested ahead while it works locally.
+	held bool
 }
+
+// inflight is a page requested ahead: the page of cursor of, whose result
+// is set before done closes.
+type inflight struct {
+	of   string
+	done chan struct{}
+	r    pageResult
+}
+
+// pagesAhead is how many pages with content a puller requests ahead of
+// the one being handled.
+const pagesAhead = 2
 
 func (s *session) newPuller(name string) (*puller, error) {
 	inline := !s.c.cfg.DownloadsInExchanges
@@ -756,19 +779,41 @@ func (s *session) newPuller(name string) (*puller, error) {
 	}
 	if inline {
 		// Pages of content as large as the client's download exchanges:
-		// a page's transaction runs while the next is fetched.
+		// a page's transaction runs while the next ones are fetched.
 		limit = min(limit, downloadBatchItems)
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	return &puller{s: s, name: name, limit: limit, inline: inline, ctx: ctx, cancel: cancel}, nil
 }
 
-// close cancels the page in flight and waits for it.
+// hold waits for the pages in flight, keeping them for page, and
+// requests no more until release.
+func (p *puller) hold() {
+	p.mu.Lock()
+	p.held = true
+	q := p.queue
+	p.mu.Unlock()
+	for _, f := range q {
+		<-f.done
+	}
+}
+
+// release ends hold.
+func (p *puller) release() {
+	p.mu.Lock()
+	p.held = false
+	p.mu.Unlock()
+}
+
+// close cancels the pages in flight and waits for them.
 func (p *puller) close() {
 	p.cancel()
-	if p.ahead != nil {
-		<-p.ahead
-		p.ahead = nil
+	p.mu.Lock()
+	q := p.queue
+	p.queue = nil
+	p.mu.Unlock()
+	for _, f := range q {
+		<-f.done
 	}
 }
 
@@ -779,24 +824,67 @@ func (p *puller) fetch(cursor string) pageResult {
 	return r
 }
 
-// page returns the page of cursor: the one in flight when it is that.
+// page returns the page of cursor: the first one requested ahead when it
+// is that (any other requested ahead is dropped), else fetched now.
 func (p *puller) page(cursor string) pageResult {
-	if p.ahead != nil {
-		ch, of := p.ahead, p.aheadOf
-		p.ahead = nil
-		r := <-ch
-		if of == cursor {
-			return r
-		}
+	p.mu.Lock()
+	var head *inflight
+	if len(p.queue) > 0 && p.queue[0].of == cursor {
+		head = p.queue[0]
+		p.queue = p.queue[1:]
+	}
+	stale := p.queue
+	if head == nil {
+		p.queue = nil
+	}
+	p.mu.Unlock()
+	if head != nil {
+		<-head.done
+		return head.r
+	}
+	for _, f := range stale {
+		<-f.done
 	}
 	return p.fetch(cursor)
 }
 
-// prefetch starts fetching the page of cursor.
+// prefetch requests the page of cursor ahead, unless it is requested
+// already. A page with content that is not the last has the page after
+// it requested as soon as it arrives, while fewer than pagesAhead are
+// waiting (never with serial exchanges: then nothing is in flight during
+// a local transaction).
 func (p *puller) prefetch(cursor string) {
-	ch := make(chan pageResult, 1)
-	p.ahead, p.aheadOf = ch, cursor
-	go func() { ch <- p.fetch(cursor) }()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, f := range p.queue {
+		if f.of == cursor {
+			return
+		}
+	}
+	if p.ctx.Err() != nil || p.held || p.s.c.cfg.NoPrefetch {
+		return
+	}
+	f := &inflight{of: cursor, done: make(chan struct{})}
+	p.queue = append(p.queue, f)
+	go func() {
+		f.r = p.fetch(cursor)
+		close(f.done)
+		resp := f.r.resp
+		if f.r.err != nil || resp.Contents == nil || !resp.More || len(resp.Changes) == 0 || p.s.c.cfg.SerialExchanges {
+			return
+		}
+		next := cursor
+		if resp.Cursor != "" {
+			next = resp.Cursor
+		}
+		p.mu.Lock()
+		room := len(p.queue) < pagesAhead
+		queued := len(p.queue) > 0 && p.queue[len(p.queue)-1] == f
+		p.mu.Unlock()
+		if room && queued {
+			p.prefetch(next)
+		}
+	}()
 }
 
 // pullSegment pulls change-info pages from *cur until the server has no
@@ -1014,6 +1102,11 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 	}
 	if planned == 0 {
 		return next, nil
+	}
+	if s.pull != nil {
+		// No page is fetched while exchanges are sent (puller.held).
+		s.pull.hold()
+		defer s.pull.release()
 	}
 	// Exchanges are pipelined one deep: the local transaction of a
 	// response runs while the next request is built, sent and answered.

@@ -74,6 +74,10 @@
 //     matter: such steps are taken only in seeds that set
 //     clientd.Config.SerialExchanges (half of them), which turns the
 //     pipelining off.
+//   - clientd requests change-info pages ahead on other goroutines while
+//     it works locally; there the transport would run other actors' steps
+//     beside the scheduler, so the simulation turns it off
+//     (clientd.Config.NoPrefetch) and every request goes on the scheduler.
 //   - clientd waits between retries on a real timer (a nanosecond here)
 //     with jitter from math/rand: it changes how long it sleeps, never
 //     what it sends.

@@ -425,6 +425,9 @@ func (w *world) openClient(c *client) {
 		Now:                  func() time.Time { return c.now },
 		SerialExchanges:      w.serial,
 		DownloadsInExchanges: c.exchangesOnly,
+		// The transport runs other actors' steps: every request goes on
+		// the scheduler's goroutine (see Determinism in doc.go).
+		NoPrefetch: true,
 	})
 	must(err, "open client "+c.name)
 	c.c = cl
