@@ -113,66 +113,30 @@ func TestChangePagesAreFetchedAheadInCursorOrder(t *testing.T) {
 	require.NoError(t, laptop.PutMany("notes", items))
 	mustSync(t, laptop)
 
-	var (
-		mu      sync.Mutex
-		cursors []string // of the changes requests, in the order sent
-		answers []string // cursors of the changes responses
-		broken  bool
-	)
-	hook := &hookTransport{base: http.DefaultTransport,
-		before: func(req *http.Request) {
-			if req.URL.Path != protocol.PathChanges {
-				return
-			}
-			body := peekBody(t, req)
-			var x protocol.ChangesRequest
-			require.NoError(t, protocol.Unmarshal(body, &x))
-			mu.Lock()
-			cursors = append(cursors, x.Cursor)
-			mu.Unlock()
-		},
-		after: func(req *http.Request, body []byte) []byte {
-			if req.URL.Path == protocol.PathChanges {
-				var x protocol.ChangesResponse
-				require.NoError(t, protocol.Unmarshal(body, &x))
-				mu.Lock()
-				answers = append(answers, x.Cursor)
-				mu.Unlock()
-			}
-			return body
-		},
-		lose: func(req *http.Request) bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return broken && req.URL.Path == protocol.PathChanges && len(answers) >= 3
-		},
-	}
-	phone := srv.client(t, "alice", "phone", withTransport(hook), downloadsInExchanges)
+	log := &pageLog{t: t, broken: true}
+	phone := srv.client(t, "alice", "phone", withTransport(log.transport()), downloadsInExchanges)
 
-	mu.Lock()
-	broken = true
-	mu.Unlock()
 	_, err := phone.Sync(context.Background())
 	require.Error(t, err, "the fourth page cannot be fetched")
 	ls, err := phone.List("notes")
 	require.NoError(t, err)
 	require.Empty(t, ls, "nothing planned from a segment pulled in part")
-	mu.Lock()
-	sent := len(cursors)
-	mu.Unlock()
+	log.mu.Lock()
+	sent := len(log.cursors)
+	log.mu.Unlock()
 	time.Sleep(50 * time.Millisecond)
-	mu.Lock()
-	require.Equal(t, sent, len(cursors), "no request left in flight after the session ended")
-	broken, cursors, answers = false, nil, nil
-	mu.Unlock()
+	log.mu.Lock()
+	require.Equal(t, sent, len(log.cursors), "no request left in flight after the session ended")
+	log.broken, log.cursors, log.answers = false, nil, nil
+	log.mu.Unlock()
 
 	require.Equal(t, len(items), mustSync(t, phone).Downloaded)
-	mu.Lock()
-	defer mu.Unlock()
-	require.Len(t, cursors, 8, "30 entries in pages of 4")
-	require.Equal(t, "", cursors[0])
-	for i := 1; i < len(cursors); i++ {
-		require.Equal(t, answers[i-1], cursors[i], "request %d carries the cursor of answer %d", i+1, i)
+	log.mu.Lock()
+	defer log.mu.Unlock()
+	require.Len(t, log.cursors, 8, "30 entries in pages of 4")
+	require.Equal(t, "", log.cursors[0])
+	for i := 1; i < len(log.cursors); i++ {
+		require.Equal(t, log.answers[i-1], log.cursors[i], "request %d carries the cursor of answer %d", i+1, i)
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/syncprint/syncprint/clientd"
+	"github.com/syncprint/syncprint/protocol"
 	"github.com/syncprint/syncprint/serverd"
 )
 
@@ -197,3 +198,45 @@ func withTransport(rt http.RoundTripper) func(*clientd.Config) {
 // downloadsInExchanges makes a client download in exchanges, never with
 // the change info (SP-6.1-8): the path a test of exchange downloads takes.
 func downloadsInExchanges(cfg *clientd.Config) { cfg.DownloadsInExchanges = true }
+
+// pageLog records a client's change-info requests and answers, and while
+// broken loses every page request once three pages were answered.
+type pageLog struct {
+	t       *testing.T
+	mu      sync.Mutex
+	cursors []string // of the requests, in the order sent
+	content []bool   // their content flags
+	answers []string // cursors of the responses
+	broken  bool
+}
+
+func (l *pageLog) transport() *hookTransport {
+	return &hookTransport{base: http.DefaultTransport,
+		before: func(req *http.Request) {
+			if req.URL.Path != protocol.PathChanges {
+				return
+			}
+			var x protocol.ChangesRequest
+			require.NoError(l.t, protocol.Unmarshal(peekBody(l.t, req), &x))
+			l.mu.Lock()
+			l.cursors = append(l.cursors, x.Cursor)
+			l.content = append(l.content, x.Content)
+			l.mu.Unlock()
+		},
+		after: func(req *http.Request, body []byte) []byte {
+			if req.URL.Path == protocol.PathChanges {
+				var x protocol.ChangesResponse
+				require.NoError(l.t, protocol.Unmarshal(body, &x))
+				l.mu.Lock()
+				l.answers = append(l.answers, x.Cursor)
+				l.mu.Unlock()
+			}
+			return body
+		},
+		lose: func(req *http.Request) bool {
+			l.mu.Lock()
+			defer l.mu.Unlock()
+			return l.broken && req.URL.Path == protocol.PathChanges && len(l.answers) >= 3
+		},
+	}
+}

@@ -162,59 +162,29 @@ func TestPagesWithContentAreCommittedOneByOne(t *testing.T) {
 	require.NoError(t, laptop.PutMany("notes", items))
 	mustSync(t, laptop)
 
-	var (
-		mu      sync.Mutex
-		cursors []string // of the changes requests, in the order sent
-		answers []string // cursors of the changes responses
-		broken  = true
-	)
-	hook := &hookTransport{base: http.DefaultTransport,
-		before: func(req *http.Request) {
-			if req.URL.Path != protocol.PathChanges {
-				return
-			}
-			var x protocol.ChangesRequest
-			require.NoError(t, protocol.Unmarshal(peekBody(t, req), &x))
-			require.True(t, x.Content)
-			mu.Lock()
-			cursors = append(cursors, x.Cursor)
-			mu.Unlock()
-		},
-		after: func(req *http.Request, body []byte) []byte {
-			if req.URL.Path == protocol.PathChanges {
-				var x protocol.ChangesResponse
-				require.NoError(t, protocol.Unmarshal(body, &x))
-				mu.Lock()
-				answers = append(answers, x.Cursor)
-				mu.Unlock()
-			}
-			return body
-		},
-		lose: func(req *http.Request) bool {
-			mu.Lock()
-			defer mu.Unlock()
-			return broken && req.URL.Path == protocol.PathChanges && len(answers) >= 3
-		},
-	}
-	phone := srv.client(t, "alice", "phone", withTransport(hook), func(cfg *clientd.Config) { cfg.DisableCompression = true })
+	log := &pageLog{t: t, broken: true}
+	phone := srv.client(t, "alice", "phone", withTransport(log.transport()), func(cfg *clientd.Config) { cfg.DisableCompression = true })
 	_, err := phone.Sync(context.Background())
 	require.Error(t, err, "the fourth page cannot be fetched")
 	held, err := phone.List("notes")
 	require.NoError(t, err)
 	require.Len(t, held, 12, "the three pages before it are stored")
 
-	mu.Lock()
-	broken = false
-	resumeFrom := answers[2]
-	cursors, answers = nil, nil
-	mu.Unlock()
+	log.mu.Lock()
+	log.broken = false
+	resumeFrom := log.answers[2]
+	log.cursors, log.answers = nil, nil
+	log.mu.Unlock()
 	require.Equal(t, 18, mustSync(t, phone).Downloaded)
-	mu.Lock()
-	require.Equal(t, resumeFrom, cursors[0], "the next session resumes after the third page")
-	for i := 1; i < len(cursors); i++ {
-		require.Equal(t, answers[i-1], cursors[i], "each page from the cursor of the one before")
+	log.mu.Lock()
+	require.Equal(t, resumeFrom, log.cursors[0], "the next session resumes after the third page")
+	for i := 1; i < len(log.cursors); i++ {
+		require.Equal(t, log.answers[i-1], log.cursors[i], "each page from the cursor of the one before")
 	}
-	mu.Unlock()
+	for _, c := range log.content { // both sessions'
+		require.True(t, c, "every page asks for content")
+	}
+	log.mu.Unlock()
 	held, err = phone.List("notes")
 	require.NoError(t, err)
 	require.Len(t, held, 30)

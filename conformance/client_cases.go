@@ -3,7 +3,9 @@ package conformance
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -160,16 +162,7 @@ func init() {
 		if r.OK {
 			ct.Logf("the session reported success although a download was refused")
 		}
-		ct.srv.setHook(nil)
-		before := len(ct.srv.requests(protocol.PathChanges))
-		ct.MustSync()
-		pulls := ct.srv.requests(protocol.PathChanges)[before:]
-		ct.Check(len(pulls) > 0, "the next session pulls the change info", "no pull")
-		var first protocol.ChangesRequest
-		_ = protocol.Unmarshal(pulls[0].Body, &first)
-		ct.Check(first.Cursor == "" || first.Cursor == sCursor(cColl, 0), "the pull starts from the old cursor (nothing stored from the corrupted session)", "cursor %q", first.Cursor)
-		got, found = ct.Get(cColl, "x")
-		ct.Check(found && got == "good", `the client holds "good" after a clean session`, "found %v, %q", found, got)
+		ct.resyncFromOldCursor(map[string]string{"x": "good"})
 	})
 
 	clientCase(Case{
@@ -229,18 +222,7 @@ func init() {
 		ct.Check(!(found && got == "evil"), "the corrupted content not stored", "the client holds %q (sync ok=%v)", got, r.OK)
 		_, foundY := ct.Get(cColl, "y")
 		ct.Check(!foundY, "nothing of the refused page stored", `the client holds "y"`)
-		ct.srv.setHook(nil)
-		before := len(ct.srv.requests(protocol.PathChanges))
-		ct.MustSync()
-		pulls := ct.srv.requests(protocol.PathChanges)[before:]
-		ct.Check(len(pulls) > 0, "the next session pulls the change info", "no pull")
-		var first protocol.ChangesRequest
-		_ = protocol.Unmarshal(pulls[0].Body, &first)
-		ct.Check(first.Cursor == "" || first.Cursor == sCursor(cColl, 0), "the pull starts from the old cursor (nothing stored from the corrupted session)", "cursor %q", first.Cursor)
-		got, found = ct.Get(cColl, "x")
-		ct.Check(found && got == "good", `the client holds "good" after a clean session`, "found %v, %q", found, got)
-		got, found = ct.Get(cColl, "y")
-		ct.Check(found && got == "fine", `the client holds "fine" after a clean session`, "found %v, %q", found, got)
+		ct.resyncFromOldCursor(map[string]string{"x": "good", "y": "fine"})
 	})
 
 	clientCase(Case{
@@ -739,4 +721,25 @@ func init() {
 		got, _ := ct.Get(cColl, "s")
 		ct.Equal("the client's s", "real", got)
 	})
+}
+
+// resyncFromOldCursor ends a corrupting hook and syncs again: the session
+// pulls the change info from the cursor the client held before the
+// corrupted one (it stored nothing of it), and the client then holds want
+// (ID -> content) in cColl.
+func (ct *CT) resyncFromOldCursor(want map[string]string) {
+	ct.srv.setHook(nil)
+	before := len(ct.srv.requests(protocol.PathChanges))
+	ct.MustSync()
+	pulls := ct.srv.requests(protocol.PathChanges)[before:]
+	ct.Check(len(pulls) > 0, "the next session pulls the change info", "no pull")
+	if len(pulls) > 0 {
+		var first protocol.ChangesRequest
+		_ = protocol.Unmarshal(pulls[0].Body, &first)
+		ct.Check(first.Cursor == "" || first.Cursor == sCursor(cColl, 0), "the pull starts from the old cursor (nothing stored from the corrupted session)", "cursor %q", first.Cursor)
+	}
+	for _, id := range slices.Sorted(maps.Keys(want)) {
+		got, found := ct.Get(cColl, id)
+		ct.Check(found && got == want[id], fmt.Sprintf("the client holds %q after a clean session", want[id]), "found %v, %q", found, got)
+	}
 }
