@@ -767,11 +767,11 @@ const pagesAhead = 2
 func (s *session) newPuller(name string) (*puller, error) {
 	inline := !s.c.cfg.DownloadsInExchanges
 	if inline {
-		none, err := s.noLocalChanges(name)
+		pending, err := s.pendingPart(name, nil, 1)
 		if err != nil {
 			return nil, err
 		}
-		inline = none
+		inline = len(pending) == 0
 	}
 	limit := s.info.Limits.MaxPage
 	if limit <= 0 {
@@ -964,22 +964,6 @@ func (s *session) pullSegment(p *puller, cur *string, pulled *int) (seg []cand, 
 			return seg, remote, true, nil
 		}
 	}
-}
-
-// noLocalChanges reports whether a collection has no pending local change
-// (or does not exist locally).
-func (s *session) noLocalChanges(name string) (bool, error) {
-	none := true
-	err := s.c.view(func(tx *bolt.Tx) error {
-		col, err := openColl(tx, name, false)
-		if err != nil || col == nil {
-			return err
-		}
-		k, _ := col.pending.Cursor().First()
-		none = k == nil
-		return nil
-	})
-	return none, err
 }
 
 // pageResult is a change-info page fetched, or the error fetching it.

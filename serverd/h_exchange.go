@@ -329,31 +329,15 @@ func (s *Server) downloads(coll storage.Collection, ids, keep []string, resp *pr
 	var slab fpSlab
 	budget := s.cfg.Limits.MaxBatchBytes
 	used := 0
-	// Contents are copied into shared blocks where the backend can.
-	appender, _ := coll.(storage.ContentAppender)
-	var block []byte
-	next := firstContentBlock // the size of the next block: a small exchange allocates little
+	contents := newContentSlab(coll)
 	load := func(id string) (protocol.Item, bool, error) {
 		e, ok, err := coll.Get(id)
 		if err != nil || !ok {
 			return protocol.Item{}, ok, err
 		}
-		var content []byte
-		if n := int(e.Size); appender != nil && n <= contentBlock/4 {
-			if cap(block)-len(block) < n {
-				block = make([]byte, 0, max(next, n))
-				next = min(2*next, contentBlock)
-			}
-			start := len(block)
-			if block, err = appender.AppendContent(block, id); err != nil {
-				return protocol.Item{}, false, err
-			}
-			content = block[start:len(block):len(block)]
-		} else if content, err = coll.Content(id); err != nil {
+		content, err := contents.content(id, int(e.Size))
+		if err != nil {
 			return protocol.Item{}, false, err
-		}
-		if content == nil {
-			content = []byte{}
 		}
 		return protocol.Item{ID: e.ID, Version: uint64(e.Seq), FP: slab.bytes(e.Fingerprint), HLC: uint64(e.HLC), Deleted: e.Deleted, Replica: string(e.Replica), Content: content}, true, nil
 	}
@@ -417,6 +401,45 @@ const (
 	contentBlock      = 256 << 10
 	firstContentBlock = 4 << 10
 )
+
+// contentSlab reads the contents of a response's items: those of up to a
+// quarter of contentBlock are copied into shared blocks where the backend
+// can (storage.ContentAppender), the others read alone.
+type contentSlab struct {
+	coll     storage.Collection
+	appender storage.ContentAppender
+	block    []byte
+	next     int // the size of the next block: a small response allocates little
+}
+
+func newContentSlab(coll storage.Collection) *contentSlab {
+	appender, _ := coll.(storage.ContentAppender)
+	return &contentSlab{coll: coll, appender: appender, next: firstContentBlock}
+}
+
+// content returns the content of item id, whose size is n: never nil
+// (empty for a tombstone).
+func (c *contentSlab) content(id string, n int) ([]byte, error) {
+	var content []byte
+	var err error
+	if c.appender != nil && n <= contentBlock/4 {
+		if cap(c.block)-len(c.block) < n {
+			c.block = make([]byte, 0, max(c.next, n))
+			c.next = min(2*c.next, contentBlock)
+		}
+		start := len(c.block)
+		if c.block, err = c.appender.AppendContent(c.block, id); err != nil {
+			return nil, err
+		}
+		content = c.block[start:len(c.block):len(c.block)]
+	} else if content, err = c.coll.Content(id); err != nil {
+		return nil, err
+	}
+	if content == nil {
+		content = []byte{}
+	}
+	return content, nil
+}
 
 // fpSlab hands out wire fingerprints (32-byte slices, never written to)
 // carved from shared blocks: one allocation per block instead of one per

@@ -98,8 +98,7 @@ func (s *Server) handleChanges(c *call) (any, error) {
 			return errCursorAhead(after, head)
 		}
 		if contents != nil {
-			contents.coll = coll
-			contents.appender, _ = coll.(storage.ContentAppender)
+			contents.slab = newContentSlab(coll)
 		}
 		return coll.Since(after, limit+1, func(e changelog.Entry) error {
 			if len(resp.Changes) == limit || contents != nil && !contents.fits(e) {
@@ -158,13 +157,10 @@ var errPageFull = errors.New("page full")
 // content would take the page's contents over budget (max_batch_bytes, as
 // for an exchange's downloads); its first entry always goes.
 type pageContents struct {
-	coll     storage.Collection
-	appender storage.ContentAppender
-	budget   int
-	used     int
-	n        int
-	block    []byte // shared blocks of small contents, as downloads
-	next     int
+	slab   *contentSlab
+	budget int
+	used   int
+	n      int
 }
 
 // fits reports whether e's content may join the page.
@@ -179,24 +175,5 @@ func (p *pageContents) load(e changelog.Entry) ([]byte, error) {
 		return nil, nil
 	}
 	p.used += int(e.Size)
-	var content []byte
-	var err error
-	if n := int(e.Size); p.appender != nil && n <= contentBlock/4 {
-		if cap(p.block)-len(p.block) < n {
-			p.next = max(p.next, firstContentBlock)
-			p.block = make([]byte, 0, max(p.next, n))
-			p.next = min(2*p.next, contentBlock)
-		}
-		start := len(p.block)
-		if p.block, err = p.appender.AppendContent(p.block, e.ID); err != nil {
-			return nil, err
-		}
-		content = p.block[start:len(p.block):len(p.block)]
-	} else if content, err = p.coll.Content(e.ID); err != nil {
-		return nil, err
-	}
-	if content == nil {
-		content = []byte{}
-	}
-	return content, nil
+	return p.slab.content(e.ID, int(e.Size))
 }
