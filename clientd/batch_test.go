@@ -104,14 +104,7 @@ func TestDownloadsGoInExchangesOfBoundedSize(t *testing.T) {
 // it, and a page that cannot be fetched ends the session before anything
 // is planned, with nothing left in flight.
 func TestChangePagesAreFetchedAheadInCursorOrder(t *testing.T) {
-	srv := startServer(t, serverd.Config{Limits: protocol.Limits{MaxPage: 4}})
-	laptop := srv.client(t, "alice", "laptop")
-	items := map[string][]byte{}
-	for i := range 30 {
-		items[fmt.Sprintf("n%02d", i)] = []byte(fmt.Sprint("note ", i))
-	}
-	require.NoError(t, laptop.PutMany("notes", items))
-	mustSync(t, laptop)
+	srv, items := thirtyNotesInPagesOfFour(t)
 
 	log := &pageLog{t: t, broken: true}
 	phone := srv.client(t, "alice", "phone", withTransport(log.transport()), downloadsInExchanges)

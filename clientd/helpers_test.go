@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -239,4 +240,34 @@ func (l *pageLog) transport() *hookTransport {
 			return l.broken && req.URL.Path == protocol.PathChanges && len(l.answers) >= 3
 		},
 	}
+}
+
+// thirtyNotesInPagesOfFour starts a server whose change-info pages hold 4
+// entries, where alice's laptop has synced 30 notes; it returns them.
+func thirtyNotesInPagesOfFour(t *testing.T) (*testServer, map[string][]byte) {
+	t.Helper()
+	srv := startServer(t, serverd.Config{Limits: protocol.Limits{MaxPage: 4}})
+	laptop := srv.client(t, "alice", "laptop")
+	items := map[string][]byte{}
+	for i := range 30 {
+		items[fmt.Sprintf("n%02d", i)] = []byte(fmt.Sprint("note ", i))
+	}
+	require.NoError(t, laptop.PutMany("notes", items))
+	mustSync(t, laptop)
+	return srv, items
+}
+
+// requireDecided asserts the outcome of notes/n edited on both c and
+// other, once other has synced after c: both hold winner, and c's
+// conflicts list one record of kind holding loser.
+func requireDecided(t *testing.T, c, other *clientd.Client, winner, kind, loser string) {
+	t.Helper()
+	mustSync(t, other)
+	require.Equal(t, winner, mustGet(t, c, "notes", "n"))
+	require.Equal(t, winner, mustGet(t, other, "notes", "n"))
+	cs, err := c.Conflicts()
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+	require.Equal(t, kind, cs[0].Kind)
+	require.Equal(t, loser, string(cs[0].Content))
 }

@@ -153,14 +153,7 @@ func TestCorruptedContentWithTheChangeInfoIsRefused(t *testing.T) {
 // cursor while the next is fetched: a session that fails at the fourth page
 // keeps the first three, and the next one resumes after them.
 func TestPagesWithContentAreCommittedOneByOne(t *testing.T) {
-	srv := startServer(t, serverd.Config{Limits: protocol.Limits{MaxPage: 4}})
-	laptop := srv.client(t, "alice", "laptop")
-	items := map[string][]byte{}
-	for i := range 30 {
-		items[fmt.Sprintf("n%02d", i)] = []byte(fmt.Sprint("note ", i))
-	}
-	require.NoError(t, laptop.PutMany("notes", items))
-	mustSync(t, laptop)
+	srv, _ := thirtyNotesInPagesOfFour(t)
 
 	log := &pageLog{t: t, broken: true}
 	phone := srv.client(t, "alice", "phone", withTransport(log.transport()), func(cfg *clientd.Config) { cfg.DisableCompression = true })
@@ -257,14 +250,7 @@ func TestAnItemEditedBeforeItsPageIsPlannedIsDecidedByTheRule(t *testing.T) {
 				require.Zero(t, exchanges, "the server's version came with its page: nothing to exchange")
 			}
 			armed.Unlock()
-			mustSync(t, other)
-			require.Equal(t, tc.winner, mustGet(t, c, "notes", "n"))
-			require.Equal(t, tc.winner, mustGet(t, other, "notes", "n"))
-			cs, err := c.Conflicts()
-			require.NoError(t, err)
-			require.Len(t, cs, 1)
-			require.Equal(t, tc.kind, cs[0].Kind)
-			require.Equal(t, tc.loser, string(cs[0].Content))
+			requireDecided(t, c, other, tc.winner, tc.kind, tc.loser)
 		})
 	}
 }

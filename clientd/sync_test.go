@@ -274,14 +274,7 @@ func TestAnEditMadeWhileADownloadIsInFlightIsNotOverwritten(t *testing.T) {
 			armed.Store(true)
 			rep := mustSync(t, c)
 			require.Equal(t, 2, rep.Rounds)
-			mustSync(t, other)
-			require.Equal(t, tc.winner, mustGet(t, c, "notes", "n"))
-			require.Equal(t, tc.winner, mustGet(t, other, "notes", "n"))
-			cs, err := c.Conflicts()
-			require.NoError(t, err)
-			require.Len(t, cs, 1)
-			require.Equal(t, tc.kind, cs[0].Kind)
-			require.Equal(t, tc.loser, string(cs[0].Content))
+			requireDecided(t, c, other, tc.winner, tc.kind, tc.loser)
 		})
 	}
 }
