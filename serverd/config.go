@@ -48,6 +48,11 @@ type Config struct {
 	// RateLimit is requests per second per token; 0 disables it. The burst
 	// is max(1, 2*RateLimit).
 	RateLimit float64
+	// MappedBudget bounds the store file's pages the server process keeps
+	// mapped and resident (Linux; see boltdb.Options.MappedBudget): over
+	// it, the server lets go of them, and they stay in the page cache. 0
+	// means boltdb.DefaultMappedBudget (128 MiB); negative means never.
+	MappedBudget int64
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
 	// Version is the server's version for Info.Server; "" means "dev".

@@ -112,7 +112,7 @@ func Open(cfg Config) (*Server, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("open server: create data dir: %w", err)
 	}
-	st, err := boltdb.Open(filepath.Join(cfg.DataDir, DBFile), boltdb.Options{})
+	st, err := boltdb.Open(filepath.Join(cfg.DataDir, DBFile), boltdb.Options{MappedBudget: cfg.MappedBudget})
 	if err != nil {
 		if errors.Is(err, storage.ErrLocked) {
 			return nil, fmt.Errorf("open server: %s: %w", cfg.DataDir, ErrDataDirLocked)

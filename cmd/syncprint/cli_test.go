@@ -377,3 +377,28 @@ func TestClientErrorsAreClearAndChangeNothing(t *testing.T) {
 	require.Equal(t, 2, r.code)
 	require.Contains(t, r.stderr, "unknown precedence rule")
 }
+
+func TestServeTakesAMappedBudgetAndRefusesABadOne(t *testing.T) {
+	dir := t.TempDir()
+	r := runCLI(t, "", nil, "serve", "--data", filepath.Join(dir, "bad"), "--mapped-budget-mb", "-2")
+	require.Equal(t, 2, r.code, r.stderr)
+	require.Contains(t, r.stderr, "--mapped-budget-mb must be -1 (no limit), 0 (the default) or a size in MiB, got -2")
+	_, err := os.Stat(filepath.Join(dir, "bad"))
+	require.ErrorIs(t, err, os.ErrNotExist, "a refused flag creates nothing")
+
+	// A 1 MiB budget: the server lets go of its mapped pages at every
+	// check, and serves as before.
+	data := filepath.Join(dir, "data")
+	srv := startServe(t, data, "--mapped-budget-mb", "1")
+	tok := tokenFor(t, data, "dana", "laptop")
+	a := newDevice(t, dir, "laptop", srv.url, tok)
+	for i := range 20 {
+		a.ok("put", "notes", fmt.Sprintf("n%02d", i), strings.Repeat("x", 10_000+i))
+	}
+	a.ok("sync")
+	b := newDevice(t, dir, "phone", srv.url, tokenFor(t, data, "dana", "phone"))
+	b.ok("sync")
+	for i := range 20 {
+		require.Equal(t, strings.Repeat("x", 10_000+i), b.get("notes", fmt.Sprintf("n%02d", i)))
+	}
+}

@@ -44,12 +44,16 @@ func cmdServe(e env, args []string) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	rate := fs.Float64("rate-limit", 0, "requests per second allowed per token (0: no limit)")
 	grace := fs.Duration("shutdown-timeout", 15*time.Second, "how long to wait for in-flight requests on SIGINT/SIGTERM")
+	mapped := fs.Int64("mapped-budget-mb", 0, "resident pages of the mapped store file the server keeps before it lets go of them, in MiB (Linux; 0: 128, -1: no limit)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the server's whole run to FILE")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if fs.NArg() != 0 {
 		return usagef("serve takes no arguments, got %q", fs.Args())
+	}
+	if *mapped < -1 {
+		return usagef("--mapped-budget-mb must be -1 (no limit), 0 (the default) or a size in MiB, got %d", *mapped)
 	}
 	if *cpuProfile != "" {
 		stop, err := startProfile(*cpuProfile)
@@ -66,12 +70,13 @@ func cmdServe(e env, args []string) error {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	srv, err := serverd.Open(serverd.Config{
-		DataDir:     *data,
-		DefaultRule: defRule,
-		Rules:       policies,
-		RateLimit:   *rate,
-		Logger:      logger,
-		Version:     version,
+		DataDir:      *data,
+		DefaultRule:  defRule,
+		Rules:        policies,
+		RateLimit:    *rate,
+		MappedBudget: *mapped << 20,
+		Logger:       logger,
+		Version:      version,
 	})
 	if err != nil {
 		if errors.Is(err, serverd.ErrDataDirLocked) {

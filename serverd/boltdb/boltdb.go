@@ -95,6 +95,19 @@ type Options struct {
 	// InitialMmapSize is the address space mapped for the file when it
 	// opens; 0 means DefaultInitialMmapSize, negative means bbolt's default.
 	InitialMmapSize int
+	// MappedBudget bounds the file-backed memory the process keeps
+	// resident (Linux only): bbolt reads the file through a memory map, so
+	// every page a read touches stays in the process's RSS until the
+	// kernel needs the memory. Checked every MappedCheck, a process over
+	// the budget lets go of the store's mapped pages (they stay in the
+	// page cache; the next read maps one again). A pull of a whole
+	// million-item collection touches its whole file; without this the
+	// server's RSS grows to the file's size. 0 means DefaultMappedBudget;
+	// negative means never.
+	MappedBudget int64
+	// MappedCheck is how often MappedBudget is checked; 0 means
+	// DefaultMappedCheck.
+	MappedCheck time.Duration
 }
 
 // MaxGroup bounds how many queued Update calls share one commit.
@@ -112,6 +125,7 @@ type Store struct {
 	done   sync.WaitGroup // the committer goroutine
 
 	commits, grouped atomic.Uint64 // see Stats
+	trims            atomic.Uint64 // see Stats
 }
 
 // Stats are counters of a Store's write path since Open.
@@ -121,11 +135,14 @@ type Stats struct {
 	// Writes counts Update calls whose function succeeded and wrote;
 	// Writes/Commits is the average group size.
 	Writes uint64
+	// Trims counts the times the store let go of its mapped pages
+	// (Options.MappedBudget).
+	Trims uint64
 }
 
 // Stats returns the store's counters.
 func (s *Store) Stats() Stats {
-	return Stats{Commits: s.commits.Load(), Writes: s.grouped.Load()}
+	return Stats{Commits: s.commits.Load(), Writes: s.grouped.Load(), Trims: s.trims.Load()}
 }
 
 // write is one queued Update call.
@@ -179,6 +196,23 @@ func Open(path string, opts Options) (*Store, error) {
 	s := &Store{db: db, writes: make(chan *write, MaxGroup), stop: make(chan struct{})}
 	s.done.Add(1)
 	go s.commitLoop()
+	if opts.MappedBudget == 0 {
+		opts.MappedBudget = DefaultMappedBudget
+	}
+	if opts.MappedCheck <= 0 {
+		opts.MappedCheck = DefaultMappedCheck
+	}
+	if trimSupported && opts.MappedBudget > 0 {
+		// Opening walked the whole file to rebuild the free list
+		// (NoFreelistSync): a large file is all resident now.
+		if rss, ok := residentMapped(); ok && rss > opts.MappedBudget {
+			if _, err := s.releaseMapped(); err == nil {
+				s.trims.Add(1)
+			}
+		}
+		s.done.Add(1)
+		go s.trimLoop(opts.MappedBudget, opts.MappedCheck)
+	}
 	return s, nil
 }
 
