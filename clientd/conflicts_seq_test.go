@@ -47,9 +47,16 @@ func (r *seqRewriter) after(req *http.Request, body []byte) []byte {
 	}
 	switch req.URL.Path {
 	case protocol.PathInfo:
-		if epoch != "" {
+		if epoch != "" || seq != nil {
 			var m protocol.Info
-			return rewrite(&m, func() { m.Epoch = epoch })
+			return rewrite(&m, func() {
+				if epoch != "" {
+					m.Epoch = epoch
+				}
+				if seq != nil {
+					m.ConflictsSeq = *seq // SP-3-15: the session's number comes with Info
+				}
+			})
 		}
 	case protocol.PathCollections:
 		if seq != nil {

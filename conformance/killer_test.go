@@ -32,6 +32,7 @@ var killer = map[string]string{
 	"server/coding/retry-in-another-coding":                 "hashes-encoded-bodies",
 	"server/coding/zip-bomb":                                "unbounded-decoding",
 	"server/collections/lists-written-collections":          "wrong-versions",
+	"server/collections/listed-in-info":                     "info-collections-behind",
 	"server/conflicts/list-validation":                      "other-error-codes",
 	"server/conflicts/record-fields":                        "loses-the-loser",
 	"server/conflicts/records-per-user":                     "leaks-another-users-items",

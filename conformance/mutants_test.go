@@ -297,6 +297,16 @@ var mutants = []mutant{
 				}
 			}
 		}},
+	{name: "info-collections-behind", doc: "Info announces info-collections but leaves out the last collection of its list (SP-3-15)",
+		after: func(p *proxy, x *exchange) {
+			if x.req.URL.Path != protocol.PathInfo {
+				return
+			}
+			if r, ok := decode[protocol.Info](x.resp); ok && x.status == 200 && len(r.Collections) > 0 {
+				r.Collections = r.Collections[:len(r.Collections)-1]
+				x.resp = encode(r)
+			}
+		}},
 	{name: "no-page-content", doc: "change-info pages never carry the contents asked for (SP-6.1-8)",
 		after: func(p *proxy, x *exchange) {
 			if x.req.URL.Path != protocol.PathChanges {

@@ -3,7 +3,9 @@ package conformance
 import (
 	"bytes"
 	"fmt"
+	"net/http"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -53,6 +55,49 @@ func init() {
 		}
 		_, listed := got[z.Collection]
 		t.Check(!listed, fmt.Sprintf("an empty collection (%s) not listed", z.Collection), "listed")
+	})
+
+	serverCase(Case{
+		ID: "server/collections/listed-in-info", Level: MUST,
+		Reqs: []string{"SP-3-15", "SP-6-1", "SP-10-8"},
+		Desc: "with info-collections, Info lists the caller's collections and conflicts_seq as /v1/collections does",
+		Procedure: `
+			Skip unless Info announces info-collections. Write an item to a fresh collection X.
+			GET /v1/info with the token, then POST /v1/collections {}, and again GET /v1/info
+			(nothing is written meanwhile). Assert: both Infos list exactly the collections of the
+			listing, in the same order with the same rules and heads, X among them with head 1,
+			and carry its conflicts_seq. GET /v1/info without a token: no collections, and
+			conflicts_seq 0.`,
+	}, func(t *T) {
+		t.NeedFeature(protocol.FeatureInfoCollections)
+		x := t.NewCollection()
+		t.Put(UserA, x, "a", 0, 0, "1")
+		info := func(who Who) protocol.Info {
+			var m protocol.Info
+			t.OK(t.Do(Request{Method: http.MethodGet, Path: protocol.PathInfo, As: who}), &m)
+			return m
+		}
+		before := info(UserA)
+		var list protocol.CollectionsResponse
+		t.OK(t.Post(UserA, protocol.PathCollections, protocol.CollectionsRequest{}), &list)
+		after := info(UserA)
+		for i, in := range []protocol.Info{before, after} {
+			same := slices.Equal(in.Collections, list.Collections) && in.ConflictsSeq == list.ConflictsSeq
+			t.Check(same, fmt.Sprintf("collections and conflicts_seq of Info %d those of POST /v1/collections", i+1),
+				"Info %v seq %d, the listing %v seq %d", in.Collections, in.ConflictsSeq, list.Collections, list.ConflictsSeq)
+		}
+		var listed bool
+		for _, c := range after.Collections {
+			if c.Name == x.Collection {
+				listed = true
+				t.Equal("head of "+x.Collection+" in Info", uint64(1), c.Head)
+				t.Equal("rule of "+x.Collection+" in Info", t.info.RuleFor(x.Collection), c.Rule)
+			}
+		}
+		t.Check(listed, "the collection just written ("+x.Collection+") listed in Info", "not listed: %v", after.Collections)
+		anon := info(NoAuth)
+		t.Check(len(anon.Collections) == 0 && anon.ConflictsSeq == 0, "no collections and conflicts_seq 0 in an Info without a token",
+			"%d collections, conflicts_seq %d", len(anon.Collections), anon.ConflictsSeq)
 	})
 
 	serverCase(Case{

@@ -26,6 +26,12 @@ type Info struct {
 	// token; both are empty otherwise.
 	User    string `msgpack:"user"`
 	Replica string `msgpack:"replica"`
+	// Collections and ConflictsSeq are those a CollectionsResponse made at
+	// the same moment would carry, when the server announces
+	// FeatureInfoCollections and the request carried a valid token
+	// [SP-3-15]; omitted when empty or zero.
+	Collections  []Collection `msgpack:"collections,omitempty"`
+	ConflictsSeq uint64       `msgpack:"conflicts_seq,omitempty"`
 }
 
 // RuleFor returns the precedence rule of a collection.

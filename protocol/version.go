@@ -37,4 +37,8 @@ const (
 	FeatureWatch     = "watch"
 	FeatureConflicts = "conflicts"
 	FeatureAdmin     = "admin-tokens"
+	// FeatureInfoCollections: Info answered to a request with a valid
+	// token lists the caller's collections and conflicts sequence number,
+	// as POST /v1/collections would [SP-3-15].
+	FeatureInfoCollections = "info-collections"
 )

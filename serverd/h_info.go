@@ -12,7 +12,7 @@ import (
 
 // baseFeatures are the features every server announces; the content
 // codings it offers follow them.
-var baseFeatures = []string{protocol.FeatureWatch, protocol.FeatureConflicts, protocol.FeatureAdmin}
+var baseFeatures = []string{protocol.FeatureWatch, protocol.FeatureConflicts, protocol.FeatureAdmin, protocol.FeatureInfoCollections}
 
 // handleInfo answers GET /v1/info.
 func (s *Server) handleInfo(c *call) (any, error) {
@@ -29,7 +29,31 @@ func (s *Server) handleInfo(c *call) (any, error) {
 		User:          c.user,
 		Replica:       string(c.replica),
 	}
+	if c.user != "" {
+		// SP-3-15: the session's collection listing, without a request of its own.
+		var err error
+		if info.Collections, info.ConflictsSeq, err = s.collections(c.user); err != nil {
+			return nil, err
+		}
+	}
 	return &info, nil
+}
+
+// collections lists the user's collections holding items [SP-6-1] and the
+// user's conflicts sequence number [SP-10-8], read together.
+func (s *Server) collections(user string) (colls []protocol.Collection, seq uint64, err error) {
+	err = s.view(context.Background(), func(tx storage.Tx) error {
+		colls = colls[:0]
+		var err error
+		if seq, err = conflictsSeq(tx, user); err != nil {
+			return err
+		}
+		return tx.Collections(user, func(name string, head changelog.Seq) error {
+			colls = append(colls, protocol.Collection{Name: name, Rule: s.cfg.ruleFor(name), Head: uint64(head)})
+			return nil
+		})
+	})
+	return colls, seq, err
 }
 
 // handleCollections answers POST /v1/collections.
@@ -38,21 +62,14 @@ func (s *Server) handleCollections(c *call) (any, error) {
 	if err := c.decode(&req); err != nil {
 		return nil, err
 	}
-	resp := protocol.CollectionsResponse{Collections: []protocol.Collection{}}
-	err := s.view(context.Background(), func(tx storage.Tx) error {
-		var err error
-		if resp.ConflictsSeq, err = conflictsSeq(tx, c.user); err != nil {
-			return err
-		}
-		return tx.Collections(c.user, func(name string, head changelog.Seq) error {
-			resp.Collections = append(resp.Collections, protocol.Collection{Name: name, Rule: s.cfg.ruleFor(name), Head: uint64(head)})
-			return nil
-		})
-	})
+	colls, seq, err := s.collections(c.user)
 	if err != nil {
 		return nil, err
 	}
-	return &resp, nil
+	if colls == nil {
+		colls = []protocol.Collection{} // canonical: present, 90
+	}
+	return &protocol.CollectionsResponse{Collections: colls, ConflictsSeq: seq}, nil
 }
 
 // handleChanges answers POST /v1/changes: one page of change info.

@@ -142,6 +142,16 @@ func exampleMessages() []message {
 	return []message{
 		{"info_anonymous", "GET /v1/info", "response", "the handshake without a token: user and replica empty", exampleInfo(false)},
 		{"info_authenticated", "GET /v1/info", "response", "the handshake with a valid token of alice/phone", exampleInfo(true)},
+		{"info_with_collections", "GET /v1/info", "response", "the handshake with a valid token of a server that announces info-collections: the caller's collections and conflicts_seq, as collections_response (SP-3-15)", func() protocol.Info {
+			info := exampleInfo(true)
+			info.Features = append(info.Features, protocol.FeatureInfoCollections)
+			info.Collections = []protocol.Collection{
+				{Name: "journal", Rule: protocol.LatestWins, Head: 12},
+				{Name: coll, Rule: protocol.ServerWins, Head: 3},
+			}
+			info.ConflictsSeq = 7
+			return info
+		}()},
 		{"collections_request", "POST /v1/collections", "request", "the empty request map", protocol.CollectionsRequest{}},
 		{"collections_response", "POST /v1/collections", "response", "two collections, ordered by name", protocol.CollectionsResponse{Collections: []protocol.Collection{
 			{Name: "journal", Rule: protocol.LatestWins, Head: 12},
