@@ -107,7 +107,7 @@ func TestChangePagesAreFetchedAheadInCursorOrder(t *testing.T) {
 	srv, items := thirtyNotesInPagesOfFour(t)
 
 	log := &pageLog{t: t, broken: true}
-	phone := srv.client(t, "alice", "phone", withTransport(log.transport()), downloadsInExchanges)
+	phone := srv.client(t, "alice", "phone", withTransport(log.transport()), downloadsInExchanges, plainBodies)
 
 	_, err := phone.Sync(context.Background())
 	require.Error(t, err, "the fourth page cannot be fetched")

@@ -192,6 +192,11 @@ func (h *hookTransport) count(path string) int {
 	return n
 }
 
+// plainBodies makes a client ask for unencoded responses and send
+// unencoded requests, so that a test's transport reads and edits the
+// messages themselves.
+func plainBodies(cfg *clientd.Config) { cfg.DisableCompression = true }
+
 func withTransport(rt http.RoundTripper) func(*clientd.Config) {
 	return func(cfg *clientd.Config) { cfg.HTTPClient = &http.Client{Transport: rt} }
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/syncprint/syncprint/clientd"
 	"github.com/syncprint/syncprint/protocol"
 	"github.com/syncprint/syncprint/serverd"
 )
@@ -49,7 +48,7 @@ func TestASessionTakesTheServersCollectionsFromInfoWhenItListsThem(t *testing.T)
 		t.Run(tc.name, func(t *testing.T) {
 			hook := &hookTransport{base: http.DefaultTransport, after: tc.after}
 			// Unencoded responses, so that the rewriter reads them.
-			phone := srv.client(t, "alice", "phone", withTransport(hook), func(cfg *clientd.Config) { cfg.DisableCompression = true })
+			phone := srv.client(t, "alice", "phone", withTransport(hook), plainBodies)
 			mustSync(t, phone) // a new device: it knows no collection but the server's
 			require.Equal(t, tc.lists, hook.count(protocol.PathCollections))
 			require.Equal(t, 2, hook.count(protocol.PathChanges), "both collections synced")

@@ -131,7 +131,7 @@ func TestCorruptedContentWithTheChangeInfoIsRefused(t *testing.T) {
 		return body
 	}}
 	a := srv.client(t, "alice", "laptop")
-	b := srv.client(t, "alice", "phone", withTransport(hook), func(cfg *clientd.Config) { cfg.DisableCompression = true })
+	b := srv.client(t, "alice", "phone", withTransport(hook), plainBodies)
 	require.NoError(t, a.PutMany("notes", map[string][]byte{"good": []byte("fine"), "bad": secret}))
 	mustSync(t, a)
 
@@ -156,7 +156,7 @@ func TestPagesWithContentAreCommittedOneByOne(t *testing.T) {
 	srv, _ := thirtyNotesInPagesOfFour(t)
 
 	log := &pageLog{t: t, broken: true}
-	phone := srv.client(t, "alice", "phone", withTransport(log.transport()), func(cfg *clientd.Config) { cfg.DisableCompression = true })
+	phone := srv.client(t, "alice", "phone", withTransport(log.transport()), plainBodies)
 	_, err := phone.Sync(context.Background())
 	require.Error(t, err, "the fourth page cannot be fetched")
 	held, err := phone.List("notes")

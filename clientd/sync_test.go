@@ -294,7 +294,7 @@ func TestACorruptedDownloadIsRefusedAndNothingIsStored(t *testing.T) {
 		return body
 	}}
 	a := srv.client(t, "alice", "laptop")
-	b := srv.client(t, "alice", "phone", withTransport(hook), downloadsInExchanges)
+	b := srv.client(t, "alice", "phone", withTransport(hook), downloadsInExchanges, plainBodies)
 	require.NoError(t, a.PutMany("notes", map[string][]byte{"good": []byte("fine"), "bad": secret}))
 	mustSync(t, a)
 
@@ -708,7 +708,7 @@ func TestAnExchangeKeptUnderAnotherEpochIsNotSentAgain(t *testing.T) {
 			return req.URL.Path == protocol.PathExchange && cut.Load()
 		},
 	}
-	laptop := srv.client(t, "alice", "laptop", withTransport(hook), func(c *clientd.Config) { c.DisableCompression = true })
+	laptop := srv.client(t, "alice", "laptop", withTransport(hook), plainBodies)
 
 	require.NoError(t, laptop.Put("notes", "n", []byte("laptop's")))
 	cut.Store(true)

@@ -45,8 +45,11 @@ func (c *Client) call(ctx context.Context, path string, body []byte, bodyCoding 
 		}
 		req.Body, _ = req.GetBody()
 	}
+	// Only the headers the protocol uses: a small sync's requests are
+	// mostly headers. Every response is msgpack (no Accept), and the
+	// agent says what it is in fewer bytes than Go's default.
+	req.Header.Set("User-Agent", userAgent)
 	req.Header.Set(protocol.HeaderVersion, strconv.Itoa(protocol.Version))
-	req.Header.Set("Accept", protocol.ContentType)
 	if body != nil {
 		req.Header.Set("Content-Type", protocol.ContentType)
 		if bodyCoding != "" {
@@ -279,6 +282,9 @@ func (c *Client) callRetry(ctx context.Context, path string, req, out any) error
 	}
 }
 
+// userAgent is the User-Agent of every request.
+const userAgent = "syncprint"
+
 // acceptEncoding is the Accept-Encoding of every request (SP-3-8).
 var acceptEncoding = strings.Join(coding.Supported, ", ")
 
@@ -301,7 +307,7 @@ func (c *Client) encodeBody(body []byte) ([]byte, string, error) {
 			continue
 		}
 		z, err := c.enc.Encode(cc, nil, body)
-		if err != nil || len(z) >= len(body) {
+		if err != nil || !coding.Pays(len(body), len(z), cc) {
 			return body, "", err
 		}
 		return z, cc, nil

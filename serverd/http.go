@@ -166,10 +166,14 @@ func (s *Server) serve(c *call) error {
 	ctx.SetContentType(protocol.ContentType)
 	if len(body) >= coding.MinSize && s.codings != nil {
 		if cc := coding.Negotiate(acceptEncoding(ctx), s.codings); cc != "" {
-			if body, err = s.encoder.Encode(cc, nil, body); err != nil {
+			enc, err := s.encoder.Encode(cc, nil, body)
+			if err != nil {
 				return err
 			}
-			ctx.Response.Header.Set(fasthttp.HeaderContentEncoding, cc)
+			if coding.Pays(len(body), len(enc), cc) {
+				body = enc
+				ctx.Response.Header.Set(fasthttp.HeaderContentEncoding, cc)
+			}
 		}
 	}
 	// body is a fresh encoding or a copy of a stored one, never written to

@@ -205,7 +205,7 @@ func newServer(cfg Config, st storage.Store) (*Server, error) {
 	s.http = &fasthttp.Server{
 		Handler:                      s.handler,
 		ErrorHandler:                 s.handleTransportError,
-		Name:                         "syncprint/" + cfg.Version,
+		NoDefaultServerHeader:        true, // Info.server names it; every response would carry it
 		MaxRequestBodySize:           cfg.Limits.MaxBodyBytes,
 		ReadTimeout:                  ReadTimeout,
 		IdleTimeout:                  IdleTimeout,

@@ -12,6 +12,7 @@ import (
 
 	"github.com/syncprint/syncprint/changelog"
 	"github.com/syncprint/syncprint/fingerprint"
+	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/protocol"
 )
 
@@ -20,13 +21,46 @@ import (
 // 200 embedded clients (their stores, planning and sessions) on the same
 // cores. Each cycle is one exchange of Edits uploads of items whose
 // current versions the client tracks from the results - what a client
-// sends once its session has planned them.
+// sends once its session has planned them, in the same codings and with
+// the same headers (zstd both ways when it pays, SP-3-8).
 type rawClient struct {
 	hc       *http.Client
 	url, tok string
 	coll     string
 	versions map[string]uint64 // item ID -> current version
 	hlc      *changelog.Clock
+	codec    *rawCodec // shared by every client of the process
+}
+
+// rawCodec encodes the raw clients' requests and decodes their responses.
+type rawCodec struct {
+	enc *coding.Encoder
+	dec sync.Pool // *coding.Decoder: one per concurrent request
+}
+
+func newRawCodec() (*rawCodec, error) {
+	enc, err := coding.NewEncoder()
+	if err != nil {
+		return nil, err
+	}
+	return &rawCodec{enc: enc}, nil
+}
+
+// decode returns a response body decoded from its Content-Encoding.
+func (c *rawCodec) decode(resp *http.Response, body []byte) ([]byte, error) {
+	cc, err := coding.ParseContentEncoding(resp.Header.Values("Content-Encoding"))
+	if err != nil || cc == "" {
+		return body, err
+	}
+	d, _ := c.dec.Get().(*coding.Decoder)
+	if d == nil {
+		if d, err = coding.NewDecoder(256 << 20); err != nil {
+			return nil, err
+		}
+	}
+	defer c.dec.Put(d)
+	out, err := d.Decode(cc, body)
+	return bytes.Clone(out), err
 }
 
 // exchange sends one exchange of the given items and records the new
@@ -42,14 +76,28 @@ func (rc *rawClient) exchange(ctx context.Context, items map[string][]byte) (int
 	if err != nil {
 		return 0, err
 	}
+	var bodyCoding string
+	if len(body) >= coding.MinSize {
+		z, err := rc.codec.enc.Encode(coding.Zstd, nil, body)
+		if err != nil {
+			return 0, err
+		}
+		if coding.Pays(len(body), len(z), coding.Zstd) {
+			body, bodyCoding = z, coding.Zstd
+		}
+	}
 	hr, err := http.NewRequestWithContext(ctx, http.MethodPost, rc.url+protocol.PathExchange, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
+	hr.Header.Set("User-Agent", "syncprint")
 	hr.Header.Set(protocol.HeaderVersion, strconv.Itoa(protocol.Version))
 	hr.Header.Set("Authorization", "Bearer "+rc.tok)
 	hr.Header.Set("Content-Type", protocol.ContentType)
-	hr.Header.Set("Accept-Encoding", "identity")
+	if bodyCoding != "" {
+		hr.Header.Set("Content-Encoding", bodyCoding)
+	}
+	hr.Header.Set("Accept-Encoding", coding.Zstd)
 	resp, err := rc.hc.Do(hr)
 	if err != nil {
 		return 0, err
@@ -61,6 +109,9 @@ func (rc *rawClient) exchange(ctx context.Context, items map[string][]byte) (int
 	}
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("exchange: HTTP %d", resp.StatusCode)
+	}
+	if b, err = rc.codec.decode(resp, b); err != nil {
+		return 0, fmt.Errorf("exchange: response body: %w", err)
 	}
 	var out protocol.ExchangeResponse
 	if err := protocol.Unmarshal(b, &out); err != nil {
@@ -99,9 +150,13 @@ func prepareManyRaw(ctx context.Context, job Job) (step, error) {
 	tr.MaxIdleConnsPerHost = len(m.Clients) + 1
 	exch := &latencies{}
 	hc := &http.Client{Transport: exchangeTimer{base: tr, lat: exch}, Timeout: time.Minute}
+	codec, err := newRawCodec()
+	if err != nil {
+		return step{}, err
+	}
 	clients := make([]*rawClient, len(m.Clients))
 	for k, mc := range m.Clients {
-		clients[k] = &rawClient{hc: hc, url: job.Server, tok: mc.Token, coll: mc.Collection, versions: map[string]uint64{}, hlc: changelog.NewClock(nil)}
+		clients[k] = &rawClient{hc: hc, url: job.Server, tok: mc.Token, coll: mc.Collection, versions: map[string]uint64{}, hlc: changelog.NewClock(nil), codec: codec}
 	}
 	// Setup, untimed: each client writes its items.
 	var wg sync.WaitGroup

@@ -34,9 +34,17 @@ const (
 // of preference.
 var Supported = []string{Zstd, Gzip}
 
-// MinSize is the smallest body worth encoding: below it the coding's
-// framing costs more than it saves.
-const MinSize = 1024
+// MinSize is the smallest body worth trying to encode: below it a coding's
+// framing and header take about what it saves. A body at or above it is
+// sent encoded only when that Pays.
+const MinSize = 256
+
+// Pays reports whether a body of raw bytes, encoded in coding to encoded
+// bytes, is smaller on the wire encoded: with the Content-Encoding header
+// line it then needs.
+func Pays(raw, encoded int, coding string) bool {
+	return encoded+len("Content-Encoding: \r\n")+len(coding) < raw
+}
 
 // Errors returned by Decode and ParseContentEncoding.
 var (
