@@ -47,16 +47,27 @@ type faults struct {
 	interleave float64
 }
 
-// drawFaults picks a seed's fault profile: no faults, or light to heavy.
-func drawFaults(rng *rand.Rand) faults {
+// drawFaults picks a seed's fault profile: no faults, or light to heavy
+// (always the heaviest when heavy is set).
+func drawFaults(rng *rand.Rand, heavy bool) faults {
 	level := [...]float64{0, 0.5, 1, 2}[rng.IntN(4)]
+	if heavy {
+		level = 2
+	}
 	p := func(base float64) float64 { return base * level * (0.5 + rng.Float64()) }
-	return faults{
+	f := faults{
 		dropRequest: p(0.05), dropResponse: p(0.05), duplicate: p(0.04), stray: p(0.04),
 		late: p(0.02), delay: p(0.2), serverCrash: p(0.01), clientCrash: p(0.01),
 		// Interleaving is not a fault: every profile has some.
 		interleave: 0.02 + 0.1*rng.Float64(),
 	}
+	if heavy {
+		// The faults that deliver an exchange twice, with other writes in
+		// between, at two to five times their heaviest draw; interleaving
+		// at its greatest draw.
+		f.dropResponse, f.stray, f.late, f.interleave = 0.25, 0.2, 0.1, 0.12
+	}
+	return f
 }
 
 func (f faults) String() string {

@@ -86,6 +86,10 @@ type Config struct {
 	// exchangesOnly makes every device download in exchanges (tests of
 	// the checks whose fault needs many exchanges in flight).
 	exchangesOnly bool
+	// heavyFaults gives every seed the heaviest fault profile, with the
+	// most interleaving (tests of the checks whose fault needs a lost
+	// answer and another device's write before the retry).
+	heavyFaults bool
 }
 
 // Result describes a run that kept every invariant.
@@ -361,7 +365,7 @@ func (w *world) setup() {
 	w.big = w.rng.IntN(4) == 0
 	w.srv, err = serverd.Open(w.srvCfg)
 	must(err, "open server")
-	w.net = drawFaults(w.rng)
+	w.net = drawFaults(w.rng, w.cfg.heavyFaults)
 	w.serial = w.rng.IntN(2) == 0
 	w.tracef("seed %d clients %d steps %d rules %s serial %t limits %+v faults %s", w.cfg.Seed, w.cfg.Clients, w.cfg.Steps, rulesFlag(w.cfg.Rules), w.serial, w.srvCfg.Limits, w.net)
 	for i := range w.cfg.Clients {
