@@ -3,6 +3,7 @@ package clientd_test
 import (
 	"net/http"
 	"slices"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -59,4 +60,58 @@ func TestASessionTakesTheServersCollectionsFromInfoWhenItListsThem(t *testing.T)
 			}
 		})
 	}
+}
+
+// SP-6.1-9: a session whose Info shows the head its cursor is the cursor
+// of pulls nothing; one that shows another head pulls.
+func TestASessionSkipsThePullOnlyWhenInfoShowsNothingNew(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	hook := &hookTransport{base: http.DefaultTransport}
+	laptop := srv.client(t, "alice", "laptop", withTransport(hook))
+	phone := srv.client(t, "alice", "phone")
+	require.NoError(t, laptop.Put("notes", "a", []byte("one")))
+	mustSync(t, laptop) // pulls an empty page, then uploads: the cursor advances to the head
+	paths := func() []string {
+		hook.mu.Lock()
+		defer hook.mu.Unlock()
+		p := hook.paths
+		hook.paths = nil
+		return p
+	}
+	paths()
+
+	mustSync(t, laptop)
+	require.Equal(t, []string{protocol.PathInfo}, paths(), "nothing new, nothing local: Info alone")
+
+	require.NoError(t, laptop.Put("notes", "b", []byte("two")))
+	rep := mustSync(t, laptop)
+	require.Equal(t, 1, rep.Uploaded)
+	require.Equal(t, []string{protocol.PathInfo, protocol.PathExchange}, paths(), "a local edit goes up without a pull")
+
+	mustSync(t, phone)
+	require.NoError(t, phone.Put("notes", "c", []byte("three")))
+	mustSync(t, phone)
+	rep = mustSync(t, laptop)
+	require.Equal(t, 1, rep.Downloaded, "another device's write is pulled")
+	require.Contains(t, paths(), protocol.PathChanges)
+	require.Equal(t, "three", mustGet(t, laptop, "notes", "c"))
+
+	// A write after Info was read: the exchange does not advance the
+	// cursor past it, and the next session pulls it.
+	var once atomic.Bool
+	hook.before = func(req *http.Request) {
+		if req.URL.Path == protocol.PathExchange && once.CompareAndSwap(false, true) {
+			require.NoError(t, phone.Put("notes", "d", []byte("four")))
+			mustSync(t, phone)
+		}
+	}
+	require.NoError(t, laptop.Put("notes", "a", []byte("one, edited")))
+	mustSync(t, laptop)
+	require.True(t, once.Load())
+	hook.before = nil
+	rep = mustSync(t, laptop)
+	require.Equal(t, 1, rep.Downloaded, "the write made during the last session is pulled")
+	require.Equal(t, "four", mustGet(t, laptop, "notes", "d"))
+	mustSync(t, phone)
+	require.Equal(t, "one, edited", mustGet(t, phone, "notes", "a"))
 }

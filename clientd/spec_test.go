@@ -160,6 +160,10 @@ func (p *pulls) progress(coll string) func(clientd.ProgressEvent) {
 			}
 			p.n[len(p.n)-1] = ev.Pulled
 		case clientd.PhaseDone:
+			if len(p.n) == 0 || p.n[len(p.n)-1] < 0 {
+				// No page pulled: nothing new on the server (SP-6.1-9).
+				p.n = append(p.n, 0)
+			}
 			p.n = append(p.n, -1) // a marker: the next pull is a new session
 		}
 	}
@@ -290,14 +294,18 @@ func TestAnEditMadeDuringThePullIsUploadedInTheSameSession(t *testing.T) {
 	c = srv.client(t, "alice", "laptop", withTransport(hook))
 	require.NoError(t, c.Put("notes", "n", []byte("first")))
 	mustSync(t, c)
+	// Something new on the server, so that the session pulls (SP-6.1-9).
+	other := srv.client(t, "alice", "phone")
+	require.NoError(t, other.Put("notes", "o", []byte("other")))
+	mustSync(t, other)
 
 	armed.Store(true)
 	rep := mustSync(t, c)
 	require.Equal(t, 1, rep.Uploaded)
+	require.False(t, armed.Load(), "the session pulled")
 	st, err := c.Status()
 	require.NoError(t, err)
 	require.Zero(t, st.Pending)
-	other := srv.client(t, "alice", "phone")
 	mustSync(t, other)
 	require.Equal(t, "during the pull", mustGet(t, other, "notes", "n"))
 }

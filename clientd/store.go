@@ -40,6 +40,7 @@ var (
 	bktHist       = []byte("hist")
 
 	keyCursor    = []byte("cursor")
+	keyCurHead   = []byte("cursor_head") // head(8) epoch: the head the cursor is the cursor of
 	keyHLC       = []byte("hlc")
 	keyEdit      = []byte("edit")
 	keyReplica   = []byte("replica")
@@ -391,11 +392,44 @@ func (c *coll) clearDoubt(id string) error {
 
 func (c *coll) cursor() string { return string(c.b.Get(keyCursor)) }
 
-func (c *coll) setCursor(cur string) error {
-	if c.cursor() == cur {
+// cursorHead is the head a stored cursor is known to be the cursor of,
+// and the server epoch it was issued under [SP-6.1-9].
+type cursorHead struct {
+	head  uint64
+	epoch string
+}
+
+func (h *cursorHead) encode() []byte { return append(u64(h.head), h.epoch...) }
+
+// cursorHead returns the head the stored cursor is the cursor of; nil
+// when it is not known.
+func (c *coll) cursorHead() *cursorHead {
+	v := c.b.Get(keyCurHead)
+	if len(v) < 8 {
 		return nil
 	}
-	return c.b.Put(keyCursor, []byte(cur))
+	return &cursorHead{head: binary.BigEndian.Uint64(v), epoch: string(v[8:])}
+}
+
+// setCursor stores the cursor and the head it is the cursor of (nil: not
+// known), always together: a head left beside another cursor would make a
+// session skip changes it never pulled.
+func (c *coll) setCursor(cur string, at *cursorHead) error {
+	if c.cursor() != cur {
+		if err := c.b.Put(keyCursor, []byte(cur)); err != nil {
+			return err
+		}
+	}
+	if at == nil {
+		if c.b.Get(keyCurHead) == nil {
+			return nil
+		}
+		return c.b.Delete(keyCurHead)
+	}
+	if bytes.Equal(c.b.Get(keyCurHead), at.encode()) {
+		return nil
+	}
+	return c.b.Put(keyCurHead, at.encode())
 }
 
 func u64(v uint64) []byte {

@@ -193,6 +193,64 @@ type session struct {
 	// (the collections listing, every exchange); 0: the server keeps none
 	// [SP-10-8].
 	confSeq uint64
+
+	headsMu sync.Mutex // guards heads: exchanges are applied on another goroutine
+	// heads maps the cursors this session knows to be the cursor of a
+	// collection's head to that head [SP-6.1-9]: a page's cursor when more
+	// is false (the server lists info-collections), an exchange's when it
+	// differs from the request's. Storing one of these cursors stores its
+	// head with it; storing another forgets the stored head.
+	heads map[string]uint64
+}
+
+// knowHead records that cursor is the cursor of head [SP-6.1-9].
+func (s *session) knowHead(cursor string, head uint64) {
+	s.headsMu.Lock()
+	defer s.headsMu.Unlock()
+	if s.heads == nil {
+		s.heads = map[string]uint64{}
+	}
+	s.heads[cursor] = head
+}
+
+// storeCursor stores a collection's cursor, with the head it is the cursor
+// of when the session knows it, under the session's epoch.
+func (s *session) storeCursor(col *coll, cursor string) error {
+	s.headsMu.Lock()
+	head, ok := s.heads[cursor]
+	s.headsMu.Unlock()
+	if !ok {
+		return col.setCursor(cursor, nil)
+	}
+	return col.setCursor(cursor, &cursorHead{head: head, epoch: s.info.Epoch})
+}
+
+// sameHead reports whether at is what storeCursor would store with cursor.
+func (s *session) sameHead(at *cursorHead, cursor string) bool {
+	s.headsMu.Lock()
+	head, ok := s.heads[cursor]
+	s.headsMu.Unlock()
+	if !ok || at == nil {
+		return !ok && at == nil
+	}
+	return at.head == head && at.epoch == s.info.Epoch
+}
+
+// nothingNew reports whether the session's Info says that nothing changed
+// in a collection since its stored cursor [SP-6.1-9]: the server lists
+// info-collections, the cursor is the cursor of a head, under the Info's
+// epoch, and the Info lists that head (0: not listed).
+func (s *session) nothingNew(name string, at *cursorHead) bool {
+	if at == nil || at.epoch != s.info.Epoch || !slices.Contains(s.info.Features, protocol.FeatureInfoCollections) {
+		return false
+	}
+	var head uint64
+	for _, c := range s.info.Collections {
+		if c.Name == name {
+			head = c.Head
+		}
+	}
+	return head == at.head
 }
 
 // counts are a transaction's additions to the report, merged on commit.
@@ -559,7 +617,7 @@ func (s *session) syncCollection(name string) error {
 					return err
 				}
 			}
-			return col.setCursor("")
+			return col.setCursor("", nil)
 		})
 		if err != nil {
 			return err
@@ -614,20 +672,28 @@ func (s *session) syncCollectionOnce(name string) error {
 	s.gaveUp = nil
 	// Exchanges of unknown outcome from earlier sessions go first, with
 	// their batch IDs (SP-6.4-5), so that their uploads are not planned anew.
-	if err := s.resendUnanswered(name); err != nil {
+	resent, err := s.resendUnanswered(name)
+	if err != nil {
 		return err
 	}
 	var cursor string
-	err := s.c.view(func(tx *bolt.Tx) error {
+	var at *cursorHead
+	err = s.c.view(func(tx *bolt.Tx) error {
 		col, err := openColl(tx, name, false)
 		if err != nil || col == nil {
 			return err
 		}
-		cursor = col.cursor()
+		cursor, at = col.cursor(), col.cursorHead()
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	// SP-6.1-9: nothing changed on the server since the stored cursor (and
+	// no kept exchange was just sent, which may have): no page to pull.
+	skipPull := !resent && s.nothingNew(name, at)
+	if skipPull {
+		s.knowHead(cursor, at.head)
 	}
 
 	// The change info, a segment at a time (SP-6.1-6): pull at most
@@ -642,9 +708,13 @@ func (s *session) syncCollectionOnce(name string) error {
 	s.pull = p
 	defer func() { p.close(); s.pull = nil }()
 	for {
-		seg, index, more, err := s.pullSegment(p, &cur, &pulled)
-		if err != nil {
-			return err
+		var seg []cand
+		var index map[string]int
+		more := false
+		if !skipPull {
+			if seg, index, more, err = s.pullSegment(p, &cur, &pulled); err != nil {
+				return err
+			}
 		}
 		tail := false
 		if !more {
@@ -912,6 +982,9 @@ func (s *session) pullSegment(p *puller, cur *string, pulled *int) (seg []cand, 
 			return nil, nil, false, fmt.Errorf("%w: pull changes: %d contents for %d entries", ErrProtocol, n, len(resp.Changes))
 		}
 		last := !resp.More || len(resp.Changes) == 0
+		if !resp.More && slices.Contains(s.info.Features, protocol.FeatureInfoCollections) {
+			s.knowHead(next, resp.Head) // SP-6.1-9
+		}
 		// A page with content is a segment of its own: the next is
 		// fetched while this one is planned and carried out (unless
 		// exchanges are serial: then nothing is in flight during a local
@@ -1175,6 +1248,11 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		if resp.Cursor != "" {
 			newChain = resp.Cursor
 		}
+		if newChain != *chain {
+			// Not the request's cursor: the cursor of the head after the
+			// exchange (SP-6.3-9, SP-6.1-9).
+			s.knowHead(newChain, resp.Head)
+		}
 		// SP-6.5-6: only the round's last transaction may store the
 		// cursor, and only when nothing that blocks it is left.
 		commit := last && s.mayCommit(next, lastRound)
@@ -1313,11 +1391,12 @@ func (s *session) refuse(name string, bu []work, err error) bool {
 // (the round has no other step) it stores the cursor when SP-6.5-6 allows.
 func (s *session) applyLocal(name string, ws []work, final, lastRound bool, cursor string) ([]cand, error) {
 	if len(ws) == 0 {
-		// Only the cursor: skip the write transaction when it is in place.
+		// Only the cursor: skip the write transaction when it is in place
+		// with the head it is known to be the cursor of (SP-6.1-9).
 		same := false
 		err := s.c.view(func(tx *bolt.Tx) error {
 			col, err := openColl(tx, name, false)
-			same = col != nil && col.cursor() == cursor
+			same = col != nil && col.cursor() == cursor && s.sameHead(col.cursorHead(), cursor)
 			return err
 		})
 		if err != nil || same || !final || s.hold {
@@ -1398,7 +1477,7 @@ func (s *session) applyLocal(name string, ws []work, final, lastRound bool, curs
 			}
 		}
 		if final && s.mayCommit(next, lastRound) {
-			if err := col.setCursor(cursor); err != nil {
+			if err := s.storeCursor(col, cursor); err != nil {
 				return err
 			}
 		}
@@ -1772,7 +1851,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 			}
 		}
 		if commit && !blocks(next) && (len(next) == 0 || lastRound) {
-			if err := col.setCursor(newChain); err != nil {
+			if err := s.storeCursor(col, newChain); err != nil {
 				return err
 			}
 		}

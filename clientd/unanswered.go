@@ -71,8 +71,8 @@ func (s *session) keepUnanswered(name string, req *protocol.ExchangeRequest) {
 // final answer, or is too old, is forgotten; one that still gets no answer
 // is kept for the next session, and the collection's session ends with
 // the error, before anything is planned (its uploads are still pending,
-// marked in doubt).
-func (s *session) resendUnanswered(name string) error {
+// marked in doubt). found says whether the collection had one.
+func (s *session) resendUnanswered(name string) (found bool, err error) {
 	type kept struct {
 		batchID string
 		sent    uint64
@@ -80,7 +80,7 @@ func (s *session) resendUnanswered(name string) error {
 		body    []byte
 	}
 	var ks []kept
-	err := s.c.view(func(tx *bolt.Tx) error {
+	err = s.c.view(func(tx *bolt.Tx) error {
 		col, err := openColl(tx, name, false)
 		if err != nil || col == nil {
 			return err
@@ -99,7 +99,7 @@ func (s *session) resendUnanswered(name string) error {
 		})
 	})
 	if err != nil || len(ks) == 0 {
-		return err
+		return false, err
 	}
 	now := uint64(max(s.c.cfg.Now().UnixMilli(), 0))
 	for _, k := range ks {
@@ -119,17 +119,17 @@ func (s *session) resendUnanswered(name string) error {
 			callErr := s.c.callRetry(s.ctx, protocol.PathExchange, rawMessage(k.body), &resp)
 			if callErr != nil && !definitive(callErr) {
 				if s.ctx.Err() != nil {
-					return s.ctx.Err()
+					return true, s.ctx.Err()
 				}
 				// Still unknown: it is kept for the next session, and this
 				// one ends here. Planned anew, its uploads would meet a
 				// version written on top of theirs as a concurrent edit,
 				// and under client-wins be applied a second time over it.
-				return fmt.Errorf("send again an exchange of unknown outcome (batch %s): %w", k.batchID, callErr)
+				return true, fmt.Errorf("send again an exchange of unknown outcome (batch %s): %w", k.batchID, callErr)
 			}
 			if callErr == nil {
 				if err := s.acknowledge(name, &req, &resp); err != nil {
-					return err
+					return true, err
 				}
 			}
 		}
@@ -144,10 +144,10 @@ func (s *session) resendUnanswered(name string) error {
 			return nil
 		})
 		if err != nil {
-			return err
+			return true, err
 		}
 	}
-	return nil
+	return true, nil
 }
 
 // decodeKept splits a kept exchange's value: the time it was first sent,

@@ -487,6 +487,30 @@ func init() {
 	})
 
 	clientCase(Case{
+		ID: "client/sync/pulls-when-info-head-moved", Level: MUST,
+		Reqs: []string{"SP-6.1-9", "SP-3-15"},
+		Desc: "a client that may skip the pull when Info shows nothing new still pulls when the head moved",
+		Procedure: `
+			The server announces info-collections (Info lists the collections with their heads,
+			and a last page's cursor is the cursor of the head). It holds "a"; the client syncs
+			it. Sync again, nothing changed (the client MAY skip the pull). Another device writes
+			"b", and rewrites "a". Sync. Assert: the client holds b and the new a: it pulled,
+			whatever it did when nothing had changed.`,
+	}, func(ct *CT) {
+		ct.srv.announce(protocol.FeatureInfoCollections)
+		ct.srv.write(cColl, "a", "first", false)
+		ct.MustSync()
+		ct.MustSync()
+		ct.srv.write(cColl, "b", "new on the server", false)
+		ct.srv.write(cColl, "a", "second", false)
+		ct.MustSync()
+		got, found := ct.Get(cColl, "b")
+		ct.Check(found && got == "new on the server", "b pulled after the head moved", "found %v, %q", found, got)
+		got, _ = ct.Get(cColl, "a")
+		ct.Equal("a after the head moved", "second", got)
+	})
+
+	clientCase(Case{
 		ID: "client/sync/splits-by-announced-limits", Level: MUST,
 		Reqs: []string{"SP-3-4", "SP-6.6-2", "SP-2-9"},
 		Desc: "the client keeps every exchange within the announced limits",

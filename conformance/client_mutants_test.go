@@ -3,6 +3,7 @@ package conformance_test
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"net/http"
@@ -146,6 +147,27 @@ var clientMutants = []clientMutant{
 				return status, encode(x), 0
 			}
 			return status, resp, 0
+		}},
+	{name: "frozen-info-heads", doc: "a client that skips the pull whenever Info lists a collection at all, as if the head never moved (SP-6.1-9): seen through Info whose heads stay at their first value", cases: []string{"client/sync/pulls-when-info-head-moved"},
+		after: func(cp *clientProxy, r *http.Request, body []byte, status int, resp []byte) (int, []byte, int) {
+			info, ok := decode[protocol.Info](resp)
+			if !ok || status != 200 || r.URL.Path != protocol.PathInfo {
+				return status, resp, 0
+			}
+			cp.mu.Lock()
+			defer cp.mu.Unlock()
+			if cp.seen == nil {
+				cp.seen = map[string][]byte{}
+			}
+			for i, c := range info.Collections {
+				key := "head/" + c.Name
+				if h, ok := cp.seen[key]; ok {
+					info.Collections[i].Head = binary.BigEndian.Uint64(h)
+				} else {
+					cp.seen[key] = binary.BigEndian.AppendUint64(nil, c.Head)
+				}
+			}
+			return status, encode(info), 0
 		}},
 	{name: "ignores-server-versions", doc: "talks to a server that speaks no version it knows", cases: []string{"client/session/refuses-incompatible-server"},
 		after: func(cp *clientProxy, r *http.Request, body []byte, status int, resp []byte) (int, []byte, int) {

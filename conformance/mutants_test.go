@@ -307,6 +307,17 @@ var mutants = []mutant{
 				x.resp = encode(r)
 			}
 		}},
+	{name: "last-page-cursor-behind", doc: "a last page (more false) after the first returns the request's cursor instead of one past its entries (SP-6.1-9)",
+		after: func(p *proxy, x *exchange) {
+			if x.req.URL.Path != protocol.PathChanges || x.status != 200 {
+				return
+			}
+			req, ok := decode[protocol.ChangesRequest](x.body)
+			if r, ok2 := decode[protocol.ChangesResponse](x.resp); ok && ok2 && req.Cursor != "" && !r.More && len(r.Changes) > 0 {
+				r.Cursor = req.Cursor
+				x.resp = encode(r)
+			}
+		}},
 	{name: "no-page-content", doc: "change-info pages never carry the contents asked for (SP-6.1-8)",
 		after: func(p *proxy, x *exchange) {
 			if x.req.URL.Path != protocol.PathChanges {

@@ -351,6 +351,9 @@ func (s *scripted) answer(r *sRequest) *sResponse {
 		}
 		info := s.info
 		info.ServerTime = nowHLC()
+		if slices.Contains(info.Features, protocol.FeatureInfoCollections) {
+			info.Collections, info.ConflictsSeq = s.collections(), s.conflictsSeq // SP-3-15
+		}
 		return okResp(info)
 	}
 	known := map[string]bool{protocol.PathCollections: true, protocol.PathChanges: true, protocol.PathExchange: true}
@@ -368,20 +371,7 @@ func (s *scripted) answer(r *sRequest) *sResponse {
 	}
 	switch r.Path {
 	case protocol.PathCollections:
-		var out protocol.CollectionsResponse
-		names := make([]string, 0, len(s.colls))
-		for n, c := range s.colls {
-			if c.head > 0 {
-				names = append(names, n)
-			}
-		}
-		sort.Strings(names)
-		out.Collections = []protocol.Collection{}
-		for _, n := range names {
-			out.Collections = append(out.Collections, protocol.Collection{Name: n, Rule: s.info.RuleFor(n), Head: s.colls[n].head})
-		}
-		out.ConflictsSeq = s.conflictsSeq
-		return okResp(out)
+		return okResp(protocol.CollectionsResponse{Collections: s.collections(), ConflictsSeq: s.conflictsSeq})
 	case protocol.PathChanges:
 		var req protocol.ChangesRequest
 		if err := protocol.Unmarshal(r.Body, &req); err != nil {
@@ -421,6 +411,10 @@ func (s *scripted) answer(r *sRequest) *sResponse {
 			}
 			resp.Changes = append(resp.Changes, changeInfo(it))
 			resp.Cursor = sCursor(req.Collection, it.Version)
+			if i == len(entries)-1 {
+				// The last page's cursor is the cursor of the head (SP-6.1-9).
+				resp.Cursor = sCursor(req.Collection, c.head)
+			}
 			if req.Content && s.offerContent {
 				var content []byte
 				if !it.Deleted {
@@ -433,6 +427,22 @@ func (s *scripted) answer(r *sRequest) *sResponse {
 	default:
 		return s.exchange(r)
 	}
+}
+
+// collections lists the collections holding items, by name (SP-6-1; s.mu held).
+func (s *scripted) collections() []protocol.Collection {
+	names := make([]string, 0, len(s.colls))
+	for n, c := range s.colls {
+		if c.head > 0 {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	out := []protocol.Collection{}
+	for _, n := range names {
+		out = append(out, protocol.Collection{Name: n, Rule: s.info.RuleFor(n), Head: s.colls[n].head})
+	}
+	return out
 }
 
 func changeInfo(it *protocol.Item) protocol.ChangeInfo {

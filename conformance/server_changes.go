@@ -101,6 +101,34 @@ func init() {
 	})
 
 	serverCase(Case{
+		ID: "server/changes/last-page-cursor-at-head", Level: MUST,
+		Reqs: []string{"SP-6.1-9", "SP-6.3-9"},
+		Desc: "with info-collections, a page with more false returns the cursor of the head",
+		Procedure: `
+			Skip unless Info announces info-collections. Write "x", "y", "z", then "x" again to
+			a fresh collection (head 4). Read the change info with limit 2: the second page (x)
+			has more false. Send an exchange uploading a new item with that page's cursor. Assert: the
+			response's cursor differs from the request's (the page's cursor was the cursor of
+			the head, so the exchange advanced it, SP-6.3-9), and a change-info request with it
+			returns an empty page.`,
+	}, func(t *T) {
+		t.NeedFeature(protocol.FeatureInfoCollections)
+		ns := t.NewCollection()
+		vx := t.Put(UserA, ns, "x", 0, 0, "1")
+		t.Put(UserA, ns, "y", 0, 0, "2")
+		t.Put(UserA, ns, "z", 0, 0, "3")
+		t.Put(UserA, ns, "x", vx, vx, "4")
+		p1 := t.Changes(UserA, ns.Collection, "", 2)
+		t.Check(p1.More, "more after the first page of 2", "more false with %d entries", len(p1.Changes))
+		p2 := t.Changes(UserA, ns.Collection, p1.Cursor, 2)
+		t.Check(!p2.More, "no more after the second page", "more true")
+		x := t.Exchange(UserA, protocol.ExchangeRequest{Collection: ns.Collection, Cursor: p2.Cursor, Uploads: []protocol.Upload{Up(ns.ID("w"), 0, 0, t.HLC(0), "5")}})
+		t.Check(x.Cursor != p2.Cursor, "the exchange advanced the last page's cursor (it was the cursor of the head)", "echoed %q", x.Cursor)
+		p3 := t.Changes(UserA, ns.Collection, x.Cursor, 0)
+		t.Check(len(p3.Changes) == 0 && !p3.More, "nothing after the advanced cursor", "%d entries", len(p3.Changes))
+	})
+
+	serverCase(Case{
 		ID: "server/changes/empty-collection", Level: MUST,
 		Reqs: []string{"SP-6.1-2", "SP-2-5", "SP-6.1-1"},
 		Desc: "a collection never written is empty, not an error, and its cursor is valid",

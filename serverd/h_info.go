@@ -143,6 +143,12 @@ func (s *Server) handleChanges(c *call) (any, error) {
 	if n := len(resp.Changes); n > 0 {
 		last = changelog.Seq(resp.Changes[n-1].Version)
 	}
+	if !resp.More {
+		// SP-6.1-9: the last page's cursor is the cursor of the head (no
+		// item's current version lies between), so that a client that
+		// finds the same head in Info knows nothing changed.
+		last = changelog.Seq(resp.Head)
+	}
 	resp.Cursor = s.cursors.issue(c.user, req.Collection, last)
 	return &resp, nil
 }

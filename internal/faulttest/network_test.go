@@ -161,6 +161,15 @@ func TestAnEditAfterALostAcknowledgementIsNotAConflict(t *testing.T) {
 	}
 }
 
+// news syncs b's edits, so that the server holds changes a has not seen
+// and a's session pulls change info: with nothing new since its cursor it
+// pulls none (SP-6.1-9).
+func (e *netEnv) news(t *testing.T) {
+	t.Helper()
+	_, err := e.b.c.Sync(syncCtx(t))
+	require.NoError(t, err)
+}
+
 // phases are the requests of a sync session, in order (the collections
 // come with Info, SP-3-15); the session lists the conflict records only
 // when they changed (moveConflictsSeq).
@@ -217,6 +226,9 @@ func TestNetworkFaultsInEveryPhase(t *testing.T) {
 						if path == protocol.PathConflicts {
 							e.moveConflictsSeq()
 						}
+						if path == protocol.PathChanges {
+							e.news(t)
+						}
 						e.p.Set(f)
 						_, err := e.a.c.Sync(syncCtx(t))
 						require.NoError(t, err, "a fault struck once is retried within the session")
@@ -238,6 +250,10 @@ func TestNetworkFaultsInEveryPhase(t *testing.T) {
 					e.a.edit(k)
 					if path == protocol.PathConflicts {
 						e.moveConflictsSeq()
+					}
+					if path == protocol.PathChanges {
+						e.b.edit(k)
+						e.news(t)
 					}
 					e.p.Set(f)
 					_, err := e.a.c.Sync(syncCtx(t))
