@@ -365,6 +365,11 @@ func runStep(ctx context.Context, argv []string, dir string, job Job, srv *serve
 	if _, err := read("ready"); err != nil {
 		return fail(err)
 	}
+	// Write back every dirty page of the machine before the step, so that
+	// none from an earlier step (the peer's LevelDB never fsyncs; its
+	// pages wait up to 30 s for the kernel's writeback) lands on this
+	// step's fsyncs.
+	syscall.Sync()
 	pids := []int{cmd.Process.Pid}
 	var up0, down0, conns0 int64
 	f.PeakReset = resetPeak(cmd.Process.Pid)
