@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -210,7 +211,10 @@ func (s *session) knowHead(cursor string, head uint64) {
 	if s.heads == nil {
 		s.heads = map[string]uint64{}
 	}
-	s.heads[cursor] = head
+	// A copy: the cursor of a decoded response shares its body
+	// (protocol.UnmarshalOwned), which a key would keep alive for the
+	// whole session, one body per exchange.
+	s.heads[strings.Clone(cursor)] = head
 }
 
 // storeCursor stores a collection's cursor, with the head it is the cursor
