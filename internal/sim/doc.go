@@ -67,10 +67,12 @@
 //   - clientd pipelines exchanges one deep: a response's local transaction
 //     runs on its own goroutine while the session sends the next request.
 //     That transaction touches only items of its own batch (the next
-//     batch's are others), reads the client's clock, which is frozen, and
-//     is joined before the session does anything else with the store, so
-//     it commits the same either way. When an interleaved step writes to
-//     the store of the client whose sync is in flight the order would
+//     batch's are others), reads the client's clock, which no step changes
+//     while the client's request is in transit (steps that are not the
+//     client's own leave its clock alone), and is joined before the
+//     session does anything else with the store, so it commits the same
+//     either way. When an interleaved step writes to the store of the
+//     client whose sync is in flight, or sets its clock, the order would
 //     matter: such steps are taken only in seeds that set
 //     clientd.Config.SerialExchanges (half of them), which turns the
 //     pipelining off.

@@ -533,7 +533,14 @@ func (w *world) runSteps() {
 
 // step has client c (when the step is a client's) take one step.
 func (w *world) step(c *client, kind stepKind) {
-	c.now = w.now.Add(c.skew)
+	switch kind {
+	case stepStray, stepServerCrash:
+		// Not the client's step: its clock is left alone (it may be busy
+		// with a request in transit, its exchanges applied on another
+		// goroutine, which reads the clock).
+	default:
+		c.now = w.now.Add(c.skew)
+	}
 	switch kind {
 	case stepPut:
 		w.put(c)
@@ -620,6 +627,12 @@ func (w *world) interleave(busy *client, path string, exch *protocol.ExchangeReq
 			}
 		case stepSync, stepResolve, stepClientCrash, stepPartition:
 			if c == busy {
+				continue
+			}
+		case stepClockJump:
+			// busy's clock is read by its exchanges applied on another
+			// goroutine unless they are serial: set it only then.
+			if c == busy && !w.serial {
 				continue
 			}
 		}
