@@ -126,6 +126,9 @@ type Store struct {
 
 	commits, grouped atomic.Uint64 // see Stats
 	trims            atomic.Uint64 // see Stats
+	// txs counts View and Update calls: the mapped-page check (trimLoop)
+	// skips a period in which none ran, so an idle server stays idle.
+	txs atomic.Uint64
 }
 
 // Stats are counters of a Store's write path since Open.
@@ -233,6 +236,7 @@ func (s *Store) run(ctx context.Context, writable bool, fn func(storage.Tx) erro
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	s.txs.Add(1)
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if s.closed {
@@ -358,6 +362,7 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 	if s.closed {
 		return 0, storage.ErrClosed
 	}
+	s.txs.Add(1)
 	var n int64
 	err := s.db.View(func(btx *bolt.Tx) error {
 		var err error

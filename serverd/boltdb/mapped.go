@@ -35,16 +35,22 @@ func (s *Store) releaseMapped() (int64, error) {
 }
 
 // trimLoop keeps the process's resident mapped pages under budget until
-// Close, checking every period.
+// Close, checking every period in which the store was used.
 func (s *Store) trimLoop(budget int64, every time.Duration) {
 	defer s.done.Done()
 	t := time.NewTicker(every)
 	defer t.Stop()
+	var seen uint64 // Open ran none through run: every transaction counts
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-t.C:
+			if n := s.txs.Load(); n == seen {
+				continue // no transaction: nothing was mapped in
+			} else {
+				seen = n
+			}
 			if rss, ok := residentMapped(); ok && rss > budget {
 				if _, err := s.releaseMapped(); err == nil {
 					s.trims.Add(1)
