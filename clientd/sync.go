@@ -202,6 +202,9 @@ type session struct {
 	// differs from the request's. Storing one of these cursors stores its
 	// head with it; storing another forgets the stored head.
 	heads map[string]uint64
+	// infoHeads maps the collections Info lists to their heads
+	// [SP-3-15], built on first use.
+	infoHeads map[string]uint64
 }
 
 // knowHead records that cursor is the cursor of head [SP-6.1-9].
@@ -248,13 +251,14 @@ func (s *session) nothingNew(name string, at *cursorHead) bool {
 	if at == nil || at.epoch != s.info.Epoch || !slices.Contains(s.info.Features, protocol.FeatureInfoCollections) {
 		return false
 	}
-	var head uint64
-	for _, c := range s.info.Collections {
-		if c.Name == name {
-			head = c.Head
+	if s.infoHeads == nil {
+		// Once per session: a user may have many collections.
+		s.infoHeads = make(map[string]uint64, len(s.info.Collections))
+		for _, c := range s.info.Collections {
+			s.infoHeads[c.Name] = c.Head
 		}
 	}
-	return head == at.head
+	return s.infoHeads[name] == at.head // not listed: head 0
 }
 
 // counts are a transaction's additions to the report, merged on commit.
