@@ -220,27 +220,31 @@ func (s *session) knowHead(cursor string, head uint64) {
 	s.heads[strings.Clone(cursor)] = head
 }
 
-// storeCursor stores a collection's cursor, with the head it is the cursor
-// of when the session knows it, under the session's epoch.
-func (s *session) storeCursor(col *coll, cursor string) error {
+// headOf returns the head cursor is known to be the cursor of, under the
+// session's epoch; nil when the session does not know it.
+func (s *session) headOf(cursor string) *cursorHead {
 	s.headsMu.Lock()
 	head, ok := s.heads[cursor]
 	s.headsMu.Unlock()
 	if !ok {
-		return col.setCursor(cursor, nil)
+		return nil
 	}
-	return col.setCursor(cursor, &cursorHead{head: head, epoch: s.info.Epoch})
+	return &cursorHead{head: head, epoch: s.info.Epoch}
+}
+
+// storeCursor stores a collection's cursor, with the head it is the cursor
+// of when the session knows it.
+func (s *session) storeCursor(col *coll, cursor string) error {
+	return col.setCursor(cursor, s.headOf(cursor))
 }
 
 // sameHead reports whether at is what storeCursor would store with cursor.
 func (s *session) sameHead(at *cursorHead, cursor string) bool {
-	s.headsMu.Lock()
-	head, ok := s.heads[cursor]
-	s.headsMu.Unlock()
-	if !ok || at == nil {
-		return !ok && at == nil
+	want := s.headOf(cursor)
+	if want == nil || at == nil {
+		return want == nil && at == nil
 	}
-	return at.head == head && at.epoch == s.info.Epoch
+	return *at == *want
 }
 
 // nothingNew reports whether the session's Info says that nothing changed

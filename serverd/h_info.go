@@ -43,7 +43,6 @@ func (s *Server) handleInfo(c *call) (any, error) {
 // user's conflicts sequence number [SP-10-8], read together.
 func (s *Server) collections(user string) (colls []protocol.Collection, seq uint64, err error) {
 	err = s.view(context.Background(), func(tx storage.Tx) error {
-		colls = colls[:0]
 		var err error
 		if seq, err = conflictsSeq(tx, user); err != nil {
 			return err

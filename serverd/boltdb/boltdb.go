@@ -208,11 +208,7 @@ func Open(path string, opts Options) (*Store, error) {
 	if trimSupported && opts.MappedBudget > 0 {
 		// Opening walked the whole file to rebuild the free list
 		// (NoFreelistSync): a large file is all resident now.
-		if rss, ok := residentMapped(); ok && rss > opts.MappedBudget {
-			if _, err := s.releaseMapped(); err == nil {
-				s.trims.Add(1)
-			}
-		}
+		s.trimIfOver(opts.MappedBudget)
 		s.done.Add(1)
 		go s.trimLoop(opts.MappedBudget, opts.MappedCheck)
 	}

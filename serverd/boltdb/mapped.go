@@ -34,6 +34,16 @@ func (s *Store) releaseMapped() (int64, error) {
 	return n, nil
 }
 
+// trimIfOver releases the store's mapped pages when the process's
+// resident mapped memory is over budget, and counts it (Stats.Trims).
+func (s *Store) trimIfOver(budget int64) {
+	if rss, ok := residentMapped(); ok && rss > budget {
+		if _, err := s.releaseMapped(); err == nil {
+			s.trims.Add(1)
+		}
+	}
+}
+
 // trimLoop keeps the process's resident mapped pages under budget until
 // Close, checking every period in which the store was used.
 func (s *Store) trimLoop(budget int64, every time.Duration) {
@@ -51,11 +61,7 @@ func (s *Store) trimLoop(budget int64, every time.Duration) {
 			} else {
 				seen = n
 			}
-			if rss, ok := residentMapped(); ok && rss > budget {
-				if _, err := s.releaseMapped(); err == nil {
-					s.trims.Add(1)
-				}
-			}
+			s.trimIfOver(budget)
 		}
 	}
 }
