@@ -737,6 +737,7 @@ func (s *session) syncCollectionOnce(name string) error {
 				return err
 			}
 			if tail = len(pending) > s.c.segment; !tail {
+				seg = slices.Grow(seg, len(pending))
 				for _, id := range pending {
 					if _, ok := index[id]; !ok && !s.gaveUp[id] {
 						seg = append(seg, cand{id: id})
@@ -1099,7 +1100,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			return err
 		}
 		var held record
-		for _, cd := range cands {
+		for i, cd := range cands {
 			var rec *record
 			var loc *reconcile.Local
 			if col != nil {
@@ -1138,21 +1139,25 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			case reconcile.Download, reconcile.DownloadKeepLocal:
 				w.block = true // a planned download keeps the cursor (SP-6.5-6)
 			}
+			// Each list is sized for every candidate left when it gets its
+			// first item: growing it by doubling cost a new process more
+			// (fresh memory, collector assists) than planning itself.
+			left := len(cands) - i
 			switch step.Action {
 			case reconcile.Nothing:
 				if news {
-					local = append(local, w)
+					local = appendWork(local, w, left)
 				}
 			case reconcile.Download, reconcile.DownloadKeepLocal:
 				// A tombstone needs no content; inline content came with
 				// the change info (SP-6.1-8).
 				if cd.remote.Deleted || w.inline {
-					local = append(local, w)
+					local = appendWork(local, w, left)
 				} else {
-					downs = append(downs, w)
+					downs = appendWork(downs, w, left)
 				}
 			case reconcile.Upload, reconcile.UploadConflict:
-				ups = append(ups, w)
+				ups = appendWork(ups, w, left)
 			}
 		}
 		return nil
@@ -1287,6 +1292,14 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		return nil, err
 	}
 	return next, nil
+}
+
+// appendWork appends w to ws, which it first makes with room for n.
+func appendWork(ws []work, w work, n int) []work {
+	if ws == nil {
+		ws = make([]work, 0, n)
+	}
+	return append(ws, w)
 }
 
 // applying is a response's local transaction running in the background.
