@@ -45,10 +45,12 @@
 // download (Config.DownloadsInExchanges turns this off). Every downloaded
 // item's fingerprint is verified before anything from its response is
 // stored; each response is applied in one local transaction together with
-// the cursor. Exchanges are pipelined one deep: a response's transaction
-// runs while the next request (which carries that response's cursor) is
-// built and sent, and transactions commit one at a time, in order
-// (Config.SerialExchanges turns this off for deterministic simulations).
+// the cursor. Exchanges are pipelined one deep: the next request is built
+// and compressed while an exchange is in flight, all but the cursor it
+// carries, which the answer brings and which goes last in the body
+// (SP-4.1-2); a response's transaction runs while that request is sent;
+// and transactions commit one at a time, in order (Config.SerialExchanges
+// turns this off for deterministic simulations).
 // An edit made while an exchange was in flight is detected with
 // a per-item edit counter: it stays pending and is planned again in the next
 // round (a resolution's write likewise never overwrites it).

@@ -17,6 +17,7 @@ import (
 
 	"github.com/syncprint/syncprint/changelog"
 	"github.com/syncprint/syncprint/fingerprint"
+	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/internal/reconcile"
 	"github.com/syncprint/syncprint/protocol"
 )
@@ -1207,7 +1208,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		inflight = nil
 		if err := a.wait(); err != nil {
 			s.markDoubt(name, a.req.Uploads) // the server applied them; we could not store it
-			s.keepUnanswered(name, a.req)
+			s.keepUnanswered(name, a.req, a.body)
 			return err
 		}
 		s.merge(name, a.d)
@@ -1215,15 +1216,32 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		s.progress(ProgressEvent{Collection: name, Phase: PhaseExchange, Round: round, Planned: planned, Sent: a.sent})
 		return nil
 	}
+	// The next batch is built and encoded while an exchange is in flight,
+	// all but the cursor it carries, which the answer brings (SP-6.5-6):
+	// the cursor goes last in the body (SP-4.1-2), so that only its few
+	// bytes are encoded once the answer is in.
+	var ahead *outgoing
+	defer func() { ahead.discard() }()
 	ui, di := 0, 0
 	for ui < len(ups) || di < len(downs) {
 		ui0, di0 := ui, di
-		req, bu, bd, err := s.buildBatch(name, ups, downs, &ui, &di, *chain)
-		if err != nil {
-			return nil, err
+		out := ahead
+		ahead = nil
+		if out == nil {
+			out = s.prepare(name, ups, downs, ui, di)
+		} else {
+			<-out.done
 		}
+		if out.err != nil {
+			out.discard()
+			return nil, out.err
+		}
+		s.note(out.notes)
+		ui, di = out.ui, out.di
+		req, bu, bd := out.req, out.bu, out.bd
 		last := ui == len(ups) && di == len(downs)
 		if len(bu) == 0 && len(bd) == 0 {
+			out.discard()
 			if err := join(); err != nil {
 				return nil, err
 			}
@@ -1234,8 +1252,23 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			}
 			continue
 		}
+		body, wire, bodyCoding, err := out.finish(*chain)
+		if err != nil {
+			return nil, fmt.Errorf("exchange: %w", err)
+		}
+		if !last && !s.c.cfg.SerialExchanges {
+			ahead = &outgoing{done: make(chan struct{})}
+			go func(o *outgoing) {
+				defer close(o.done)
+				s.build(o, name, ups, downs, ui, di)
+			}(ahead)
+		}
 		var resp protocol.ExchangeResponse
-		callErr := s.c.callRetry(s.ctx, protocol.PathExchange, req, &resp)
+		callErr := s.c.sendRetry(s.ctx, protocol.PathExchange, body, wire, bodyCoding, &resp)
+		if ahead != nil {
+			// Nothing below runs beside the build: it reads the session.
+			<-ahead.done
+		}
 		if err := join(); err != nil {
 			return nil, err
 		}
@@ -1243,19 +1276,21 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			if s.refuse(name, bu, callErr) {
 				// SP-9-9: the listed uploads stay pending and are reported;
 				// the rest of the batch goes again with a new batch ID.
+				ahead.discard()
+				ahead = nil
 				ui, di = ui0, di0
 				continue
 			}
 			if !definitive(callErr) {
 				s.markDoubt(name, req.Uploads)
-				s.keepUnanswered(name, req)
+				s.keepUnanswered(name, req, body)
 			}
 			return nil, fmt.Errorf("exchange: %w", callErr)
 		}
 		fps, err := verifyItems(name, &resp)
 		if err != nil {
 			s.markDoubt(name, req.Uploads) // applied, but the response is refused
-			s.keepUnanswered(name, req)
+			s.keepUnanswered(name, req, body)
 			return nil, err
 		}
 		// A replayed response (SP-6.4-2) may carry an older number: the
@@ -1273,7 +1308,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		// SP-6.5-6: only the round's last transaction may store the
 		// cursor, and only when nothing that blocks it is left.
 		commit := last && s.mayCommit(next, lastRound)
-		a := &applying{done: make(chan struct{}), sent: ui + di, req: req}
+		a := &applying{done: make(chan struct{}), sent: ui + di, req: req, body: body}
 		go func() {
 			defer close(a.done)
 			a.more, a.d, a.err = s.applyExchange(name, bu, bd, &resp, fps, commit, lastRound, newChain)
@@ -1294,6 +1329,94 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 	return next, nil
 }
 
+// outgoing is an exchange request built and encoded but for its cursor.
+type outgoing struct {
+	done   chan struct{} // closed when the fields below are set
+	req    *protocol.ExchangeRequest
+	bu, bd []work
+	ui, di int // the indexes into ups and downs after the batch
+	notes  batchNotes
+	head   []byte         // the body without its cursor
+	stream *coding.Stream // head encoded; nil: the body is encoded when finished
+	err    error
+}
+
+// batchNotes is what building a batch learned for the session.
+type batchNotes struct {
+	hold     bool     // an item that keeps the cursor was left out
+	tooLarge []string // "collection/id" of uploads too large to send
+}
+
+// note records what building a batch learned.
+func (s *session) note(nb batchNotes) {
+	s.hold = s.hold || nb.hold
+	for _, key := range nb.tooLarge {
+		s.rep.TooLarge = append(s.rep.TooLarge, key)
+		if s.skip == nil {
+			s.skip = map[string]bool{}
+		}
+		s.skip[key] = true // reported once, even if the batch is built again
+	}
+}
+
+// prepare builds the batch from ups[ui:] and downs[di:] now.
+func (s *session) prepare(name string, ups, downs []work, ui, di int) *outgoing {
+	o := &outgoing{done: make(chan struct{})}
+	s.build(o, name, ups, downs, ui, di)
+	close(o.done)
+	return o
+}
+
+// build fills o: the batch, its body without the cursor, and that much of
+// it encoded in the coding the body will go in.
+func (s *session) build(o *outgoing, name string, ups, downs []work, ui, di int) {
+	o.ui, o.di = ui, di
+	o.req, o.bu, o.bd, o.err = s.buildBatch(name, ups, downs, &o.ui, &o.di, "", &o.notes)
+	if o.err != nil || len(o.bu) == 0 && len(o.bd) == 0 {
+		return
+	}
+	o.head = protocol.AppendExchangeHead(nil, o.req)
+	if cc := s.c.bodyCoding(len(o.head)); cc != "" {
+		if o.stream, o.err = s.c.enc.NewStream(cc, len(o.head)/2+1024); o.err == nil {
+			if o.err = o.stream.Write(o.head); o.err != nil {
+				o.stream.Abort()
+				o.stream = nil
+			}
+		}
+	}
+}
+
+// finish completes the request with cursor: its body, and the body as it
+// goes on the wire, in bodyCoding ("" for the body itself).
+func (o *outgoing) finish(cursor string) (body, wire []byte, bodyCoding string, err error) {
+	o.req.Cursor = cursor
+	tail := protocol.AppendExchangeCursor(nil, cursor)
+	body = append(o.head, tail...)
+	if o.stream == nil {
+		return body, body, "", nil
+	}
+	st := o.stream
+	o.stream = nil
+	z, err := st.Close(tail)
+	if err != nil {
+		return nil, nil, "", err
+	}
+	if !coding.Pays(len(body), len(z), st.Coding()) {
+		return body, body, "", nil
+	}
+	return body, z, st.Coding(), nil
+}
+
+// discard gives up a batch built ahead; nil does nothing.
+func (o *outgoing) discard() {
+	if o == nil {
+		return
+	}
+	<-o.done
+	o.stream.Abort()
+	o.stream = nil
+}
+
 // appendWork appends w to ws, which it first makes with room for n.
 func appendWork(ws []work, w work, n int) []work {
 	if ws == nil {
@@ -1307,6 +1430,7 @@ type applying struct {
 	done chan struct{}
 	sent int
 	req  *protocol.ExchangeRequest // of unknown outcome if the transaction fails
+	body []byte                    // req as it was sent
 	// Set by the transaction before done closes.
 	more []cand
 	d    counts
@@ -1538,7 +1662,11 @@ func (s *session) storeRemote(col *coll, h *history, id string, r *record, held 
 
 // buildBatch fills one exchange request from ups[*ui:] and downs[*di:]
 // within the announced limits, reading upload content now.
-func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor string) (*protocol.ExchangeRequest, []work, []work, error) {
+//
+// buildBatch changes nothing of the session: what it learns goes into nb,
+// for the caller to note, so that a batch can be built while an exchange is
+// in flight and its answer is handled.
+func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor string, nb *batchNotes) (*protocol.ExchangeRequest, []work, []work, error) {
 	lim := s.info.Limits
 	maxItems := orDefault(lim.MaxBatchItems, protocol.DefaultMaxBatchItems)
 	maxBytes := orDefault(lim.MaxBatchBytes, protocol.DefaultMaxBatchBytes)
@@ -1578,7 +1706,7 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 			if rec == nil || !col.isPending(w.id) {
 				// No longer pending: nothing to send, and the step was not
 				// carried out, so an entry it had stays unhandled.
-				s.hold = s.hold || w.block
+				nb.hold = nb.hold || w.block
 				*ui++
 				continue
 			}
@@ -1587,7 +1715,7 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 			if s.skip[name+"/"+w.id] {
 				// Refused earlier in the session (SP-9-9). Only an item
 				// that blocks the cursor keeps it (SP-6.5-6).
-				s.hold = s.hold || w.block
+				nb.hold = nb.hold || w.block
 				*ui++
 				continue
 			}
@@ -1595,12 +1723,8 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 				// SP-6.2-4, SP-3-13: over max_item_bytes, or too large for
 				// a body of max_body_bytes even alone: never sent; it stays
 				// pending and is reported.
-				s.rep.TooLarge = append(s.rep.TooLarge, name+"/"+w.id)
-				s.hold = s.hold || w.block
-				if s.skip == nil {
-					s.skip = map[string]bool{}
-				}
-				s.skip[name+"/"+w.id] = true // reported once, even if the batch is built again
+				nb.hold = nb.hold || w.block
+				nb.tooLarge = append(nb.tooLarge, name+"/"+w.id)
 				*ui++
 				continue
 			}

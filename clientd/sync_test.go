@@ -18,6 +18,7 @@ import (
 	"github.com/syncprint/syncprint/changelog"
 	"github.com/syncprint/syncprint/clientd"
 	"github.com/syncprint/syncprint/fingerprint"
+	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/protocol"
 	"github.com/syncprint/syncprint/serverd"
 )
@@ -883,4 +884,81 @@ func TestAnEditMadeWhileAResolutionIsOnItsWayIsStampedAfterIt(t *testing.T) {
 	}
 	require.NotZero(t, editHLC, "the edit is in the history")
 	require.Greater(t, uint64(editHLC), putHLC, "the edit made while the resolution was on its way is stamped after it")
+}
+
+// TestAnExchangeBuiltAheadIsSentAgainByteForByte: a push of 35 items goes
+// in four exchanges of at most 10, each built while the one before is in
+// flight, its cursor last (SP-4.1-2). The third answer is lost: the
+// session ends without sending the fourth, and the next one sends the
+// third again with the very bytes the server hashed (SP-6.4-2), which the
+// server answers from its record, and then the rest. Every item is on the
+// server once.
+func TestAnExchangeBuiltAheadIsSentAgainByteForByte(t *testing.T) {
+	srv := startServer(t, serverd.Config{Limits: protocol.Limits{MaxBatchItems: 10}})
+	dec, err := coding.NewDecoder(1 << 20)
+	require.NoError(t, err)
+	defer dec.Close()
+	var mu sync.Mutex
+	var sent [][]byte // decoded bodies of the exchanges, in order
+	var cut atomic.Bool
+	hook := &hookTransport{base: http.DefaultTransport,
+		before: func(req *http.Request) {
+			if req.URL.Path != protocol.PathExchange {
+				return
+			}
+			body, err := dec.Decode(req.Header.Get("Content-Encoding"), peekBody(t, req))
+			require.NoError(t, err)
+			mu.Lock()
+			sent = append(sent, bytes.Clone(body))
+			if len(sent) == 3 {
+				cut.Store(true) // this answer and those of its retries are lost
+			}
+			mu.Unlock()
+		},
+		fail: func(req *http.Request) bool { return req.URL.Path == protocol.PathExchange && cut.Load() }}
+	laptop := srv.client(t, "alice", "laptop", withTransport(hook))
+	for i := range 35 {
+		require.NoError(t, laptop.Put("notes", fmt.Sprintf("n%02d", i), bytes.Repeat([]byte{'a' + byte(i%26)}, 100)))
+	}
+	_, err = laptop.Sync(context.Background())
+	require.Error(t, err, "the third answer was lost")
+	cut.Store(false)
+	mu.Lock()
+	lost, tries := sent[2], len(sent)
+	for i, body := range sent[3:] {
+		require.Equal(t, lost, body, "send %d: only the third was retried, the fourth, built ahead, was not sent", i+4)
+	}
+	for i, body := range sent[:3] {
+		var x protocol.ExchangeRequest
+		require.NoError(t, protocol.Unmarshal(body, &x))
+		require.Len(t, x.Uploads, 10)
+		require.Equal(t, protocol.AppendExchangeCursor(protocol.AppendExchangeHead(nil, &x), x.Cursor), body,
+			"exchange %d: canonical but for the cursor, which goes last", i+1)
+		if i > 0 {
+			require.NotEmpty(t, x.Cursor, "exchange %d carries the cursor of the answer before it", i+1)
+		}
+	}
+	mu.Unlock()
+
+	mustSync(t, laptop)
+	mu.Lock()
+	require.Len(t, sent, tries+2, "the kept exchange, then the last")
+	require.Equal(t, lost, sent[tries], "the kept exchange went again byte for byte")
+	mu.Unlock()
+	st, err := laptop.Status()
+	require.NoError(t, err)
+	require.Zero(t, st.Pending)
+
+	phone := srv.client(t, "alice", "phone")
+	mustSync(t, phone)
+	items, err := phone.List("notes")
+	require.NoError(t, err)
+	require.Len(t, items, 35)
+	versions := map[uint64]bool{}
+	for _, it := range items {
+		versions[uint64(it.Version)] = true
+	}
+	for v := uint64(1); v <= 35; v++ {
+		require.True(t, versions[v], "the server's versions are 1 to 35: every upload applied once (version %d)", v)
+	}
 }

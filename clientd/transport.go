@@ -253,11 +253,17 @@ func (c *Client) callRetry(ctx context.Context, path string, req, out any) error
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	maxBody := c.maxBody()
 	wire, bodyCoding, err := c.encodeBody(body)
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
+	return c.sendRetry(ctx, path, body, wire, bodyCoding, out)
+}
+
+// sendRetry is callRetry for a body already encoded: body as it is, wire
+// as it goes (in bodyCoding, "" for body itself).
+func (c *Client) sendRetry(ctx context.Context, path string, body, wire []byte, bodyCoding string, out any) error {
+	maxBody := c.maxBody()
 	for attempt := 1; ; attempt++ {
 		err := c.call(ctx, path, wire, bodyCoding, out, c.cfg.RequestTimeout, c.cfg.IdleTimeout)
 		if err != nil && len(body) > maxBody && errors.As(err, new(noResponse)) && ctx.Err() == nil {
@@ -293,8 +299,22 @@ var acceptEncoding = strings.Join(coding.Supported, ", ")
 // body under coding.MinSize, or one the coding would not shrink, goes as it
 // is.
 func (c *Client) encodeBody(body []byte) ([]byte, string, error) {
-	if c.enc == nil || len(body) < coding.MinSize {
+	cc := c.bodyCoding(len(body))
+	if cc == "" {
 		return body, "", nil
+	}
+	z, err := c.enc.Encode(cc, nil, body)
+	if err != nil || !coding.Pays(len(body), len(z), cc) {
+		return body, "", err
+	}
+	return z, cc, nil
+}
+
+// bodyCoding returns the coding to try on a request body of n bytes: the
+// first the server offers, or "" for none (the body goes as it is).
+func (c *Client) bodyCoding(n int) string {
+	if c.enc == nil || n < coding.MinSize {
+		return ""
 	}
 	c.mu.Lock()
 	var features []string
@@ -303,16 +323,11 @@ func (c *Client) encodeBody(body []byte) ([]byte, string, error) {
 	}
 	c.mu.Unlock()
 	for _, cc := range coding.Supported {
-		if !slices.Contains(features, cc) {
-			continue
+		if slices.Contains(features, cc) {
+			return cc
 		}
-		z, err := c.enc.Encode(cc, nil, body)
-		if err != nil || !coding.Pays(len(body), len(z), cc) {
-			return body, "", err
-		}
-		return z, cc, nil
 	}
-	return body, "", nil
+	return ""
 }
 
 // maxBody returns the max_body_bytes of the server's latest Info (the

@@ -33,22 +33,20 @@ var bktUnanswered = []byte("unanswered")
 // forbids retrying a batch more than 12 hours after it was first sent.
 const maxUnansweredAge = 12 * time.Hour
 
-// keepUnanswered records an exchange of unknown outcome. It is best
-// effort, like markDoubt: without it the uploads are planned again.
-func (s *session) keepUnanswered(name string, req *protocol.ExchangeRequest) {
+// keepUnanswered records an exchange of unknown outcome, req sent as body:
+// the same bytes go again, which the server's idempotency record hashes
+// (SP-6.4-2). It is best effort, like markDoubt: without it the uploads
+// are planned again.
+func (s *session) keepUnanswered(name string, req *protocol.ExchangeRequest, body []byte) {
 	if len(req.Uploads) == 0 {
 		return // downloads only: nothing was written
-	}
-	body, err := protocol.Marshal(req) // canonical: the same bytes as sent
-	if err != nil {
-		return
 	}
 	now := uint64(max(s.c.cfg.Now().UnixMilli(), 0))
 	epoch := s.info.Epoch
 	if len(epoch) > 255 {
 		return // not a protocol epoch; without a record the uploads are planned anew
 	}
-	err = s.c.update(func(tx *bolt.Tx) error {
+	err := s.c.update(func(tx *bolt.Tx) error {
 		col, err := openColl(tx, name, false)
 		if err != nil || col == nil {
 			return err

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"math"
 	"reflect"
+	"slices"
 	"unsafe"
 )
 
@@ -27,6 +28,32 @@ func (m *ExchangeRequest) appendMsgpack(b []byte) []byte {
 	b = appendStr(appendStr(b, "collection"), m.Collection)
 	b = appendStr(appendStr(b, "batch_id"), m.BatchID)
 	b = appendStr(appendStr(b, "cursor"), m.Cursor)
+	return m.appendItems(b)
+}
+
+// AppendExchangeHead appends the encoding of m without its cursor: the
+// map header and every key but "cursor", whose value it ignores.
+// AppendExchangeCursor then completes the body with the cursor as its last
+// key. A client encodes a request this way to build and compress it while
+// the exchange before it, whose response cursor it carries, is in flight
+// (SP-6.5-6, SP-4.1-2). The body is canonical but for the place of the
+// cursor; a receiver accepts it (SP-4.1-3).
+func AppendExchangeHead(b []byte, m *ExchangeRequest) []byte {
+	b = slices.Grow(b, m.sizeHint())
+	b = appendMapLen(b, 5)
+	b = appendStr(appendStr(b, "collection"), m.Collection)
+	b = appendStr(appendStr(b, "batch_id"), m.BatchID)
+	return m.appendItems(b)
+}
+
+// AppendExchangeCursor appends the "cursor" key and its value: the end of
+// a body begun by AppendExchangeHead.
+func AppendExchangeCursor(b []byte, cursor string) []byte {
+	return appendStr(appendStr(b, "cursor"), cursor)
+}
+
+// appendItems appends the uploads and downloads keys of m.
+func (m *ExchangeRequest) appendItems(b []byte) []byte {
 	b = appendStr(b, "uploads")
 	if m.Uploads == nil {
 		b = append(b, 0xc0)

@@ -185,6 +185,31 @@ func TestFastCodecMatchesTheReflectiveCodec(t *testing.T) {
 	checkFast(t, ExchangeResponse{Results: []UploadResult{}, Items: []Item{}, Missing: []string{}, Deferred: []string{}})
 }
 
+func TestAnExchangeWithItsCursorLastDecodesAsTheCanonicalOne(t *testing.T) {
+	g := gen{rand.New(rand.NewPCG(3, 4))}
+	for i := 0; i < 200; i++ {
+		m := g.exchangeRequest()
+		canonical, err := Marshal(&m)
+		require.NoError(t, err)
+		head := AppendExchangeHead(nil, &ExchangeRequest{Collection: m.Collection, BatchID: m.BatchID, Cursor: "ignored", Uploads: m.Uploads, Downloads: m.Downloads})
+		body := AppendExchangeCursor(head, m.Cursor)
+		require.Equal(t, len(canonical), len(body), "the same bytes, the cursor moved")
+		require.LessOrEqual(t, len(body), m.sizeHint())
+		for _, owned := range []bool{false, true} {
+			var fast ExchangeRequest
+			require.True(t, fastUnmarshal(bytes.Clone(body), &fast, owned), "the plain path refused the cursor last")
+			again, err := Marshal(&fast)
+			require.NoError(t, err)
+			require.Equal(t, canonical, again)
+		}
+		var ref ExchangeRequest
+		require.NoError(t, unmarshalReflect(body, &ref))
+		again, err := Marshal(&ref)
+		require.NoError(t, err)
+		require.Equal(t, canonical, again)
+	}
+}
+
 func TestFastDecoderLeavesUnusualBodiesToTheReflectiveDecoder(t *testing.T) {
 	cases := map[string][]byte{
 		"an unknown key":              {0x81, 0xa1, 'x', 0x01},

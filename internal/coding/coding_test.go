@@ -31,6 +31,82 @@ func TestBodiesRoundTripInEveryCoding(t *testing.T) {
 	require.Equal(t, "plain", string(got))
 }
 
+func TestAStreamEncodesItsPartsAsOneBody(t *testing.T) {
+	enc, err := coding.NewEncoder()
+	require.NoError(t, err)
+	dec, err := coding.NewDecoder(4 << 20)
+	require.NoError(t, err)
+	defer dec.Close()
+	big := bytes.Repeat([]byte("syncprint exchange "), 20_000) // over two zstd blocks
+	for _, c := range coding.Supported {
+		for _, parts := range [][][]byte{
+			{big, []byte("cursor")},
+			{[]byte("a"), []byte("b"), big, {}},
+			{{}, {}},
+			{big, big, big},
+		} {
+			// A stream given up leaves a clean encoder in the pool.
+			st, err := enc.NewStream(c, 0)
+			require.NoError(t, err)
+			require.NoError(t, st.Write([]byte("given up")))
+			st.Abort()
+
+			st, err = enc.NewStream(c, len(big)/2)
+			require.NoError(t, err)
+			var want []byte
+			for _, p := range parts[:len(parts)-1] {
+				require.NoError(t, st.Write(p))
+				want = append(want, p...)
+			}
+			want = append(want, parts[len(parts)-1]...)
+			z, err := st.Close(parts[len(parts)-1])
+			require.NoError(t, err)
+			got, err := dec.Decode(c, z)
+			require.NoError(t, err, c)
+			require.True(t, bytes.Equal(want, got), "%s: %d bytes back, want %d", c, len(got), len(want))
+			if len(want) > 1000 {
+				require.Less(t, len(z), len(want)/10, "%s: compressed", c)
+			}
+			if c == coding.Zstd {
+				require.Equal(t, len(z), zstdFrameLen(t, z), "one frame, nothing after it")
+			}
+		}
+	}
+	// The frame check sees a second frame.
+	one, err := enc.Encode(coding.Zstd, nil, big)
+	require.NoError(t, err)
+	two, err := enc.Encode(coding.Zstd, one, []byte("cursor"))
+	require.NoError(t, err)
+	require.Equal(t, len(one), zstdFrameLen(t, two))
+	_, err = enc.NewStream("br", 0)
+	require.ErrorIs(t, err, coding.ErrUnsupported)
+}
+
+// zstdFrameLen returns the length of the zstd frame at the start of z, from
+// its header and block headers (RFC 8878 3.1.1).
+func zstdFrameLen(t *testing.T, z []byte) int {
+	var h zstd.Header
+	require.NoError(t, h.Decode(z))
+	n := h.HeaderSize
+	for {
+		require.LessOrEqual(t, n+3, len(z), "truncated block header")
+		bh := int(z[n]) | int(z[n+1])<<8 | int(z[n+2])<<16
+		last, typ, size := bh&1 == 1, bh>>1&3, bh>>3
+		n += 3
+		if typ == 1 { // RLE: one byte
+			size = 1
+		}
+		n += size
+		if last {
+			break
+		}
+	}
+	if h.HasCheckSum {
+		n += 4
+	}
+	return n
+}
+
 func TestADecodedBodyOverTheLimitIsRefusedWithoutInflatingIt(t *testing.T) {
 	enc, err := coding.NewEncoder()
 	require.NoError(t, err)

@@ -175,6 +175,10 @@ type Options struct {
 	// writes a nil Go slice or map so; set it to compare with Marshal's
 	// output for a decoded message.
 	KeepNil bool
+	// ExchangeCursorLast puts the cursor key of an ExchangeRequest last:
+	// the one departure from the canonical order a client may make
+	// (SP-4.1-2).
+	ExchangeCursorLast bool
 }
 
 // Canonical returns the canonical encoding (SP-4.1-2) of the message body b
@@ -324,6 +328,7 @@ func (e encoder) message(dst []byte, t reflect.Type, v *value, path string) ([]b
 		}
 	}
 	var fields [][]byte
+	var cursor []byte // ExchangeCursorLast: the cursor field, put last
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		name, opt, _ := strings.Cut(f.Tag.Get("msgpack"), ",")
@@ -345,7 +350,14 @@ func (e encoder) message(dst []byte, t reflect.Type, v *value, path string) ([]b
 		if omit && len(fv.elems) == 0 && len(fv.s) == 0 && fv.u == 0 && !fv.b {
 			continue
 		}
+		if e.opts.ExchangeCursorLast && t == reflect.TypeFor[protocol.ExchangeRequest]() && name == "cursor" {
+			cursor = b
+			continue
+		}
 		fields = append(fields, b)
+	}
+	if cursor != nil {
+		fields = append(fields, cursor)
 	}
 	dst = appendHeader(dst, 0x80, 0xde, len(fields))
 	for _, f := range fields {
@@ -422,7 +434,24 @@ func appendUint(b []byte, u uint64) []byte {
 // CheckCanonical reports whether b is the canonical encoding of a message
 // of msg's type, saying where it first differs.
 func CheckCanonical(b []byte, msg any) error {
-	want, err := Canonical(b, msg, Options{})
+	return checkCanonical(b, msg, Options{})
+}
+
+// CheckClientBody reports whether b is a request body a client should
+// send: the canonical encoding of a message of msg's type, or for an
+// ExchangeRequest the same with its cursor last (SP-4.1-2).
+func CheckClientBody(b []byte, msg any) error {
+	err := checkCanonical(b, msg, Options{})
+	if _, ok := msg.(*protocol.ExchangeRequest); ok && err != nil {
+		if checkCanonical(b, msg, Options{ExchangeCursorLast: true}) == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func checkCanonical(b []byte, msg any, opts Options) error {
+	want, err := Canonical(b, msg, opts)
 	if err != nil {
 		return err
 	}

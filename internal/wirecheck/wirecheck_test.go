@@ -75,3 +75,35 @@ func TestAnEmptyValueOfAnotherFamilyIsMalformedInAnOmitemptyField(t *testing.T) 
 	require.NoError(t, err)
 	require.Equal(t, "82a4636f6465a0a76d657373616765a0", hex.EncodeToString(got), "an empty ids is omitted")
 }
+
+func TestAClientBodyIsCanonicalButAnExchangeMayPutItsCursorLast(t *testing.T) {
+	x := &protocol.ExchangeRequest{Collection: "notes", BatchID: "b-0123456789abcdef", Cursor: "1.c",
+		Uploads: []protocol.Upload{{ID: "a", FP: make([]byte, 32), Content: []byte("x")}}, Downloads: []string{"b"}}
+	canonical, err := protocol.Marshal(x)
+	require.NoError(t, err)
+	last := protocol.AppendExchangeCursor(protocol.AppendExchangeHead(nil, x), x.Cursor)
+	require.NotEqual(t, canonical, last)
+	require.NoError(t, wirecheck.CheckClientBody(canonical, &protocol.ExchangeRequest{}))
+	require.NoError(t, wirecheck.CheckClientBody(last, &protocol.ExchangeRequest{}))
+	require.Error(t, wirecheck.CheckCanonical(last, &protocol.ExchangeRequest{}), "not canonical")
+
+	// Any other order is not what a client sends.
+	collLast := append(append([]byte{0x85}, last[1+len("\xaacollection\xa5notes"):]...), "\xaacollection\xa5notes"...)
+	var back protocol.ExchangeRequest
+	require.NoError(t, protocol.Unmarshal(collLast, &back), "a valid body")
+	require.Error(t, wirecheck.CheckClientBody(collLast, &protocol.ExchangeRequest{}))
+	// Nor is the cursor last in another message.
+	str := func(v string) []byte { return append([]byte{0xa0 | byte(len(v))}, v...) }
+	var chLast []byte
+	chLast = append(chLast, 0x83)
+	chLast = append(append(chLast, str("collection")...), str("notes")...)
+	chLast = append(append(chLast, str("limit")...), 0x05)
+	chLast = append(append(chLast, str("cursor")...), str("1.c")...)
+	var ch protocol.ChangesRequest
+	require.NoError(t, protocol.Unmarshal(chLast, &ch))
+	require.Equal(t, protocol.ChangesRequest{Collection: "notes", Cursor: "1.c", Limit: 5}, ch)
+	require.Error(t, wirecheck.CheckClientBody(chLast, &protocol.ChangesRequest{}))
+	chCanon, err := protocol.Marshal(&ch)
+	require.NoError(t, err)
+	require.NoError(t, wirecheck.CheckClientBody(chCanon, &protocol.ChangesRequest{}))
+}

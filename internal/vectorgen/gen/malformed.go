@@ -43,6 +43,7 @@ type AcceptedCase struct {
 const (
 	acceptedBatchNil   = "accepted-nil-values-0001"
 	acceptedBatchEmpty = "accepted-empty-array-0002"
+	acceptedBatchLast  = "accepted-cursor-last-0003"
 )
 
 // mp builds msgpack bytes by hand, including invalid ones.
@@ -148,6 +149,7 @@ func genMalformed(files map[string][]byte) error {
 		{"missing keys take their zero values", "ChangesRequest", b2([]byte{0x81}, field("collection"), field(coll)), "absent keys are zero values"},
 		{"nil for a string and an array", "ExchangeRequest", b2([]byte{0x84}, field("collection"), field(coll), field("batch_id"), field(acceptedBatchNil), field("cursor"), []byte{0xc0}, field("uploads"), []byte{0xc0}), "nil is the zero value of any type"},
 		{"empty array instead of nil", "ExchangeRequest", b2([]byte{0x83}, field("collection"), field(coll), field("batch_id"), field(acceptedBatchEmpty), field("downloads"), []byte{0x90}), "an empty container equals nil"},
+		{"the cursor of an exchange last", "ExchangeRequest", protocol.AppendExchangeCursor(protocol.AppendExchangeHead(nil, &protocol.ExchangeRequest{Collection: coll, BatchID: acceptedBatchLast}), ""), "a client may send an exchange's cursor last (SP-4.1-2)"},
 		{"unknown key ignored", "ChangesRequest", unknown(b2([]byte{0x82}, field("a"), []byte{0x01}, field("b"), []byte{0x92, 0xc3, 0xa0})), "unknown keys are ignored"},
 		{"16 levels below the top map", "ChangesRequest", unknown(nest(15, []byte{0x90})), "16 levels of nesting are allowed"},
 		{"a scalar at level 16 (15 arrays around an integer)", "ChangesRequest", unknown(nest(15, []byte{0x01})), "16 levels of nesting are allowed"},
