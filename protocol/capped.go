@@ -20,26 +20,33 @@ import (
 // Without the cap a body of one-byte entries (nil uploads, empty strings)
 // makes the decoder allocate 16 to 100 bytes per body byte before
 // validation can refuse the list.
-func UnmarshalCapped(b []byte, v any, max int) error {
+func UnmarshalCapped(b []byte, v any, max int) error { return unmarshalCapped(b, v, max, false) }
+
+// UnmarshalCappedOwned is UnmarshalCapped for a body the caller never
+// writes to again (a decompressed request body): the decoded message may
+// share its bytes, as with UnmarshalOwned, instead of copying them.
+func UnmarshalCappedOwned(b []byte, v any, max int) error { return unmarshalCapped(b, v, max, true) }
+
+func unmarshalCapped(b []byte, v any, max int, owned bool) error {
 	if max < 0 {
 		max = 0
 	}
 	if len(b) == 0 || !isMapCode(b[0]) {
-		return Unmarshal(b, v)
+		return unmarshal(b, v, owned)
 	}
 	if n, err := scan(b, 0, 0); err != nil || n != len(b) {
-		return Unmarshal(b, v) // the same refusal
+		return unmarshal(b, v, owned) // the same refusal
 	}
 	t := reflect.TypeOf(v)
 	for t != nil && t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t == nil || t.Kind() != reflect.Struct {
-		return Unmarshal(b, v)
+		return unmarshal(b, v, owned)
 	}
 	cut, long := capLists(b, t, max)
 	if !long {
-		return Unmarshal(b, v)
+		return unmarshal(b, v, owned)
 	}
 	// Everything the cut leaves out must still be well-formed.
 	if err := checkFamilies(b, 0, t); err != nil {

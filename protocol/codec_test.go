@@ -122,3 +122,20 @@ func FuzzUnmarshal(f *testing.F) {
 		require.Equal(t, m, m2)
 	})
 }
+
+// TestUnmarshalCappedOwnedSharesTheBody: the owned variant does not copy
+// contents out of the body (a server's decompressed request), the other
+// one does (fasthttp reuses its buffer).
+func TestUnmarshalCappedOwnedSharesTheBody(t *testing.T) {
+	req := &protocol.ExchangeRequest{Collection: "c", BatchID: "b-0123456789abcdef",
+		Uploads: []protocol.Upload{{ID: "a", FP: make([]byte, 32), Content: []byte("content")}}, Downloads: []string{}}
+	body, err := protocol.Marshal(req)
+	require.NoError(t, err)
+	var owned, copied protocol.ExchangeRequest
+	require.NoError(t, protocol.UnmarshalCappedOwned(body, &owned, 10))
+	require.NoError(t, protocol.UnmarshalCapped(body, &copied, 10))
+	i := bytes.LastIndex(body, []byte("content")) // the value, after its key
+	body[i] = 'C'
+	require.Equal(t, "Content", string(owned.Uploads[0].Content), "shared")
+	require.Equal(t, "content", string(copied.Uploads[0].Content), "copied")
+}

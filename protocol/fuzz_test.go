@@ -340,6 +340,14 @@ func checkCapped[T any](t *testing.T, b []byte, max int, lists func(full, capped
 		}
 		return
 	}
+	// The owned variant decodes the same (from a copy it may share).
+	var owned T
+	if err := protocol.UnmarshalCappedOwned(bytes.Clone(b), &owned, max); err != nil {
+		t.Fatalf("UnmarshalCappedOwned(%d): %v, UnmarshalCapped accepted it", max, err)
+	}
+	if !reflect.DeepEqual(capped, owned) {
+		t.Fatalf("UnmarshalCappedOwned(%d) decodes differently\ncapped %#v\nowned  %#v", max, capped, owned)
+	}
 	lists(&full, &capped)
 	if !reflect.DeepEqual(full, capped) {
 		t.Fatalf("UnmarshalCapped(%d) decodes differently\nfull   %#v\ncapped %#v", max, full, capped)

@@ -55,6 +55,10 @@ type call struct {
 	replica changelog.ReplicaID
 	admin   bool
 	body    []byte
+	// owned: body is this call's own, decoded from a content coding, and
+	// nothing writes to it again, so decoding may share its bytes. The
+	// body fasthttp read is its buffer, reused after the call.
+	owned bool
 	// listCap is the most entries of a request list the decoder keeps
 	// (see protocol.UnmarshalCapped): over it, validation refuses the
 	// list whatever its length.
@@ -69,7 +73,12 @@ type rawResponse []byte
 // malformed_request. A list longer than any limit is kept only up to
 // listCap+1 entries, so that decoding allocates in proportion to what
 // validation can accept, not to what the body claims.
-func (c *call) decode(v any) error { return protocol.UnmarshalCapped(c.body, v, c.listCap) }
+func (c *call) decode(v any) error {
+	if c.owned {
+		return protocol.UnmarshalCappedOwned(c.body, v, c.listCap)
+	}
+	return protocol.UnmarshalCapped(c.body, v, c.listCap)
+}
 
 // handle is the fasthttp handler: route, version, auth, rate limit, body
 // size, then the endpoint (which decodes, validates and acts).
@@ -149,7 +158,7 @@ func (s *Server) serve(c *call) error {
 		return protocol.Errorf(protocol.CodePayloadTooLarge, "request body is %d bytes, the limit is %d", len(c.body), s.cfg.Limits.MaxBodyBytes)
 	}
 	var err error
-	if c.body, err = s.decodeBody(ctx, c.body); err != nil {
+	if c.body, c.owned, err = s.decodeBody(ctx, c.body); err != nil {
 		return err
 	}
 	resp, err := rt.handle(s, c)
@@ -208,10 +217,10 @@ func checkVersion(h []byte) error {
 // more than one, is malformed_request without inflating anything; a body
 // that does not decode is malformed_request; one that decodes to more
 // than max_body_bytes is payload_too_large, found without inflating more.
-func (s *Server) decodeBody(ctx *fasthttp.RequestCtx, body []byte) ([]byte, error) {
+func (s *Server) decodeBody(ctx *fasthttp.RequestCtx, body []byte) (out []byte, owned bool, err error) {
 	lines := ctx.Request.Header.PeekAll(fasthttp.HeaderContentEncoding)
 	if len(lines) == 0 {
-		return body, nil
+		return body, false, nil
 	}
 	strs := make([]string, len(lines))
 	for i, l := range lines {
@@ -226,20 +235,21 @@ func (s *Server) decodeBody(ctx *fasthttp.RequestCtx, body []byte) ([]byte, erro
 		if len(s.codings) > 0 {
 			offered = strings.Join(s.codings, ", ")
 		}
-		return nil, protocol.Errorf(protocol.CodeMalformed, "Content-Encoding %q: %v; this server decodes: %s (Info.features)", clip(strings.Join(strs, ", ")), err, offered)
+		return nil, false, protocol.Errorf(protocol.CodeMalformed, "Content-Encoding %q: %v; this server decodes: %s (Info.features)", clip(strings.Join(strs, ", ")), err, offered)
 	}
 	dec := s.decoder
 	if faultsEnabled && fault("decode-without-limit") {
 		dec = faultDecoder(s.cfg.Limits.MaxBodyBytes)
 	}
-	out, err := dec.Decode(cc, body)
+	out, err = dec.Decode(cc, body)
 	switch {
 	case errors.Is(err, coding.ErrTooLarge):
-		return nil, protocol.Errorf(protocol.CodePayloadTooLarge, "request body decodes to more than max_body_bytes (%d)", s.cfg.Limits.MaxBodyBytes)
+		return nil, false, protocol.Errorf(protocol.CodePayloadTooLarge, "request body decodes to more than max_body_bytes (%d)", s.cfg.Limits.MaxBodyBytes)
 	case err != nil:
-		return nil, protocol.Errorf(protocol.CodeMalformed, "request body: %v", err)
+		return nil, false, protocol.Errorf(protocol.CodeMalformed, "request body: %v", err)
 	}
-	return out, nil
+	// A coding decodes into a new buffer of the call's own.
+	return out, cc != "" && cc != coding.Identity, nil
 }
 
 // acceptEncoding returns the request's Accept-Encoding lines as one list:
