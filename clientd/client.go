@@ -77,11 +77,14 @@ type Client struct {
 	lastReport  Report
 	nextAttempt time.Time
 	info        *protocol.Info // from the last successful GET /v1/info
-	replica     changelog.ReplicaID
-	maxItem     int
-	syncDone    chan struct{} // closed and replaced after every sync session
-	subs        map[int]chan Event
-	nextSub     int
+	// tagged is the last full Info with a tag (SP-3-16), as the store
+	// holds it: its tag goes with the next GET /v1/info.
+	tagged   *protocol.Info
+	replica  changelog.ReplicaID
+	maxItem  int
+	syncDone chan struct{} // closed and replaced after every sync session
+	subs     map[int]chan Event
+	nextSub  int
 }
 
 // ItemInfo describes a live item.
@@ -188,6 +191,12 @@ func Open(path string, cfg Config) (*Client, error) {
 		}
 		if n := getU64(m, keyMaxItem); n > 0 {
 			c.maxItem = int(n)
+		}
+		if v := m.Get(keyInfo); v != nil {
+			var info protocol.Info
+			if protocol.Unmarshal(v, &info) == nil && protocol.ValidInfoTag(info.Tag) && !info.IsShort() {
+				c.tagged = &info // an undecodable one is only forgotten: the next Info is full
+			}
 		}
 		return nil
 	}

@@ -19,9 +19,10 @@ import (
 // (no conflicts_seq), one with a frozen number, or a restored one (another
 // epoch). The zero value forwards everything unchanged.
 type seqRewriter struct {
-	mu    sync.Mutex // guards the fields below
-	seq   *uint64    // when set, every conflicts_seq becomes *seq
-	epoch string     // when set, Info.epoch becomes epoch
+	mu    sync.Mutex     // guards the fields below
+	seq   *uint64        // when set, every conflicts_seq becomes *seq
+	epoch string         // when set, Info.epoch becomes epoch
+	full  *protocol.Info // the last full Info, to rewrite a short one (SP-3-16)
 }
 
 func (r *seqRewriter) set(seq *uint64, epoch string) {
@@ -47,11 +48,23 @@ func (r *seqRewriter) after(req *http.Request, body []byte) []byte {
 	}
 	switch req.URL.Path {
 	case protocol.PathInfo:
+		var seen protocol.Info
+		if protocol.Unmarshal(body, &seen) == nil && !seen.IsShort() {
+			r.mu.Lock()
+			r.full = &seen
+			r.mu.Unlock()
+		}
 		if epoch != "" || seq != nil {
 			var m protocol.Info
 			return rewrite(&m, func() {
+				r.mu.Lock()
+				if m.IsShort() && epoch != "" && r.full != nil {
+					m = *m.WithStatic(r.full) // another data set: a full Info
+				}
+				r.mu.Unlock()
 				if epoch != "" {
 					m.Epoch = epoch
+					m.Tag = protocol.InfoTag(&m) // and another tag
 				}
 				if seq != nil {
 					m.ConflictsSeq = *seq // SP-3-15: the session's number comes with Info

@@ -174,7 +174,7 @@ func (c *Client) watchLoop(ctx context.Context) {
 		}
 		var resp protocol.WatchResponse
 		// No idle limit: the server holds a long-poll without a byte.
-		err = c.call(ctx, protocol.PathWatch, body, "", &resp, timeout+30*time.Second, 0)
+		err = c.call(ctx, protocol.PathWatch, body, "", nil, &resp, timeout+30*time.Second, 0)
 		if code := protocol.CodeOf(err); code == protocol.CodeCursorExpired || code == protocol.CodeInvalidCursor {
 			// A sync resets the cursors; watch again after it.
 			err, resp.Changed = nil, []string{"*"}

@@ -50,6 +50,7 @@ var (
 	keyHistFirst = []byte("hist_first")
 	keyHistNext  = []byte("hist_next")
 	keySConfMark = []byte("sconf_mark")
+	keyInfo      = []byte("info") // the last full Info with a tag (SP-3-16), msgpack
 )
 
 // errCorrupt is returned when a stored value cannot be decoded.

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -333,9 +334,24 @@ func (s *session) run() error {
 // fetchInfo runs GET /v1/info, checks the version and the token, and
 // records the replica ID and limits.
 func (c *Client) fetchInfo(ctx context.Context) (*protocol.Info, error) {
+	// SP-3-16: with the tag of the full Info it holds, the client gets
+	// only what changes from one request to the next.
+	c.mu.Lock()
+	tagged := c.tagged
+	c.mu.Unlock()
+	var hdr http.Header
+	if tagged != nil {
+		hdr = http.Header{protocol.HeaderInfoTag: {tagged.Tag}}
+	}
 	var info protocol.Info
-	if err := c.callRetry(ctx, protocol.PathInfo, nil, &info); err != nil {
+	if err := c.sendRetry(ctx, protocol.PathInfo, nil, nil, "", hdr, &info); err != nil {
 		return nil, fmt.Errorf("info: %w", err)
+	}
+	if info.IsShort() {
+		if tagged == nil || info.Tag != tagged.Tag {
+			return nil, fmt.Errorf("%w: info: a short Info for tag %q, which this client did not send", ErrProtocol, info.Tag)
+		}
+		info = *info.WithStatic(tagged)
 	}
 	if !slices.Contains(info.Versions, protocol.Version) {
 		side := "too old"
@@ -358,10 +374,29 @@ func (c *Client) fetchInfo(ctx context.Context) (*protocol.Info, error) {
 	if maxItem <= 0 {
 		maxItem = protocol.DefaultMaxItemBytes
 	}
+	// A full Info with a new tag is kept, in the store too, for the next
+	// request; one without a tag (a server without info-tag) forgets the
+	// one held.
+	var keep []byte
+	newTag := tagged == nil && info.Tag != "" || tagged != nil && info.Tag != tagged.Tag
+	if newTag && protocol.ValidInfoTag(info.Tag) {
+		var err error
+		if keep, err = protocol.Marshal(&info); err != nil {
+			return nil, fmt.Errorf("info: %w", err)
+		}
+	}
 	c.mu.Lock()
-	// c.replica and c.maxItem hold what the store holds (loaded by Open).
-	same := c.replica == changelog.ReplicaID(info.Replica) && c.maxItem == maxItem
+	// c.replica, c.maxItem and c.tagged hold what the store holds (loaded
+	// by Open).
+	same := c.replica == changelog.ReplicaID(info.Replica) && c.maxItem == maxItem && !newTag
 	c.info, c.replica, c.maxItem = &info, changelog.ReplicaID(info.Replica), maxItem
+	if newTag {
+		c.tagged = nil
+		if keep != nil {
+			held := info
+			c.tagged = &held
+		}
+	}
 	c.mu.Unlock()
 	if same {
 		// Nothing new to store, in this process or a new one: spare the
@@ -376,6 +411,15 @@ func (c *Client) fetchInfo(ctx context.Context) (*protocol.Info, error) {
 		}
 		if err := m.Put(keyMaxItem, u64(uint64(maxItem))); err != nil {
 			return err
+		}
+		if keep != nil {
+			if err := m.Put(keyInfo, keep); err != nil {
+				return err
+			}
+		} else if newTag {
+			if err := m.Delete(keyInfo); err != nil {
+				return err
+			}
 		}
 		return c.persistClock(tx)
 	})
@@ -1264,7 +1308,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			}(ahead)
 		}
 		var resp protocol.ExchangeResponse
-		callErr := s.c.sendRetry(s.ctx, protocol.PathExchange, body, wire, bodyCoding, &resp)
+		callErr := s.c.sendRetry(s.ctx, protocol.PathExchange, body, wire, bodyCoding, nil, &resp)
 		if ahead != nil {
 			// Nothing below runs beside the build: it reads the session.
 			<-ahead.done

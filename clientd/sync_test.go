@@ -962,3 +962,75 @@ func TestAnExchangeBuiltAheadIsSentAgainByteForByte(t *testing.T) {
 		require.True(t, versions[v], "the server's versions are 1 to 35: every upload applied once (version %d)", v)
 	}
 }
+
+// TestInfoComesShortOnceTheClientHoldsItsTag: SP-3-16. The first session
+// gets the full Info and keeps it, in the store too; every later one, in
+// this process or a new one, sends its tag and gets the changing keys
+// only. When the server's configuration changes, the tag does: the full
+// Info comes again and replaces the one held.
+func TestInfoComesShortOnceTheClientHoldsItsTag(t *testing.T) {
+	dir := t.TempDir()
+	srv := startServer(t, serverd.Config{DataDir: filepath.Join(dir, "server")})
+	var mu sync.Mutex
+	var tags []string // the tag each GET /v1/info carried
+	var shorts []bool // whether each answer was short
+	hook := &hookTransport{base: http.DefaultTransport,
+		before: func(req *http.Request) {
+			if req.URL.Path == protocol.PathInfo {
+				mu.Lock()
+				tags = append(tags, req.Header.Get(protocol.HeaderInfoTag))
+				mu.Unlock()
+			}
+		},
+		after: func(req *http.Request, body []byte) []byte {
+			if req.URL.Path == protocol.PathInfo {
+				var m protocol.Info
+				require.NoError(t, protocol.Unmarshal(body, &m))
+				mu.Lock()
+				shorts = append(shorts, m.IsShort())
+				mu.Unlock()
+			}
+			return body
+		}}
+	tok := srv.token("alice", "laptop")
+	path := filepath.Join(dir, "laptop.db")
+	cfg := clientd.Config{ServerURL: srv.url, Token: tok, HTTPClient: &http.Client{Transport: hook}, DisableCompression: true}
+	laptop := openStore(t, path, cfg)
+	require.NoError(t, laptop.Put("notes", "a", []byte("one")))
+	mustSync(t, laptop)
+	require.NoError(t, laptop.Put("notes", "b", []byte("two")))
+	mustSync(t, laptop)
+	require.NoError(t, laptop.Close())
+	laptop = openStore(t, path, cfg) // a new process: the tag comes from the store
+	mustSync(t, laptop)
+
+	mu.Lock()
+	require.Len(t, tags, 3)
+	require.Empty(t, tags[0], "nothing held yet")
+	require.NotEmpty(t, tags[1])
+	require.Equal(t, tags[1], tags[2], "the same tag, kept in the store")
+	require.Equal(t, []bool{false, true, true}, shorts)
+	mu.Unlock()
+	phone := srv.client(t, "alice", "phone")
+	mustSync(t, phone)
+	require.Equal(t, "two", mustGet(t, phone, "notes", "b"), "short Infos, working sessions")
+
+	// Another configuration: the tag the laptop holds no longer matches.
+	srv.stop()
+	srv.cfg.Limits.MaxPage = 3
+	srv.start(srv.addr)
+	require.NoError(t, phone.Put("notes", "c", []byte("three")))
+	require.NoError(t, phone.Put("notes", "d", []byte("four")))
+	require.NoError(t, phone.Put("notes", "e", []byte("five")))
+	require.NoError(t, phone.Put("notes", "f", []byte("six")))
+	mustSync(t, phone)
+	mustSync(t, laptop)
+	mustSync(t, laptop)
+	mu.Lock()
+	require.Len(t, tags, 5)
+	require.Equal(t, tags[2], tags[3], "the old tag went")
+	require.Equal(t, []bool{false, true, true, false, true}, shorts, "the full Info, then short again")
+	require.NotEqual(t, tags[3], tags[4], "the new tag is held")
+	mu.Unlock()
+	require.Equal(t, "six", mustGet(t, laptop, "notes", "f"), "pulled in pages of the new max_page")
+}

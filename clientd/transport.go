@@ -22,7 +22,7 @@ import (
 // RetryAfterSeconds from the Retry-After header); anything else that went
 // wrong on the way is wrapped in ErrNetwork. The request is given up after
 // timeout, or after idle without progress (0: no idle limit).
-func (c *Client) call(ctx context.Context, path string, body []byte, bodyCoding string, out any, timeout, idle time.Duration) error {
+func (c *Client) call(ctx context.Context, path string, body []byte, bodyCoding string, hdr http.Header, out any, timeout, idle time.Duration) error {
 	parent := ctx
 	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
 	defer cancelTimeout()
@@ -65,6 +65,9 @@ func (c *Client) call(ctx context.Context, path string, body []byte, bodyCoding 
 	}
 	if c.cfg.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.cfg.Token)
+	}
+	for k, v := range hdr {
+		req.Header[k] = v
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {
@@ -257,15 +260,15 @@ func (c *Client) callRetry(ctx context.Context, path string, req, out any) error
 	if err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
-	return c.sendRetry(ctx, path, body, wire, bodyCoding, out)
+	return c.sendRetry(ctx, path, body, wire, bodyCoding, nil, out)
 }
 
 // sendRetry is callRetry for a body already encoded: body as it is, wire
 // as it goes (in bodyCoding, "" for body itself).
-func (c *Client) sendRetry(ctx context.Context, path string, body, wire []byte, bodyCoding string, out any) error {
+func (c *Client) sendRetry(ctx context.Context, path string, body, wire []byte, bodyCoding string, hdr http.Header, out any) error {
 	maxBody := c.maxBody()
 	for attempt := 1; ; attempt++ {
-		err := c.call(ctx, path, wire, bodyCoding, out, c.cfg.RequestTimeout, c.cfg.IdleTimeout)
+		err := c.call(ctx, path, wire, bodyCoding, hdr, out, c.cfg.RequestTimeout, c.cfg.IdleTimeout)
 		if err != nil && len(body) > maxBody && errors.As(err, new(noResponse)) && ctx.Err() == nil {
 			return fmt.Errorf("%s: %w", path, protocol.Errorf(protocol.CodePayloadTooLarge,
 				"request body is %d bytes, over the server's max_body_bytes of %d, and got no response: %v", len(body), maxBody, err))

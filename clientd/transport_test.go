@@ -44,7 +44,7 @@ func TestErrorResponsesBecomeProtocolErrors(t *testing.T) {
 			require.NoError(t, err)
 			defer c.Close()
 			var out protocol.Info
-			err = c.call(context.Background(), protocol.PathInfo, nil, "", &out, time.Second, time.Second)
+			err = c.call(context.Background(), protocol.PathInfo, nil, "", nil, &out, time.Second, time.Second)
 			require.Error(t, err)
 			require.Equal(t, tc.network, errors.Is(err, ErrNetwork))
 			require.Equal(t, tc.code, protocol.CodeOf(err))

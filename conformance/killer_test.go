@@ -63,6 +63,7 @@ var killer = map[string]string{
 	"server/exchange/tombstones-kept":                       "hides-tombstones",
 	"server/exchange/upload-then-download-same-request":     "ignores-the-rule",
 	"server/handshake/info-ignores-version":                 "picky-http",
+	"server/handshake/info-short-with-its-tag":              "info-tag-ignored",
 	"server/handshake/info-invalid-token":                   "no-clamp-reported",
 	"server/handshake/info-with-token":                      "leaks-another-users-items",
 	"server/handshake/info-without-token":                   "bad-info",

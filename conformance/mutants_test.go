@@ -297,6 +297,36 @@ var mutants = []mutant{
 				}
 			}
 		}},
+	{name: "info-tag-ignored", doc: "Info announces info-tag but a request that sends its tag back gets the full Info (SP-3-16)",
+		before: func(p *proxy, x *exchange) {
+			if x.req.URL.Path == protocol.PathInfo {
+				x.req.Header.Del(protocol.HeaderInfoTag)
+			}
+		}},
+	{name: "info-tag-for-everyone", doc: "Info's tag does not depend on the caller: every caller gets the same one (SP-3-16)",
+		before: func(p *proxy, x *exchange) {
+			if x.req.URL.Path == protocol.PathInfo && x.req.Header.Get(protocol.HeaderInfoTag) == sharedTag {
+				sharedTags.Lock()
+				x.req.Header.Set(protocol.HeaderInfoTag, sharedTags.real[x.req.Header.Get("Authorization")])
+				sharedTags.Unlock()
+			}
+		},
+		after: func(p *proxy, x *exchange) {
+			if x.req.URL.Path != protocol.PathInfo || x.status != 200 {
+				return
+			}
+			if r, ok := decode[protocol.Info](x.resp); ok && r.Tag != "" {
+				sharedTags.Lock()
+				sharedTags.real[x.req.Header.Get("Authorization")] = r.Tag
+				sharedTags.Unlock()
+				if r.IsShort() {
+					x.resp = encode(&protocol.InfoShort{ServerTime: r.ServerTime, Tag: sharedTag, Collections: r.Collections, ConflictsSeq: r.ConflictsSeq})
+				} else {
+					r.Tag = sharedTag
+					x.resp = encode(r)
+				}
+			}
+		}},
 	{name: "info-collections-behind", doc: "Info announces info-collections but leaves out the last collection of its list (SP-3-15)",
 		after: func(p *proxy, x *exchange) {
 			if x.req.URL.Path != protocol.PathInfo {
@@ -878,3 +908,13 @@ func hugeLimit(body []byte) (uint64, bool) {
 	}
 	return 0, false
 }
+
+// sharedTag is the tag the mutant info-tag-for-everyone gives every
+// caller; sharedTags.real maps an Authorization header to the caller's real
+// tag, which it sends the server in its place.
+const sharedTag = "the-same-for-everyone"
+
+var sharedTags = struct {
+	sync.Mutex
+	real map[string]string
+}{real: map[string]string{}}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/syncprint/syncprint/internal/wirecheck"
 	"github.com/syncprint/syncprint/protocol"
 )
 
@@ -98,6 +99,70 @@ func init() {
 		anon := info(NoAuth)
 		t.Check(len(anon.Collections) == 0 && anon.ConflictsSeq == 0, "no collections and conflicts_seq 0 in an Info without a token",
 			"%d collections, conflicts_seq %d", len(anon.Collections), anon.ConflictsSeq)
+	})
+
+	serverCase(Case{
+		ID: "server/handshake/info-short-with-its-tag", Level: MUST,
+		Reqs: []string{"SP-3-16", "SP-3-15"},
+		Desc: "with info-tag, Info has a tag per caller, and a request that sends it back gets the short form",
+		Procedure: `
+			Skip unless Info announces info-tag. GET /v1/info as user A, as user B and without a
+			token. Assert: each has a tag of 1 to 64 characters from A-Z a-z 0-9 - _, the three
+			tags differ. GET /v1/info as A with Syncprint-Info-Tag: A's tag. Assert: the body is
+			a map whose keys are server_time and tag and at most collections and conflicts_seq
+			(no versions), its tag is A's, and with info-collections its collections and
+			conflicts_seq are those of A's full Info (nothing was written meanwhile). GET
+			/v1/info as A with B's tag, and as B with A's tag. Assert: full Infos (versions
+			listed), each with its caller's own tag.`,
+	}, func(t *T) {
+		t.NeedFeature(protocol.FeatureInfoTag)
+		t.Put(UserA, t.NewCollection(), "a", 0, 0, "1")
+		get := func(who Who, tag string) (protocol.Info, []string) {
+			var m protocol.Info
+			req := Request{Method: http.MethodGet, Path: protocol.PathInfo, As: who}
+			if tag != "" {
+				req.Header = map[string]string{protocol.HeaderInfoTag: tag}
+			}
+			r := t.Do(req)
+			t.OK(r, &m)
+			keys, err := wirecheck.TopKeys(r.Body)
+			t.Check(err == nil, "a body that is a msgpack map", "%v", err)
+			return m, keys
+		}
+		a, _ := get(UserA, "")
+		b, _ := get(UserB, "")
+		anon, _ := get(NoAuth, "")
+		for _, in := range []struct {
+			who string
+			tag string
+		}{{"A", a.Tag}, {"B", b.Tag}, {"no token", anon.Tag}} {
+			t.Check(protocol.ValidInfoTag(in.tag), "a tag of 1 to 64 characters from A-Z a-z 0-9 - _ in the Info of "+in.who, "tag %q", in.tag)
+		}
+		t.Check(a.Tag != b.Tag && a.Tag != anon.Tag && b.Tag != anon.Tag, "the tags of two callers and of no caller differ",
+			"A %q, B %q, no token %q", a.Tag, b.Tag, anon.Tag)
+
+		short, keys := get(UserA, a.Tag)
+		allowed := map[string]bool{"server_time": true, "tag": true, "collections": true, "conflicts_seq": true}
+		only := slices.Contains(keys, "server_time") && slices.Contains(keys, "tag")
+		for _, k := range keys {
+			only = only && allowed[k]
+		}
+		t.Check(only, "the answer to A's own tag holds server_time and tag, and at most collections and conflicts_seq", "keys %v", keys)
+		t.Equal("tag of the short Info", a.Tag, short.Tag)
+		if t.HasFeature(protocol.FeatureInfoCollections) {
+			t.Check(slices.Equal(short.Collections, a.Collections) && short.ConflictsSeq == a.ConflictsSeq,
+				"the short Info's collections and conflicts_seq are those of the full one", "short %v seq %d, full %v seq %d",
+				short.Collections, short.ConflictsSeq, a.Collections, a.ConflictsSeq)
+		}
+		for _, in := range []struct {
+			who       Who
+			name      string
+			sent, own string
+		}{{UserA, "A with B's tag", b.Tag, a.Tag}, {UserB, "B with A's tag", a.Tag, b.Tag}} {
+			full, _ := get(in.who, in.sent)
+			t.Check(len(full.Versions) > 0 && full.Tag == in.own, "a full Info with its caller's tag to "+in.name,
+				"versions %v, tag %q, want %q", full.Versions, full.Tag, in.own)
+		}
 	})
 
 	serverCase(Case{

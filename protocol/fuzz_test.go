@@ -156,6 +156,10 @@ func FuzzUnmarshalInfo(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) { checkMessage[protocol.Info](t, b) })
 }
 
+func FuzzUnmarshalInfoShort(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) { checkMessage[protocol.InfoShort](t, b) })
+}
+
 func FuzzUnmarshalCollectionsRequest(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) { checkMessage[protocol.CollectionsRequest](t, b) })
 }

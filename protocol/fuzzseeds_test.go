@@ -100,7 +100,7 @@ func TestFuzzSeedsAreUpToDate(t *testing.T) {
 
 // messageTypes names the messages that have a FuzzUnmarshal<Type> target.
 var messageTypes = map[string]any{
-	"Info": nil, "CollectionsRequest": nil, "CollectionsResponse": nil, "ChangesRequest": nil, "ChangesResponse": nil,
+	"Info": nil, "InfoShort": nil, "CollectionsRequest": nil, "CollectionsResponse": nil, "ChangesRequest": nil, "ChangesResponse": nil,
 	"ExchangeRequest": nil, "ExchangeResponse": nil, "WatchRequest": nil, "WatchResponse": nil, "ConflictsRequest": nil,
 	"ConflictsResponse": nil, "ResolveRequest": nil, "ResolveResponse": nil, "TokenRequest": nil, "TokenResponse": nil, "Error": nil,
 }

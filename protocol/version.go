@@ -18,6 +18,10 @@ const (
 	// HeaderRetryAfter is set, in whole seconds, on rate_limited and
 	// unavailable responses.
 	HeaderRetryAfter = "Retry-After"
+	// HeaderInfoTag, on GET /v1/info, carries the tag of the full Info
+	// the client holds: a server with FeatureInfoTag answers an InfoShort
+	// when it is the tag of the Info it would send [SP-3-16].
+	HeaderInfoTag = "Syncprint-Info-Tag"
 )
 
 // Endpoint paths [SP-3-1].
@@ -41,4 +45,7 @@ const (
 	// token lists the caller's collections and conflicts sequence number,
 	// as POST /v1/collections would [SP-3-15].
 	FeatureInfoCollections = "info-collections"
+	// FeatureInfoTag: Info carries a tag of its unchanging part, and a
+	// request that sends it back gets only the changing part [SP-3-16].
+	FeatureInfoTag = "info-tag"
 )

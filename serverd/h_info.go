@@ -12,7 +12,7 @@ import (
 
 // baseFeatures are the features every server announces; the content
 // codings it offers follow them.
-var baseFeatures = []string{protocol.FeatureWatch, protocol.FeatureConflicts, protocol.FeatureAdmin, protocol.FeatureInfoCollections}
+var baseFeatures = []string{protocol.FeatureWatch, protocol.FeatureConflicts, protocol.FeatureAdmin, protocol.FeatureInfoCollections, protocol.FeatureInfoTag}
 
 // handleInfo answers GET /v1/info.
 func (s *Server) handleInfo(c *call) (any, error) {
@@ -29,12 +29,18 @@ func (s *Server) handleInfo(c *call) (any, error) {
 		User:          c.user,
 		Replica:       string(c.replica),
 	}
+	// SP-3-16: the tag of what does not change from one request to the
+	// next; a caller that holds the Info it names gets the rest only.
+	info.Tag = protocol.InfoTag(&info)
 	if c.user != "" {
 		// SP-3-15: the session's collection listing, without a request of its own.
 		var err error
 		if info.Collections, info.ConflictsSeq, err = s.collections(c.user); err != nil {
 			return nil, err
 		}
+	}
+	if known := c.ctx.Request.Header.Peek(protocol.HeaderInfoTag); len(known) > 0 && string(known) == info.Tag {
+		return info.Short(), nil
 	}
 	return &info, nil
 }

@@ -516,6 +516,7 @@ func checkStrs(v *value, path string, skip map[string]bool) error {
 func Messages() map[string]any {
 	return map[string]any{
 		"Info":                new(protocol.Info),
+		"InfoShort":           new(protocol.InfoShort),
 		"CollectionsRequest":  new(protocol.CollectionsRequest),
 		"CollectionsResponse": new(protocol.CollectionsResponse),
 		"ChangesRequest":      new(protocol.ChangesRequest),
@@ -532,6 +533,26 @@ func Messages() map[string]any {
 		"TokenResponse":       new(protocol.TokenResponse),
 		"Error":               new(protocol.Error),
 	}
+}
+
+// TopKeys returns the keys of the top-level map of the message body b, in
+// order; b must follow SP-4.1-1.
+func TopKeys(b []byte) ([]string, error) {
+	v, err := parseAll(b)
+	if err != nil {
+		return nil, err
+	}
+	if v.kind != kMap {
+		return nil, fmt.Errorf("body is a %s, want a map", v.kind)
+	}
+	keys := make([]string, 0, len(v.elems)/2)
+	for i := 0; i < len(v.elems); i += 2 {
+		if v.elems[i].kind != kStr {
+			return nil, fmt.Errorf("a %s map key", v.elems[i].kind)
+		}
+		keys = append(keys, string(v.elems[i].s))
+	}
+	return keys, nil
 }
 
 // ParsePrefix reads one value of the SP-4.1-1 subset at the start of b,

@@ -37,6 +37,8 @@ func NewMessage(typ string) any {
 	switch typ {
 	case "Info":
 		return new(protocol.Info)
+	case "InfoShort":
+		return new(protocol.InfoShort)
 	case "CollectionsRequest":
 		return new(protocol.CollectionsRequest)
 	case "CollectionsResponse":
@@ -152,6 +154,12 @@ func exampleMessages() []message {
 			info.ConflictsSeq = 7
 			return info
 		}()},
+		{"info_tagged", "GET /v1/info", "response", "the handshake of info_with_collections from a server that also announces info-tag: the tag of its unchanging keys (SP-3-16)", taggedInfo()},
+		{"info_short", "GET /v1/info", "response", "the answer to the request of info_tagged sent again with Syncprint-Info-Tag set to its tag, the Info unchanged but for its server time: the changing keys only (SP-3-16)", func() protocol.InfoShort {
+			info := taggedInfo()
+			info.ServerTime += 1 << 16
+			return *info.Short()
+		}()},
 		{"collections_request", "POST /v1/collections", "request", "the empty request map", protocol.CollectionsRequest{}},
 		{"collections_response", "POST /v1/collections", "response", "two collections, ordered by name", protocol.CollectionsResponse{Collections: []protocol.Collection{
 			{Name: "journal", Rule: protocol.LatestWins, Head: 12},
@@ -266,4 +274,18 @@ func genMessages(files map[string][]byte) error {
 	}
 	files["messages.json"] = b
 	return nil
+}
+
+// taggedInfo is the Info of info_tagged: info_with_collections from a
+// server that announces info-tag, with the reference server's tag.
+func taggedInfo() protocol.Info {
+	info := exampleInfo(true)
+	info.Features = append(info.Features, protocol.FeatureInfoCollections, protocol.FeatureInfoTag)
+	info.Collections = []protocol.Collection{
+		{Name: "journal", Rule: protocol.LatestWins, Head: 12},
+		{Name: coll, Rule: protocol.ServerWins, Head: 3},
+	}
+	info.ConflictsSeq = 7
+	info.Tag = protocol.InfoTag(&info)
+	return info
 }
