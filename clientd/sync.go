@@ -1296,7 +1296,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			}
 			continue
 		}
-		body, wire, bodyCoding, err := out.finish(*chain)
+		body, wire, bodyCoding, err := out.finish(s.c, *chain)
 		if err != nil {
 			return nil, fmt.Errorf("exchange: %w", err)
 		}
@@ -1304,7 +1304,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			ahead = &outgoing{done: make(chan struct{})}
 			go func(o *outgoing) {
 				defer close(o.done)
-				s.build(o, name, ups, downs, ui, di)
+				s.build(o, name, ups, downs, ui, di, true)
 			}(ahead)
 		}
 		var resp protocol.ExchangeResponse
@@ -1403,24 +1403,27 @@ func (s *session) note(nb batchNotes) {
 	}
 }
 
-// prepare builds the batch from ups[ui:] and downs[di:] now.
+// prepare builds the batch from ups[ui:] and downs[di:] now, to be
+// finished at once: its body is encoded whole (finish), with the encoder
+// every request shares.
 func (s *session) prepare(name string, ups, downs []work, ui, di int) *outgoing {
 	o := &outgoing{done: make(chan struct{})}
-	s.build(o, name, ups, downs, ui, di)
+	s.build(o, name, ups, downs, ui, di, false)
 	close(o.done)
 	return o
 }
 
-// build fills o: the batch, its body without the cursor, and that much of
-// it encoded in the coding the body will go in.
-func (s *session) build(o *outgoing, name string, ups, downs []work, ui, di int) {
+// build fills o: the batch and its body without the cursor; with ahead
+// (the batch waits for an answer to learn its cursor), that much of the
+// body encoded already, in the coding it will go in.
+func (s *session) build(o *outgoing, name string, ups, downs []work, ui, di int, ahead bool) {
 	o.ui, o.di = ui, di
 	o.req, o.bu, o.bd, o.err = s.buildBatch(name, ups, downs, &o.ui, &o.di, "", &o.notes)
 	if o.err != nil || len(o.bu) == 0 && len(o.bd) == 0 {
 		return
 	}
 	o.head = protocol.AppendExchangeHead(nil, o.req)
-	if cc := s.c.bodyCoding(len(o.head)); cc != "" {
+	if cc := s.c.bodyCoding(len(o.head)); ahead && cc != "" {
 		if o.stream, o.err = s.c.enc.NewStream(cc, len(o.head)/2+1024); o.err == nil {
 			if o.err = o.stream.Write(o.head); o.err != nil {
 				o.stream.Abort()
@@ -1432,12 +1435,13 @@ func (s *session) build(o *outgoing, name string, ups, downs []work, ui, di int)
 
 // finish completes the request with cursor: its body, and the body as it
 // goes on the wire, in bodyCoding ("" for the body itself).
-func (o *outgoing) finish(cursor string) (body, wire []byte, bodyCoding string, err error) {
+func (o *outgoing) finish(c *Client, cursor string) (body, wire []byte, bodyCoding string, err error) {
 	o.req.Cursor = cursor
 	tail := protocol.AppendExchangeCursor(nil, cursor)
 	body = append(o.head, tail...)
 	if o.stream == nil {
-		return body, body, "", nil
+		wire, bodyCoding, err = c.encodeBody(body)
+		return body, wire, bodyCoding, err
 	}
 	st := o.stream
 	o.stream = nil
