@@ -263,40 +263,42 @@ func (e *Encoder) Encode(coding string, dst, src []byte) ([]byte, error) {
 type Stream struct {
 	coding string
 	buf    bytes.Buffer
-	zw     *zstd.Encoder
-	gw     *gzip.Writer
-	e      *Encoder
-	raw    int
+	w      interface {
+		io.Writer
+		Flush() error
+		Close() error
+	}
+	release func() // returns the encoder to its pool
 }
 
 // NewStream starts a body encoded in coding (zstd or gzip); sizeHint is
 // the expected encoded size.
 func (e *Encoder) NewStream(coding string, sizeHint int) (*Stream, error) {
-	st := &Stream{coding: coding, e: e}
+	st := &Stream{coding: coding}
 	st.buf.Grow(sizeHint)
 	switch coding {
 	case Zstd:
-		st.zw, _ = e.zs.Get().(*zstd.Encoder)
-		if st.zw == nil {
-			zw, err := zstd.NewWriter(&st.buf, zstdOptions(1)...)
-			if err != nil {
+		zw, _ := e.zs.Get().(*zstd.Encoder)
+		if zw == nil {
+			var err error
+			if zw, err = zstd.NewWriter(&st.buf, zstdOptions(1)...); err != nil {
 				return nil, fmt.Errorf("new zstd stream: %w", err)
 			}
-			st.zw = zw
 		} else {
-			st.zw.Reset(&st.buf)
+			zw.Reset(&st.buf)
 		}
+		st.w, st.release = zw, func() { zw.Reset(nil); e.zs.Put(zw) }
 	case Gzip:
-		st.gw, _ = e.gz.Get().(*gzip.Writer)
-		if st.gw == nil {
-			gw, err := gzip.NewWriterLevel(&st.buf, gzip.BestSpeed)
-			if err != nil {
+		gw, _ := e.gz.Get().(*gzip.Writer)
+		if gw == nil {
+			var err error
+			if gw, err = gzip.NewWriterLevel(&st.buf, gzip.BestSpeed); err != nil {
 				return nil, fmt.Errorf("gzip: %w", err)
 			}
-			st.gw = gw
 		} else {
-			st.gw.Reset(&st.buf)
+			gw.Reset(&st.buf)
 		}
+		st.w, st.release = gw, func() { gw.Reset(io.Discard); e.gz.Put(gw) }
 	default:
 		return nil, fmt.Errorf("%w: %q", ErrUnsupported, coding)
 	}
@@ -307,15 +309,24 @@ func (e *Encoder) NewStream(coding string, sizeHint int) (*Stream, error) {
 func (st *Stream) Coding() string { return st.coding }
 
 // Write encodes p, all of it before it returns.
-func (st *Stream) Write(p []byte) error {
-	st.raw += len(p)
-	var err error
-	if st.zw != nil {
-		if _, err = st.zw.Write(p); err == nil {
-			err = st.zw.Flush()
-		}
-	} else if _, err = st.gw.Write(p); err == nil {
-		err = st.gw.Flush()
+func (st *Stream) Write(p []byte) error { return st.put(p, st.w.Flush) }
+
+// Close encodes last, ends the body and returns it; the Stream must not
+// be used again.
+func (st *Stream) Close(last []byte) ([]byte, error) {
+	err := st.put(last, st.w.Close)
+	st.Abort()
+	if err != nil {
+		return nil, err
+	}
+	return st.buf.Bytes(), nil
+}
+
+// put writes p, then flushes or ends the body (then).
+func (st *Stream) put(p []byte, then func() error) error {
+	_, err := st.w.Write(p)
+	if err == nil {
+		err = then()
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", st.coding, err)
@@ -323,41 +334,11 @@ func (st *Stream) Write(p []byte) error {
 	return nil
 }
 
-// Close encodes last, ends the body and returns it; the Stream must not
-// be used again.
-func (st *Stream) Close(last []byte) ([]byte, error) {
-	st.raw += len(last)
-	var err error
-	if st.zw != nil {
-		if _, err = st.zw.Write(last); err == nil {
-			err = st.zw.Close()
-		}
-	} else if _, err = st.gw.Write(last); err == nil {
-		err = st.gw.Close()
-	}
-	st.release()
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", st.coding, err)
-	}
-	return st.buf.Bytes(), nil
-}
-
-// Abort gives up the body. A nil Stream does nothing.
+// Abort gives up the body, and returns the encoder to its pool; nil, or a
+// Stream closed already, does nothing.
 func (st *Stream) Abort() {
-	if st != nil {
+	if st != nil && st.release != nil {
 		st.release()
-	}
-}
-
-func (st *Stream) release() {
-	if st.zw != nil {
-		st.zw.Reset(nil)
-		st.e.zs.Put(st.zw)
-		st.zw = nil
-	}
-	if st.gw != nil {
-		st.gw.Reset(io.Discard)
-		st.e.gz.Put(st.gw)
-		st.gw = nil
+		st.release = nil
 	}
 }
