@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -163,6 +164,12 @@ func (d *Decoder) Decode(coding string, body []byte) ([]byte, error) {
 	case "", Identity:
 		return body, nil
 	case Zstd:
+		// Frames that declare more content than the limit are refused
+		// before the decoder sizes its output to a declaration: nine bytes
+		// could otherwise make it allocate up to max(limit, MinWindow).
+		if zstdDeclared(body) > uint64(d.limit) {
+			return nil, fmt.Errorf("%w (%d bytes)", ErrTooLarge, d.limit)
+		}
 		out, err := d.zstd.DecodeAll(body, nil)
 		switch {
 		case errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) || len(out) > d.limit:
@@ -192,6 +199,52 @@ func (d *Decoder) Decode(coding string, body []byte) ([]byte, error) {
 
 // Close releases the decoder's resources.
 func (d *Decoder) Close() { d.zstd.Close() }
+
+// zstdDeclared returns the content sizes that the zstd frames of body
+// declare, added up, walking the frame and block headers (RFC 8878,
+// section 3.1.1) without decoding anything. It stops at what it cannot
+// parse, which the decoder then refuses.
+func zstdDeclared(body []byte) uint64 {
+	var total uint64
+	for len(body) > 0 {
+		var h zstd.Header
+		if h.Decode(body) != nil {
+			return total
+		}
+		if h.HasFCS {
+			total += min(h.FrameContentSize, math.MaxUint64-total)
+		}
+		n := h.HeaderSize
+		if h.Skippable {
+			n += int(h.SkippableSize)
+		} else {
+			for last := false; !last; {
+				if n+3 > len(body) {
+					return total
+				}
+				bh := int(body[n]) | int(body[n+1])<<8 | int(body[n+2])<<16
+				n += 3
+				switch bh >> 1 & 3 {
+				case 1: // RLE: one byte, repeated
+					n++
+				case 3: // reserved
+					return total
+				default:
+					n += bh >> 3
+				}
+				last = bh&1 == 1
+			}
+			if h.HasCheckSum {
+				n += 4
+			}
+		}
+		if n >= len(body) {
+			return total
+		}
+		body = body[n:]
+	}
+	return total
+}
 
 // Encoder encodes bodies. It is safe for concurrent use.
 type Encoder struct {

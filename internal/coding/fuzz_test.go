@@ -101,6 +101,10 @@ func TestFuzzSeedsAreUpToDate(t *testing.T) {
 			{Name: "zstd truncated", Args: []any{true, zs[:len(zs)/2]}},
 			{Name: "gzip twice", Args: []any{false, append(append([]byte{}, gz...), gz...)}},
 			{Name: "garbage", Args: []any{true, []byte("hello")}},
+			// Found by the fuzzer: nine bytes whose header declares 3 MB of
+			// content, which the decoder allocated up front.
+			{Name: "zstd declared size", Args: []any{true, []byte("(\xb5/\xfd\xa4000\x00")}},
+			{Name: "zstd declared size after a frame", Args: []any{true, append(append([]byte{}, zs...), "(\xb5/\xfd\xa4000\x00"...)}},
 		},
 		"FuzzHeaders": {
 			{Name: "none", Args: []any{"", ""}},
