@@ -44,7 +44,7 @@ func cmdServe(e env, args []string) error {
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	rate := fs.Float64("rate-limit", 0, "requests per second allowed per token (0: no limit)")
 	grace := fs.Duration("shutdown-timeout", 15*time.Second, "how long to wait for in-flight requests on SIGINT/SIGTERM")
-	mapped := fs.Int64("mapped-budget-mb", 0, "resident pages of the mapped store file the server keeps before it lets go of them, in MiB (Linux; 0: 128, -1: no limit)")
+	mapped := fs.Int64("mapped-budget-mb", 0, "resident pages of the mapped store file the server keeps before it lets go of them, in MiB (Linux; 0: 128, -1: no limit); a working set larger than this is faulted back in after each release, so give it the RAM you can spare")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile (go tool pprof) of the server's whole run to FILE")
 	if err := parse(fs, args); err != nil {
 		return err
