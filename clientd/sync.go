@@ -378,7 +378,11 @@ func (c *Client) fetchInfo(ctx context.Context) (*protocol.Info, error) {
 	// request; one without a tag (a server without info-tag) forgets the
 	// one held.
 	var keep []byte
-	newTag := tagged == nil && info.Tag != "" || tagged != nil && info.Tag != tagged.Tag
+	heldTag := ""
+	if tagged != nil {
+		heldTag = tagged.Tag
+	}
+	newTag := info.Tag != heldTag
 	if newTag && protocol.ValidInfoTag(info.Tag) {
 		var err error
 		if keep, err = protocol.Marshal(&info); err != nil {
@@ -1301,11 +1305,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			return nil, fmt.Errorf("exchange: %w", err)
 		}
 		if !last && !s.c.cfg.SerialExchanges {
-			ahead = &outgoing{done: make(chan struct{})}
-			go func(o *outgoing) {
-				defer close(o.done)
-				s.build(o, name, ups, downs, ui, di, true)
-			}(ahead)
+			ahead = s.buildAhead(name, ups, downs, ui, di)
 		}
 		var resp protocol.ExchangeResponse
 		callErr := s.c.sendRetry(s.ctx, protocol.PathExchange, body, wire, bodyCoding, nil, &resp)
@@ -1410,6 +1410,17 @@ func (s *session) prepare(name string, ups, downs []work, ui, di int) *outgoing 
 	o := &outgoing{done: make(chan struct{})}
 	s.build(o, name, ups, downs, ui, di, false)
 	close(o.done)
+	return o
+}
+
+// buildAhead starts building the batch from ups[ui:] and downs[di:] while
+// the exchange before it is in flight; its done closes when it is built.
+func (s *session) buildAhead(name string, ups, downs []work, ui, di int) *outgoing {
+	o := &outgoing{done: make(chan struct{})}
+	go func() {
+		defer close(o.done)
+		s.build(o, name, ups, downs, ui, di, true)
+	}()
 	return o
 }
 
