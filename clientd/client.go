@@ -69,11 +69,15 @@ type Client struct {
 	failCommit func() error
 
 	// mu guards everything below.
-	mu          sync.Mutex
-	started     bool
-	syncing     bool
-	lastSync    time.Time
-	lastErr     string
+	mu       sync.Mutex
+	started  bool
+	syncing  bool
+	lastSync time.Time
+	lastErr  string
+	// due holds a session's outcome for the store (endSync): written by
+	// the next write transaction, whatever it is, or by Close, so that a
+	// session does not end with a durable commit of its own.
+	due         dueMeta
 	lastReport  Report
 	nextAttempt time.Time
 	info        *protocol.Info // from the last successful GET /v1/info
@@ -269,11 +273,20 @@ func (c *Client) Close() error {
 		close(ch)
 		delete(c.subs, id)
 	}
+	due := c.due.gen != c.due.saved
 	c.mu.Unlock()
+	var saveErr error
+	if due {
+		// The outcome of the last sessions (endSync), unless a write
+		// since carried it.
+		if err := c.writeTx(func(*bolt.Tx) error { return nil }); err != nil {
+			saveErr = fmt.Errorf("close store: record the last sync: %w", err)
+		}
+	}
 	if err := c.db.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
-	return nil
+	return saveErr
 }
 
 // view and update run fn in a read or write transaction, mapping a closed
@@ -289,6 +302,45 @@ func (c *Client) update(fn func(tx *bolt.Tx) error) error {
 	if c.closed.Load() {
 		return ErrClosed
 	}
+	return c.writeTx(fn)
+}
+
+// dueMeta is what the store is owed of the sessions that ended since the
+// last write transaction: the end of the last successful one (Status's
+// LastSync) and the clock the sessions observed. Neither needs a commit of
+// its own: LastSync is for display, and the clock's stored value must
+// only bound the stamps of stored changes (SP-5-4), which the
+// transactions that store them persist. A crash loses at most the
+// display of the last sessions' end.
+type dueMeta struct {
+	gen      uint64 // counts endSync calls; 0: nothing was ever due
+	saved    uint64 // gen when last written
+	lastSync uint64 // Unix milliseconds; 0: no session succeeded since
+}
+
+// writeTx runs fn in a write transaction and adds what is due of ended
+// sessions to it.
+func (c *Client) writeTx(fn func(tx *bolt.Tx) error) error {
+	var gen uint64
+	inner := fn
+	fn = func(tx *bolt.Tx) error {
+		if err := inner(tx); err != nil {
+			return err
+		}
+		c.mu.Lock()
+		d := c.due
+		c.mu.Unlock()
+		if d.gen == d.saved {
+			return nil
+		}
+		if d.lastSync != 0 {
+			if err := tx.Bucket(bktMeta).Put(keyLastSync, u64(d.lastSync)); err != nil {
+				return err
+			}
+		}
+		gen = d.gen
+		return c.persistClock(tx)
+	}
 	if c.failCommit != nil {
 		inner := fn
 		fn = func(tx *bolt.Tx) error {
@@ -298,7 +350,18 @@ func (c *Client) update(fn func(tx *bolt.Tx) error) error {
 			return c.failCommit()
 		}
 	}
-	return mapClosed(c.db.Update(fn))
+	if err := c.db.Update(fn); err != nil {
+		return mapClosed(err)
+	}
+	if gen != 0 {
+		c.mu.Lock()
+		c.due.saved = max(c.due.saved, gen)
+		if c.due.saved == c.due.gen {
+			c.due.lastSync = 0
+		}
+		c.mu.Unlock()
+	}
+	return nil
 }
 
 func mapClosed(err error) error {

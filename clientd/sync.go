@@ -139,18 +139,17 @@ func (c *Client) syncLocked(ctx context.Context) (Report, error) {
 	return s.rep, err
 }
 
-// endSync records the outcome of a session and wakes its waiters.
+// endSync records the outcome of a session and wakes its waiters. The
+// store gets the outcome with its next write transaction, or at Close
+// (dueMeta): a session that stored its results ends without another
+// durable commit.
 func (c *Client) endSync(s *session, err error) {
 	now := c.cfg.Now()
-	_ = c.update(func(tx *bolt.Tx) error {
-		if err == nil { // the session succeeded
-			if perr := tx.Bucket(bktMeta).Put(keyLastSync, u64(uint64(max(now.UnixMilli(), 0)))); perr != nil {
-				return perr
-			}
-		}
-		return c.persistClock(tx) // the server time the session observed
-	})
 	c.mu.Lock()
+	c.due.gen++
+	if err == nil { // the session succeeded
+		c.due.lastSync = uint64(max(now.UnixMilli(), 1))
+	}
 	c.syncing = false
 	c.lastReport = s.rep
 	if err == nil {
