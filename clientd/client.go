@@ -124,7 +124,9 @@ type HistoryEntry struct {
 type Status struct {
 	// Pending counts items with local changes not yet uploaded.
 	Pending int `json:"pending"`
-	// LastSync is when the last successful sync ended (zero: never).
+	// LastSync is when the last successful sync ended (zero: never). The
+	// store records it with its next write, or at Close: after a crash, a
+	// new process may show an earlier one.
 	LastSync time.Time `json:"last_sync,omitzero"`
 	// LastError is the error of the last sync ("" after a success).
 	LastError string `json:"last_error"`
