@@ -317,7 +317,7 @@ func (c *Client) update(fn func(tx *bolt.Tx) error) error {
 type dueMeta struct {
 	gen      uint64 // counts endSync calls; 0: nothing was ever due
 	saved    uint64 // gen when last written
-	lastSync uint64 // Unix milliseconds; 0: no session succeeded since
+	lastSync uint64 // Unix milliseconds; 0: no session of this process succeeded
 }
 
 // writeTx runs fn in a write transaction and adds what is due of ended
@@ -358,9 +358,6 @@ func (c *Client) writeTx(fn func(tx *bolt.Tx) error) error {
 	if gen != 0 {
 		c.mu.Lock()
 		c.due.saved = max(c.due.saved, gen)
-		if c.due.saved == c.due.gen {
-			c.due.lastSync = 0
-		}
 		c.mu.Unlock()
 	}
 	return nil
