@@ -206,6 +206,41 @@ type session struct {
 	// infoHeads maps the collections Info lists to their heads
 	// [SP-3-15], built on first use.
 	infoHeads map[string]uint64
+
+	spareMu sync.Mutex // guards spare: batches are built on another goroutine
+	// spare holds the bodies of exchanges answered and applied, for the
+	// bodies of the next ones: a push of 10,000 items builds ten of about
+	// 300 KB, and in a new process fresh memory costs more (page faults)
+	// than the copy into it.
+	spare [][]byte
+}
+
+// maxSpare bounds session.spare: a round has at most three bodies at
+// once (one applied, one in flight, one built ahead).
+const maxSpare = 3
+
+// takeSpare returns an empty buffer with the room of a body that went
+// before, or nil.
+func (s *session) takeSpare() []byte {
+	s.spareMu.Lock()
+	defer s.spareMu.Unlock()
+	n := len(s.spare)
+	if n == 0 {
+		return nil
+	}
+	b := s.spare[n-1]
+	s.spare[n-1] = nil
+	s.spare = s.spare[:n-1]
+	return b[:0]
+}
+
+// giveSpare keeps b for a body to come; nothing may use b afterwards.
+func (s *session) giveSpare(b []byte) {
+	s.spareMu.Lock()
+	defer s.spareMu.Unlock()
+	if cap(b) > 0 && len(s.spare) < maxSpare {
+		s.spare = append(s.spare, b)
+	}
 }
 
 // knowHead records that cursor is the cursor of head [SP-6.1-9].
@@ -1260,6 +1295,11 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		}
 		s.merge(name, a.d)
 		next = append(next, a.more...)
+		if a.coded {
+			// The body went encoded (net/http read the encoded copy): the
+			// body itself is done with once its exchange is applied.
+			s.giveSpare(a.body)
+		}
 		s.progress(ProgressEvent{Collection: name, Phase: PhaseExchange, Round: round, Planned: planned, Sent: a.sent})
 		return nil
 	}
@@ -1351,7 +1391,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		// SP-6.5-6: only the round's last transaction may store the
 		// cursor, and only when nothing that blocks it is left.
 		commit := last && s.mayCommit(next, lastRound)
-		a := &applying{done: make(chan struct{}), sent: ui + di, req: req, body: body}
+		a := &applying{done: make(chan struct{}), sent: ui + di, req: req, body: body, coded: bodyCoding != ""}
 		go func() {
 			defer close(a.done)
 			a.more, a.d, a.err = s.applyExchange(name, bu, bd, &resp, fps, commit, lastRound, newChain)
@@ -1432,7 +1472,7 @@ func (s *session) build(o *outgoing, name string, ups, downs []work, ui, di int,
 	if o.err != nil || len(o.bu) == 0 && len(o.bd) == 0 {
 		return
 	}
-	o.head = protocol.AppendExchangeHead(nil, o.req)
+	o.head = protocol.AppendExchangeHead(s.takeSpare(), o.req)
 	if cc := s.c.bodyCoding(len(o.head)); ahead && cc != "" {
 		if o.stream, o.err = s.c.enc.NewStream(cc, len(o.head)/2+1024); o.err == nil {
 			if o.err = o.stream.Write(o.head); o.err != nil {
@@ -1489,6 +1529,8 @@ type applying struct {
 	sent int
 	req  *protocol.ExchangeRequest // of unknown outcome if the transaction fails
 	body []byte                    // req as it was sent
+	// coded: body went encoded, so only this session holds it.
+	coded bool
 	// Set by the transaction before done closes.
 	more []cand
 	d    counts
@@ -1882,14 +1924,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 	for i := range resp.Items {
 		items[resp.Items[i].ID] = i
 	}
-	upW := make(map[string]work, len(bu))
-	for _, w := range bu {
-		upW[w.id] = w
-	}
-	downW := make(map[string]work, len(bd))
-	for _, w := range bd {
-		downW[w.id] = w
-	}
+	upW, downW := workIndex{ws: bu}, workIndex{ws: bd}
 	var next []cand
 	var d counts
 	err := s.c.update(func(tx *bolt.Tx) error {
@@ -1911,7 +1946,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 		handled := make(map[string]bool, len(resp.Items))
 		for i := range resp.Results {
 			r := &resp.Results[i]
-			w, ok := upW[r.ID]
+			w, ok := upW.find(i, r.ID) // results come in request order (SP-6.3)
 			if !ok {
 				continue
 			}
@@ -2020,7 +2055,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 		}
 		for i := range resp.Items {
 			it := &resp.Items[i]
-			w, ok := downW[it.ID]
+			w, ok := downW.find(-1, it.ID)
 			if !ok || handled[it.ID] {
 				continue
 			}
@@ -2052,7 +2087,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 			}
 		}
 		for _, id := range resp.Deferred {
-			if w, ok := downW[id]; ok && !handled[id] {
+			if w, ok := downW.find(-1, id); ok && !handled[id] {
 				// SP-6.5-5: the same download step, next round.
 				next = append(next, cand{id: id, remote: w.remote, step: &reconcile.Step{ID: id, Action: w.action, Seen: w.seen}, edit: w.edit, block: true})
 			}
@@ -2071,6 +2106,33 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 		return nil, counts{}, err
 	}
 	return next, d, nil
+}
+
+// workIndex finds the work of an item of an exchange's batch by its ID.
+// Results come in the order of the uploads, so an upload's work is
+// usually where its result is, found without a map: a map of 1,000
+// works was fresh memory at every exchange of a push.
+type workIndex struct {
+	ws []work
+	m  map[string]int // ID -> index in ws, built at the first miss
+}
+
+// find returns the work of id, trying ws[at] first (-1: no guess).
+func (x *workIndex) find(at int, id string) (work, bool) {
+	if at >= 0 && at < len(x.ws) && x.ws[at].id == id {
+		return x.ws[at], true
+	}
+	if x.m == nil {
+		x.m = make(map[string]int, len(x.ws))
+		for k := range x.ws {
+			x.m[x.ws[k].id] = k
+		}
+	}
+	k, ok := x.m[id]
+	if !ok {
+		return work{}, false
+	}
+	return x.ws[k], true
 }
 
 // addLocalConflict puts a losing local version into the local conflict log.

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -960,6 +961,71 @@ func TestAnExchangeBuiltAheadIsSentAgainByteForByte(t *testing.T) {
 	}
 	for v := uint64(1); v <= 35; v++ {
 		require.True(t, versions[v], "the server's versions are 1 to 35: every upload applied once (version %d)", v)
+	}
+}
+
+// TestAPushOfManyExchangesSendsEachBatchIntact: a push of 75 items goes
+// in eight exchanges of at most 10, the later ones built in the buffers of
+// bodies already answered and applied. Every body, as the server got it,
+// is the canonical encoding of its own batch (no byte of another), the
+// batches cover every item once, and the server holds every item's
+// content.
+func TestAPushOfManyExchangesSendsEachBatchIntact(t *testing.T) {
+	srv := startServer(t, serverd.Config{Limits: protocol.Limits{MaxBatchItems: 10}})
+	dec, err := coding.NewDecoder(1 << 20)
+	require.NoError(t, err)
+	defer dec.Close()
+	var mu sync.Mutex
+	var sent [][]byte // decoded bodies of the exchanges, in order
+	var codings []string
+	hook := &hookTransport{base: http.DefaultTransport,
+		before: func(req *http.Request) {
+			if req.URL.Path != protocol.PathExchange {
+				return
+			}
+			body, err := dec.Decode(req.Header.Get("Content-Encoding"), peekBody(t, req))
+			require.NoError(t, err)
+			mu.Lock()
+			sent = append(sent, bytes.Clone(body))
+			codings = append(codings, req.Header.Get("Content-Encoding"))
+			mu.Unlock()
+		}}
+	laptop := srv.client(t, "alice", "laptop", withTransport(hook))
+	content := func(i int) []byte {
+		return []byte(strings.Repeat(fmt.Sprintf("item %02d of the push; ", i), 8))
+	}
+	for i := range 75 {
+		require.NoError(t, laptop.Put("notes", fmt.Sprintf("n%02d", i), content(i)))
+	}
+	mustSync(t, laptop)
+
+	mu.Lock()
+	require.Len(t, sent, 8)
+	seen := map[string]bool{}
+	for i, body := range sent {
+		require.NotEmpty(t, codings[i], "exchange %d went compressed", i+1)
+		var x protocol.ExchangeRequest
+		require.NoError(t, protocol.Unmarshal(body, &x))
+		require.Equal(t, protocol.AppendExchangeCursor(protocol.AppendExchangeHead(nil, &x), x.Cursor), body,
+			"exchange %d: the canonical encoding of its batch, nothing more", i+1)
+		for _, u := range x.Uploads {
+			require.False(t, seen[u.ID], "exchange %d: %s was sent before", i+1, u.ID)
+			seen[u.ID] = true
+			var n int
+			_, err := fmt.Sscanf(u.ID, "n%d", &n)
+			require.NoError(t, err)
+			require.Equal(t, content(n), u.Content, "exchange %d: the content of %s", i+1, u.ID)
+		}
+	}
+	require.Len(t, seen, 75)
+	mu.Unlock()
+
+	phone := srv.client(t, "alice", "phone")
+	mustSync(t, phone)
+	for i := range 75 {
+		got, err := phone.Get("notes", fmt.Sprintf("n%02d", i))
+		require.NoError(t, err)
+		require.Equal(t, content(i), got)
 	}
 }
 
