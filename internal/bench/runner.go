@@ -29,7 +29,7 @@ const putChunk = 20_000
 // harness's JSON-lines contract (see job.go) on in and out.
 func RunClient(ctx context.Context, in io.Reader, out io.Writer) error {
 	r := &lineIO{sc: bufio.NewScanner(in), enc: json.NewEncoder(out)}
-	r.sc.Buffer(make([]byte, 1<<20), 64<<20)
+	r.sc.Buffer(make([]byte, 64<<10), 64<<20)
 	err := runClient(ctx, r)
 	if err != nil {
 		_ = r.send(Message{Phase: "error", Error: err.Error()})
