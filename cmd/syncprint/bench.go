@@ -47,6 +47,8 @@ func cmdBench(e env, args []string) error {
 	peerDir := fs.String("peer-dir", "", "the peer harness (default: "+peerDirRel+" of this repository)")
 	node := fs.String("node", bench.DefaultNode, "node binary for the peer")
 	peerBatch := fs.Int("peer-batch-size", bench.DefaultPeerBatchSize, "PouchDB replication batch_size (PouchDB's default: 100)")
+	linkDelay := fs.Duration("link-delay", 0, "emulate a network path in the timed steps: one-way latency of each connection (e.g. 25ms; both systems alike; the targets are not judged)")
+	linkMbit := fs.Float64("link-mbit", 0, "emulate a network path in the timed steps: bandwidth of each connection each way, in Mbit/s (0: no limit)")
 	install := fs.Bool("install", false, "run `npm ci` in the peer harness if its node_modules is missing")
 	workDir := fs.String("workdir", "", "directory for data and stores (default: a temporary one, removed afterwards)")
 	keep := fs.Bool("keep", false, "keep --workdir's contents, with every run's copy of the data and the servers' logs")
@@ -72,6 +74,10 @@ func cmdBench(e env, args []string) error {
 		ManyInterval: *manyInterval, ManyWarmup: *manyWarmup, ManyEdits: *manyEdits, ManyItems: *manyItems, ManyClientDir: *manyClientDir, Node: *node,
 		PeerBatchSize: *peerBatch, ProfileDir: *profile, SkipFloor: *noFloor, Log: e.stderr, Version: version,
 		KeepRuns: *keep,
+		Link:     bench.Link{Delay: *linkDelay, Rate: int64(*linkMbit * 1e6 / 8)},
+	}
+	if *linkDelay < 0 || *linkMbit < 0 {
+		return usagef("--link-delay and --link-mbit must not be negative")
 	}
 	if *quiet {
 		cfg.Log = nil

@@ -178,6 +178,9 @@ func (h *harness) withServer(ctx context.Context, s system, dataDir, cpuProfile 
 	if err != nil {
 		return err
 	}
+	if !h.cfg.Link.IsZero() {
+		srv.proxy.Linkable()
+	}
 	err = fn(srv)
 	if serr := srv.stop(); err == nil && serr != nil {
 		err = serr
@@ -190,7 +193,7 @@ func (h *harness) setup(ctx context.Context, fx *fixture, srv *serverProc, j Job
 	if srv != nil {
 		j.Server = srv.url()
 	}
-	f, err := runStep(ctx, fx.s.runner(), fx.dir, j, srv, true)
+	f, err := runStep(ctx, fx.s.runner(), fx.dir, j, srv, Link{}, true)
 	if err != nil {
 		return f, err
 	}
@@ -349,14 +352,18 @@ func (h *harness) runOnce(ctx context.Context, p *pending, run int) error {
 			return err
 		}
 		var err error
-		f, err = runStep(ctx, s.runner(), runDir, j, srv, true)
+		link := h.cfg.Link
+		// Many devices, each on a path of its own; one device's
+		// connections share its path.
+		link.PerConnection = spec.workload == WorkMany || spec.workload == WorkManyRaw
+		f, err = runStep(ctx, s.runner(), runDir, j, srv, link, true)
 		if err != nil {
 			return err
 		}
 		if spec.post != nil {
 			pj := spec.post(runDir)
 			pj.Server = srv.url()
-			pf, err := runStep(ctx, s.runner(), runDir, pj, srv, true)
+			pf, err := runStep(ctx, s.runner(), runDir, pj, srv, Link{}, true)
 			if err != nil {
 				return err
 			}

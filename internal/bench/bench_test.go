@@ -11,6 +11,7 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,6 +131,141 @@ func TestProxyCountsTheBytesOfEachDirection(t *testing.T) {
 	require.Equal(t, int64(3000), down)
 	require.Equal(t, int64(1), conns)
 	require.NoError(t, p.Close())
+}
+
+// TestProxyLinkDelaysAndPacesEveryByte: through a Link of 20 ms each way
+// and 1 MB/s, the first byte of a new connection arrives after the
+// handshake's round trip and the one-way delay, 100 KB take at least
+// their time at the rate, every byte arrives intact and in order, and
+// the counts are those of the sockets. Only lower bounds are checked: a
+// slow machine may add time, never remove it.
+func TestProxyLinkDelaysAndPacesEveryByte(t *testing.T) {
+	const delay = 20 * time.Millisecond
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	down := make([]byte, 100_000)
+	for i := range down {
+		down[i] = byte(i * 7)
+	}
+	type got struct {
+		at  time.Time
+		err error
+	}
+	served := make(chan got, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			served <- got{err: err}
+			return
+		}
+		defer c.Close()
+		up := make([]byte, 1000)
+		if _, err := io.ReadFull(c, up); err != nil {
+			served <- got{err: err}
+			return
+		}
+		at := time.Now()
+		if !bytes.Equal(up, bytes.Repeat([]byte("u"), 1000)) {
+			served <- got{err: fmt.Errorf("the request changed on its way")}
+			return
+		}
+		_, err = c.Write(down)
+		served <- got{at: at, err: err}
+	}()
+	p, err := StartProxy(ln.Addr().String())
+	require.NoError(t, err)
+	defer p.Close()
+	p.Linkable()
+	p.SetLink(Link{Delay: delay, Rate: 1_000_000})
+	start := time.Now()
+	c, err := net.Dial("tcp", p.Addr())
+	require.NoError(t, err)
+	_, err = c.Write(bytes.Repeat([]byte("u"), 1000))
+	require.NoError(t, err)
+	back, err := io.ReadAll(c)
+	end := time.Now()
+	require.NoError(t, err)
+	require.Equal(t, down, back, "every byte, in order")
+	s := <-served
+	require.NoError(t, s.err)
+	require.GreaterOrEqual(t, s.at.Sub(start), 3*delay, "the handshake's round trip, then the way there")
+	require.GreaterOrEqual(t, end.Sub(s.at), delay+100*time.Millisecond, "100 KB at 1 MB/s, then the way back")
+	require.NoError(t, c.Close())
+	up, dn, conns := p.Counts()
+	require.Equal(t, int64(1000), up)
+	require.Equal(t, int64(len(down)), dn)
+	require.Equal(t, int64(1), conns)
+
+	// Without a link the same proxy forwards at once again.
+	p.SetLink(Link{})
+	require.True(t, Link{}.IsZero())
+	require.Equal(t, "20ms each way, 8.0 Mbit/s each way", Link{Delay: delay, Rate: 1_000_000}.String())
+}
+
+// TestProxyConnectionsShareOneLinkUnlessPerConnection: two connections
+// that download 100 KB each at once over a shared path of 1 MB/s take at
+// least 200 ms for both; on paths of their own the link alone does not
+// hold them back that long (only the shared case's lower bound is
+// checked, and that each byte arrives).
+func TestProxyConnectionsShareOneLinkUnlessPerConnection(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	down := bytes.Repeat([]byte("0123456789"), 10_000)
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				if _, err := io.ReadFull(c, make([]byte, 10)); err == nil {
+					_, _ = c.Write(down)
+				}
+			}()
+		}
+	}()
+	p, err := StartProxy(ln.Addr().String())
+	require.NoError(t, err)
+	defer p.Close()
+	p.Linkable()
+	both := func(l Link) time.Duration {
+		p.SetLink(l)
+		start := time.Now()
+		var wg sync.WaitGroup
+		errs := make(chan error, 2)
+		for range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c, err := net.Dial("tcp", p.Addr())
+				if err != nil {
+					errs <- err
+					return
+				}
+				defer c.Close()
+				if _, err := c.Write([]byte("0123456789")); err != nil {
+					errs <- err
+					return
+				}
+				got, err := io.ReadAll(c)
+				if err == nil && !bytes.Equal(got, down) {
+					err = fmt.Errorf("got %d bytes, not the %d sent", len(got), len(down))
+				}
+				errs <- err
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			require.NoError(t, err)
+		}
+		return time.Since(start)
+	}
+	require.GreaterOrEqual(t, both(Link{Delay: time.Millisecond, Rate: 1_000_000}), 200*time.Millisecond, "200 KB through one path of 1 MB/s")
+	require.GreaterOrEqual(t, both(Link{Delay: time.Millisecond, Rate: 1_000_000, PerConnection: true}), 100*time.Millisecond, "100 KB through each path")
 }
 
 // runJob drives RunClient in-process through the contract of job.go and
@@ -306,6 +442,38 @@ func TestReportJudgesTheTargetsAndRendersTableAndSVG(t *testing.T) {
 		require.NoError(t, err, "the SVG is well-formed XML")
 	}
 	require.Contains(t, string(svg), "40.0x")
+}
+
+// TestAReportOverALinkJudgesNoTarget: the targets are for
+// loopback. A run whose timed steps crossed an emulated link says so on
+// its table, keeps its comparisons, and judges no target, also when its
+// saved JSON is read back.
+func TestAReportOverALinkJudgesNoTarget(t *testing.T) {
+	rep := &Report{Machine: Machine{CPU: "test cpu", Cores: 2, Go: "go"}, Settings: Settings{Size: 200, Content: ContentText,
+		LinkDelay: (25 * time.Millisecond).String(), LinkRate: 2_500_000}}
+	for _, r := range []*Result{
+		{Workload: WorkPull, System: Syncprint, Size: 10_000, Moved: 10_000, Runs: 3, Millis: Stat{Median: 900}, Verified: true},
+		{Workload: WorkPull, System: PouchDB, Size: 10_000, Moved: 10_000, Runs: 3, Millis: Stat{Median: 4500}, Verified: true},
+	} {
+		r.compute()
+		rep.Results = append(rep.Results, r)
+	}
+	rep.finish()
+	require.Empty(t, rep.Targets)
+	require.Len(t, rep.Comparisons, 1)
+	require.InDelta(t, 5.0, rep.Comparisons[0].Speedup, 1e-9)
+	require.Contains(t, strings.Join(rep.Notes, "\n"), "emulated link (25ms each way, 20.0 Mbit/s each way)")
+	var tbl strings.Builder
+	rep.WriteTable(&tbl)
+	require.Contains(t, tbl.String(), "link: 25ms each way, 20.0 Mbit/s each way")
+	require.NotContains(t, tbl.String(), "[missed]")
+
+	b, err := json.Marshal(rep)
+	require.NoError(t, err)
+	var back Report
+	require.NoError(t, json.Unmarshal(b, &back))
+	back.finish()
+	require.Empty(t, back.Targets, "read back, still not judged")
 }
 
 // Many runs for a fixed time: a system that applies more items in it also

@@ -96,6 +96,10 @@ type Config struct {
 	// when there is one), "-": under WorkDir like every other store. The
 	// servers' data stay on WorkDir's disk, durably.
 	ManyClientDir string
+	// Link is the network path the timed steps cross, emulated by the
+	// byte-counting proxy on each connection (both systems alike; set up
+	// and verification go at loopback speed). Zero: loopback as it is.
+	Link Link
 	// PeerDir is bench/peers/pouchdb (server.js, client.js, node_modules).
 	PeerDir string
 	// Node is the node binary. "": DefaultNode.

@@ -313,7 +313,7 @@ type stepFigures struct {
 // runStep runs one client runner (argv) on job against srv (nil: no
 // server), speaking the contract of job.go; with verify it asks for the
 // check of job.Expect afterwards.
-func runStep(ctx context.Context, argv []string, dir string, job Job, srv *serverProc, verify bool) (stepFigures, error) {
+func runStep(ctx context.Context, argv []string, dir string, job Job, srv *serverProc, link Link, verify bool) (stepFigures, error) {
 	var f stepFigures
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Dir = dir
@@ -385,11 +385,17 @@ func runStep(ctx context.Context, argv []string, dir string, job Job, srv *serve
 	}
 	cliCPU0, cliFlt0 := cpuTime(cmd.Process.Pid), minorFaults(cmd.Process.Pid)
 	smp := startSampler(pids...)
+	if srv != nil && !link.IsZero() {
+		srv.proxy.SetLink(link) // the timed step only
+	}
 	if _, err := io.WriteString(stdin, "go\n"); err != nil {
 		smp.finish()
 		return fail(err)
 	}
 	f.Timed, err = read("timed")
+	if srv != nil {
+		srv.proxy.SetLink(Link{})
+	}
 	anon := smp.finish()
 	if err != nil {
 		return fail(err)

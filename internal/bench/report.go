@@ -73,6 +73,17 @@ type Settings struct {
 	ManyEdits     int      `json:"many_edits"`
 	ManyItems     int      `json:"many_items"`
 	PeerBatchSize int      `json:"peer_batch_size"`
+	// LinkDelay and LinkRate are the network path every timed step
+	// crossed (Config.Link; the proxy emulates it): one-way latency and
+	// bytes a second each way. Zero: loopback as it is.
+	LinkDelay string `json:"link_delay,omitempty"`
+	LinkRate  int64  `json:"link_rate,omitempty"`
+}
+
+// link returns the Link of the settings.
+func (s Settings) link() Link {
+	d, _ := time.ParseDuration(s.LinkDelay)
+	return Link{Delay: d, Rate: s.LinkRate}
 }
 
 // Result is one workload on one system.
@@ -215,7 +226,7 @@ type Target struct {
 }
 
 func newReport(cfg *Config) *Report {
-	return &Report{
+	r := &Report{
 		Started: time.Now().UTC(),
 		Machine: machine(cfg),
 		Settings: Settings{
@@ -226,6 +237,10 @@ func newReport(cfg *Config) *Report {
 			ManyEdits: cfg.ManyEdits, ManyItems: cfg.ManyItems, PeerBatchSize: cfg.PeerBatchSize,
 		},
 	}
+	if !cfg.Link.IsZero() {
+		r.Settings.LinkDelay, r.Settings.LinkRate = cfg.Link.Delay.String(), cfg.Link.Rate
+	}
+	return r
 }
 
 func (r *Report) note(s string) {
@@ -291,6 +306,11 @@ func (r *Report) Recompute() {
 			c.LatencyP99Ratio = ratio(sp.Many.SyncP99, peer.Many.SyncP99)
 		}
 		r.Comparisons = append(r.Comparisons, c)
+	}
+	r.Targets = nil
+	if l := r.Settings.link(); !l.IsZero() {
+		r.note(fmt.Sprintf("the timed steps crossed an emulated link (%s): the issue's targets are for loopback and are not judged", l))
+		return
 	}
 	r.Targets = r.targets()
 }

@@ -22,6 +22,9 @@ func (r *Report) WriteTable(w io.Writer) {
 			fmt.Fprintf(w, "\nfresh memory: the first write to a page costs %.2f ms per MB here (a new process pays it for every page it uses)", m.FreshMemoryMsPerMB)
 		}
 	}
+	if l := r.Settings.link(); !l.IsZero() {
+		fmt.Fprintf(w, "\nlink: %s, emulated on each connection by the proxy (a new connection pays one round trip more)", l)
+	}
 	fmt.Fprintf(w, "\ncontent: %d B items (%s); times are the median of the runs [min-max]; cpu is client + server CPU time; bytes counted on the sockets\n\n", r.Settings.Size, r.Settings.Content)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
