@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -130,6 +132,111 @@ func TestChangePagesAreFetchedAheadInCursorOrder(t *testing.T) {
 	require.Equal(t, "", log.cursors[0])
 	for i := 1; i < len(log.cursors); i++ {
 		require.Equal(t, log.answers[i-1], log.cursors[i], "request %d carries the cursor of answer %d", i+1, i)
+	}
+}
+
+// nextCursorGate holds back the body of the first change-info page that
+// names the next page's cursor in its header (SP-6.1-10) until the
+// request for that cursor has gone out, or 5 s have passed (late). With
+// rewrite it replaces every such header with a cursor that is not the
+// body's.
+type nextCursorGate struct {
+	t       *testing.T
+	base    *http.Transport
+	rewrite string
+	mu      sync.Mutex
+	asked   map[string]bool // cursors of the page requests sent
+	waiting string          // the cursor the gated body waits for
+	open    chan struct{}   // closed when it is asked for
+	gated   bool
+	late    bool
+	bodies  int // page bodies that came with the header
+}
+
+func (g *nextCursorGate) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Path != protocol.PathChanges {
+		return g.base.RoundTrip(req)
+	}
+	var x protocol.ChangesRequest
+	require.NoError(g.t, protocol.Unmarshal(peekBody(g.t, req), &x))
+	g.mu.Lock()
+	g.asked[x.Cursor] = true
+	if g.open != nil && x.Cursor == g.waiting {
+		close(g.open)
+		g.open = nil
+	}
+	g.mu.Unlock()
+	resp, err := g.base.RoundTrip(req)
+	if err != nil || resp.Header.Get(protocol.HeaderNextCursor) == "" {
+		return resp, err
+	}
+	next := resp.Header.Get(protocol.HeaderNextCursor)
+	if g.rewrite != "" {
+		resp.Header.Set(protocol.HeaderNextCursor, g.rewrite)
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.bodies++
+	if g.gated || g.rewrite != "" {
+		return resp, nil
+	}
+	g.gated = true
+	if g.asked[next] {
+		return resp, nil
+	}
+	open := make(chan struct{})
+	g.waiting, g.open = next, open
+	resp.Body = &gatedBody{ReadCloser: resp.Body, open: open, late: func() {
+		g.mu.Lock()
+		g.late = true
+		g.mu.Unlock()
+	}}
+	return resp, nil
+}
+
+type gatedBody struct {
+	io.ReadCloser
+	open <-chan struct{}
+	late func()
+	once sync.Once
+}
+
+func (b *gatedBody) Read(p []byte) (int, error) {
+	b.once.Do(func() {
+		select {
+		case <-b.open:
+		case <-time.After(5 * time.Second):
+			b.late()
+		}
+	})
+	return b.ReadCloser.Read(p)
+}
+
+// SP-6.1-10: a new device pulling pages with content asks for the next
+// page as soon as a page's header names its cursor, before it reads that
+// page's body; and a header that names another cursor than the body's
+// costs a request, never a page: the pull still stores every item.
+func TestTheNextPageIsAskedForBeforeThePageBodyIsRead(t *testing.T) {
+	srv, items := thirtyNotesInPagesOfFour(t)
+	for _, rewrite := range []string{"", "1.0000000000000000.4.0000000000000000"} {
+		gate := &nextCursorGate{t: t, base: http.DefaultTransport.(*http.Transport).Clone(), rewrite: rewrite, asked: map[string]bool{}}
+		t.Cleanup(gate.base.CloseIdleConnections) // before the server stops: it waits for open connections
+		phone := srv.client(t, "alice", "phone"+strconv.Itoa(len(rewrite)), withTransport(gate), plainBodies)
+		require.Equal(t, len(items), mustSync(t, phone).Downloaded, "rewrite %q", rewrite)
+		for id, content := range items {
+			got, err := phone.Get("notes", id)
+			require.NoError(t, err)
+			require.Equal(t, content, got)
+		}
+		gate.mu.Lock()
+		require.Equal(t, 7, gate.bodies, "30 entries in pages of 4: every page but the last names the next")
+		if rewrite == "" {
+			require.True(t, gate.gated)
+			require.False(t, gate.late, "the next page was asked for before the body was read")
+		} else {
+			require.True(t, gate.asked[rewrite], "the header's cursor was asked for")
+		}
+		gate.mu.Unlock()
 	}
 }
 

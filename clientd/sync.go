@@ -916,6 +916,9 @@ type puller struct {
 	mu sync.Mutex // guards queue and held
 	// queue holds the pages requested ahead, in cursor order.
 	queue []*inflight
+	// newest is the page requested last, queued or not: only it may have
+	// the page after it requested ahead.
+	newest *inflight
 	// held stops new requests ahead while the session sends exchanges:
 	// a session has at most one request in flight besides the pages it
 	// requested ahead while it works locally.
@@ -988,41 +991,52 @@ func (p *puller) close() {
 }
 
 func (p *puller) fetch(cursor string) pageResult {
+	return p.fetchWatching(p.ctx, cursor)
+}
+
+// fetchWatching is fetch in ctx, which may watch the answer's headers.
+func (p *puller) fetchWatching(ctx context.Context, cursor string) pageResult {
 	r := pageResult{resp: new(protocol.ChangesResponse)}
 	req := &protocol.ChangesRequest{Collection: p.name, Cursor: cursor, Limit: p.limit, Content: p.inline}
-	r.err = p.s.c.callRetry(p.ctx, protocol.PathChanges, req, r.resp)
+	r.err = p.s.c.callRetry(ctx, protocol.PathChanges, req, r.resp)
 	return r
 }
 
-// page returns the page of cursor: the first one requested ahead when it
-// is that (any other requested ahead is dropped), else fetched now.
+// page returns the page of cursor: the one requested ahead when there is
+// one (those requested before it are dropped: a header named a cursor
+// that was not the body's, SP-6.1-10), else requested now.
 func (p *puller) page(cursor string) pageResult {
 	p.mu.Lock()
 	var head *inflight
-	if len(p.queue) > 0 && p.queue[0].of == cursor {
-		head = p.queue[0]
-		p.queue = p.queue[1:]
-	}
 	stale := p.queue
+	for i, f := range p.queue {
+		if f.of == cursor {
+			head, stale = f, slices.Clone(p.queue[:i])
+			p.queue = p.queue[i+1:]
+			break
+		}
+	}
 	if head == nil {
 		p.queue = nil
 	}
 	p.mu.Unlock()
-	if head != nil {
-		<-head.done
-		return head.r
-	}
 	for _, f := range stale {
 		<-f.done
 	}
-	return p.fetch(cursor)
+	if head == nil {
+		p.mu.Lock()
+		head = p.launch(cursor, false)
+		p.mu.Unlock()
+		if head == nil {
+			return p.fetch(cursor)
+		}
+	}
+	<-head.done
+	return head.r
 }
 
 // prefetch requests the page of cursor ahead, unless it is requested
-// already. A page with content that is not the last has the page after
-// it requested as soon as it arrives, while fewer than pagesAhead are
-// waiting (never with serial exchanges: then nothing is in flight during
-// a local transaction).
+// already.
 func (p *puller) prefetch(cursor string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -1031,13 +1045,49 @@ func (p *puller) prefetch(cursor string) {
 			return
 		}
 	}
+	p.launch(cursor, true)
+}
+
+// launch requests the page of cursor in the background and returns it;
+// queued, it waits in the queue for page, else the caller waits for it.
+// It returns nil when no request may go ahead now. p.mu must be held.
+//
+// A page with content that is not the last has the page after it
+// requested as soon as the cursor of that page is known, while fewer than
+// pagesAhead wait in the queue and no later page was requested (never
+// with serial exchanges: then nothing is in flight during a local
+// transaction): from the answer's header Syncprint-Next-Cursor, before
+// its body is read (SP-6.1-10), or else from the body.
+func (p *puller) launch(cursor string, queued bool) *inflight {
 	if p.ctx.Err() != nil || p.held || p.s.c.cfg.NoPrefetch {
-		return
+		return nil
 	}
 	f := &inflight{of: cursor, done: make(chan struct{})}
-	p.queue = append(p.queue, f)
+	if queued {
+		p.queue = append(p.queue, f)
+	}
+	p.newest = f
+	ahead := func(next string) {
+		p.mu.Lock()
+		ok := len(p.queue) < pagesAhead && p.newest == f
+		p.mu.Unlock()
+		if ok {
+			p.prefetch(next)
+		}
+	}
 	go func() {
-		f.r = p.fetch(cursor)
+		ctx := p.ctx
+		if p.inline && !p.s.c.cfg.SerialExchanges {
+			// A page that comes without content after all (a server
+			// without SP-6.1-8) has its successor requested ahead too;
+			// the segment it belongs to uses it or drops it.
+			ctx = withHeaderWatch(ctx, func(h http.Header) {
+				if next := h.Get(protocol.HeaderNextCursor); next != "" {
+					ahead(next)
+				}
+			})
+		}
+		f.r = p.fetchWatching(ctx, cursor)
 		close(f.done)
 		resp := f.r.resp
 		if f.r.err != nil || resp.Contents == nil || !resp.More || len(resp.Changes) == 0 || p.s.c.cfg.SerialExchanges {
@@ -1047,14 +1097,9 @@ func (p *puller) prefetch(cursor string) {
 		if resp.Cursor != "" {
 			next = resp.Cursor
 		}
-		p.mu.Lock()
-		room := len(p.queue) < pagesAhead
-		queued := len(p.queue) > 0 && p.queue[len(p.queue)-1] == f
-		p.mu.Unlock()
-		if room && queued {
-			p.prefetch(next)
-		}
+		ahead(next) // nothing when the header asked for it already
 	}()
+	return f
 }
 
 // pullSegment pulls change-info pages from *cur until the server has no

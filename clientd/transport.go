@@ -78,6 +78,9 @@ func (c *Client) call(ctx context.Context, path string, body []byte, bodyCoding 
 	}
 	defer resp.Body.Close()
 	wd.kick() // the headers came
+	if watch, ok := parent.Value(headerWatchKey{}).(func(http.Header)); ok && resp.StatusCode == http.StatusOK {
+		watch(resp.Header)
+	}
 	resp.Body = readCloser{progressReader{resp.Body, wd}, resp.Body}
 	data, err := readBody(resp, maxResponseBytes+1)
 	if err != nil {
@@ -289,6 +292,17 @@ func (c *Client) sendRetry(ctx context.Context, path string, body, wire []byte, 
 			return err
 		}
 	}
+}
+
+// headerWatchKey keys a func(http.Header) in a request's context (see
+// withHeaderWatch).
+type headerWatchKey struct{}
+
+// withHeaderWatch returns ctx with watch, which call runs on the headers
+// of a 200 answer as soon as they arrive, before it reads the body (as
+// net/http/httptrace hooks ride on a request's context).
+func withHeaderWatch(ctx context.Context, watch func(http.Header)) context.Context {
+	return context.WithValue(ctx, headerWatchKey{}, watch)
 }
 
 // userAgent is the User-Agent of every request.

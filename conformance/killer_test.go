@@ -16,6 +16,8 @@ var killer = map[string]string{
 	"server/auth/token-form":                                "non-standard-tokens",
 	"server/auth/user-token-at-admin-endpoint":              "wrong-status-codes",
 	"server/changes/content":                                "no-page-content",
+	"server/changes/next-cursor-header":                     "next-cursor-header-astray",
+	"server/changes/next-cursor-header-sent":                "no-next-cursor-header",
 	"server/changes/cursor-form":                            "no-cursor-for-empty-pages",
 	"server/changes/cursor-of-another-epoch":                "cursors-not-checked",
 	"server/changes/empty-collection":                       "no-cursor-for-empty-pages",

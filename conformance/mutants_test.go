@@ -348,6 +348,21 @@ var mutants = []mutant{
 				x.resp = encode(r)
 			}
 		}},
+	{name: "next-cursor-header-astray", doc: "every change-info page names a next cursor in Syncprint-Next-Cursor: the request's, also on a last page (SP-6.1-10)",
+		after: func(p *proxy, x *exchange) {
+			if x.req.URL.Path != protocol.PathChanges || x.status != 200 {
+				return
+			}
+			if req, ok := decode[protocol.ChangesRequest](x.body); ok {
+				x.header.Set(protocol.HeaderNextCursor, req.Cursor+"x")
+			}
+		}},
+	{name: "no-next-cursor-header", doc: "change-info pages never name the next page's cursor in a header, though Info lists next-cursor (SP-6.1-10)",
+		after: func(p *proxy, x *exchange) {
+			if x.req.URL.Path == protocol.PathChanges {
+				x.header.Del(protocol.HeaderNextCursor)
+			}
+		}},
 	{name: "no-page-content", doc: "change-info pages never carry the contents asked for (SP-6.1-8)",
 		after: func(p *proxy, x *exchange) {
 			if x.req.URL.Path != protocol.PathChanges {

@@ -251,6 +251,85 @@ func init() {
 	})
 
 	serverCase(Case{
+		ID: "server/changes/next-cursor-header", Level: MUST,
+		Reqs: []string{"SP-6.1-10"},
+		Desc: "a Syncprint-Next-Cursor header, where a page has one, is the page's cursor; only a page with more has one, and only from a server with next-cursor",
+		Procedure: `
+			Write 5 items to a fresh collection and read its change info in pages of 2 from "",
+			without and with content; read an empty collection's page; send a cursor of
+			another collection (invalid_cursor). Assert: every answer with the header
+			Syncprint-Next-Cursor is a page with more true and entries, from a server whose Info
+			lists next-cursor, and the header's value is its body's cursor byte for byte; the
+			last pages, the empty page and the error carry no such header.`,
+	}, func(t *T) {
+		if t.info.Limits.MaxPage < 2 {
+			t.Skip("max_page %d is below the page size of 2 the case reads", t.info.Limits.MaxPage)
+		}
+		ns, other := t.NewCollection(), t.NewCollection()
+		for i := 0; i < 5; i++ {
+			t.Put(UserA, ns, fmt.Sprintf("item-%d", i), 0, 0, fmt.Sprint(i))
+		}
+		t.Put(UserA, other, "o", 0, 0, "o")
+		page := func(req protocol.ChangesRequest, what string) protocol.ChangesResponse {
+			r := t.Post(UserA, protocol.PathChanges, req)
+			var p protocol.ChangesResponse
+			t.OK(r, &p)
+			h := r.Header.Values(protocol.HeaderNextCursor)
+			if p.More && len(p.Changes) > 0 {
+				t.Check(len(h) == 0 || len(h) == 1 && h[0] == p.Cursor, what+": no "+protocol.HeaderNextCursor+" header, or one with the body's cursor",
+					"header %q, body cursor %q", h, p.Cursor)
+				t.Check(len(h) == 0 || slices.Contains(t.info.Features, protocol.FeatureNextCursor), what+": the header from a server that lists next-cursor only",
+					"header %q, features %v", h, t.info.Features)
+			} else {
+				t.Check(len(h) == 0, what+" (more false or no entries): no "+protocol.HeaderNextCursor+" header", "header %q", h)
+			}
+			return p
+		}
+		for _, content := range []bool{false, true} {
+			cursor := ""
+			for i := 0; i < 4; i++ {
+				p := page(protocol.ChangesRequest{Collection: ns.Collection, Cursor: cursor, Limit: 2, Content: content}, fmt.Sprintf("page %d (content %v)", i+1, content))
+				cursor = p.Cursor
+				if !p.More {
+					break
+				}
+			}
+		}
+		page(protocol.ChangesRequest{Collection: t.NewCollection().Collection}, "an empty collection's page")
+		first := page(protocol.ChangesRequest{Collection: other.Collection}, "another collection's page")
+		r := t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: ns.Collection, Cursor: first.Cursor})
+		t.WantError(r, protocol.CodeInvalidCursor)
+		t.Check(len(r.Header.Values(protocol.HeaderNextCursor)) == 0, "an error answer: no "+protocol.HeaderNextCursor+" header", "header %q", r.Header.Values(protocol.HeaderNextCursor))
+	})
+
+	serverCase(Case{
+		ID: "server/changes/next-cursor-header-sent", Level: MUST,
+		Reqs: []string{"SP-6.1-10"},
+		Desc: "with next-cursor, a page with more to come names the next page's cursor in the header Syncprint-Next-Cursor",
+		Procedure: `
+			Skip unless Info announces next-cursor. Write 3 items to a fresh collection and read
+			its first page with limit 2, without and with content. Assert: the header
+			Syncprint-Next-Cursor is there, once, with the body's cursor.`,
+	}, func(t *T) {
+		t.NeedFeature(protocol.FeatureNextCursor)
+		if t.info.Limits.MaxPage < 2 {
+			t.Skip("max_page %d is below the page size of 2 the case reads", t.info.Limits.MaxPage)
+		}
+		ns := t.NewCollection()
+		for i := 0; i < 3; i++ {
+			t.Put(UserA, ns, fmt.Sprintf("item-%d", i), 0, 0, fmt.Sprint(i))
+		}
+		for _, content := range []bool{false, true} {
+			r := t.Post(UserA, protocol.PathChanges, protocol.ChangesRequest{Collection: ns.Collection, Limit: 2, Content: content})
+			var p protocol.ChangesResponse
+			t.OK(r, &p)
+			t.Check(p.More, "a first page of 2 of 3 entries with more true", "more %v", p.More)
+			h := r.Header.Values(protocol.HeaderNextCursor)
+			t.Check(len(h) == 1 && h[0] == p.Cursor, fmt.Sprintf("%s: the body's cursor (content %v)", protocol.HeaderNextCursor, content), "header %q, body cursor %q", h, p.Cursor)
+		}
+	})
+
+	serverCase(Case{
 		ID: "server/changes/entry-fields", Level: MUST,
 		Reqs: []string{"SP-6.1-1", "SP-2-3", "SP-4.2-2", "SP-3-6", "SP-12-2", "SP-5-5", "SP-5-1"},
 		Desc: "a change-info entry carries ID, version, fingerprint, HLC, deletion mark, the writer's replica and size",

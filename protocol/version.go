@@ -22,6 +22,10 @@ const (
 	// the client holds: a server with FeatureInfoTag answers an InfoShort
 	// when it is the tag of the Info it would send [SP-3-16].
 	HeaderInfoTag = "Syncprint-Info-Tag"
+	// HeaderNextCursor is the response header of a change-info page
+	// that says, ahead of the body, the cursor of the next page
+	// (SP-6.1-10).
+	HeaderNextCursor = "Syncprint-Next-Cursor"
 )
 
 // Endpoint paths [SP-3-1].
@@ -48,4 +52,7 @@ const (
 	// FeatureInfoTag: Info carries a tag of its unchanging part, and a
 	// request that sends it back gets only the changing part [SP-3-16].
 	FeatureInfoTag = "info-tag"
+	// FeatureNextCursor: a change-info page with more to come names the
+	// next page's cursor in the header HeaderNextCursor [SP-6.1-10].
+	FeatureNextCursor = "next-cursor"
 )

@@ -12,7 +12,7 @@ import (
 
 // baseFeatures are the features every server announces; the content
 // codings it offers follow them.
-var baseFeatures = []string{protocol.FeatureWatch, protocol.FeatureConflicts, protocol.FeatureAdmin, protocol.FeatureInfoCollections, protocol.FeatureInfoTag}
+var baseFeatures = []string{protocol.FeatureWatch, protocol.FeatureConflicts, protocol.FeatureAdmin, protocol.FeatureInfoCollections, protocol.FeatureInfoTag, protocol.FeatureNextCursor}
 
 // handleInfo answers GET /v1/info.
 func (s *Server) handleInfo(c *call) (any, error) {
@@ -155,6 +155,11 @@ func (s *Server) handleChanges(c *call) (any, error) {
 		last = changelog.Seq(resp.Head)
 	}
 	resp.Cursor = s.cursors.issue(c.user, req.Collection, last)
+	if resp.More && len(resp.Changes) > 0 {
+		// SP-6.1-10: the client may ask for the next page while this
+		// one's body is on its way.
+		c.ctx.Response.Header.Set(protocol.HeaderNextCursor, resp.Cursor)
+	}
 	return &resp, nil
 }
 

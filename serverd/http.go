@@ -330,6 +330,7 @@ func (s *Server) writeError(ctx *fasthttp.RequestCtx, e *protocol.Error) {
 		panic("bug: cannot encode an error body: " + err.Error())
 	}
 	ctx.Response.ResetBody()
+	ctx.Response.Header.Del(protocol.HeaderNextCursor) // a page's only (SP-6.1-10)
 	ctx.SetStatusCode(e.Code.HTTPStatus())
 	ctx.SetContentType(protocol.ContentType)
 	if e.Code == protocol.CodeRateLimited || e.Code == protocol.CodeUnavailable {

@@ -3,6 +3,7 @@ package serverd
 import (
 	"bytes"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -71,4 +72,51 @@ func TestAPageAskedWithContentCarriesItWithinTheBatchBudget(t *testing.T) {
 	ts.mustCall(protocol.PathChanges, tok, protocol.ChangesRequest{Collection: "notes", Content: true}, &big)
 	require.Len(t, big.Changes, 1)
 	require.True(t, big.More)
+}
+
+// SP-6.1-10: a change-info page with more to come says the next page's
+// cursor in the header Syncprint-Next-Cursor, byte for byte the body's
+// cursor, with and without content; the last page, an empty collection's
+// page and an error answer do not carry it.
+func TestAPageWithMoreSaysTheNextCursorInItsHeader(t *testing.T) {
+	ts := startServer(t, Config{})
+	tok := ts.token("alice", "laptop")
+	h := hlcAt(time.Now())
+	for _, id := range []string{"a", "b", "c", "d", "e"} {
+		ts.exchange(tok, "notes", []protocol.Upload{up(id, "content of "+id, 0, 0, h)})
+	}
+	page := func(req protocol.ChangesRequest) (http.Header, protocol.ChangesResponse) {
+		t.Helper()
+		body, err := protocol.Marshal(req)
+		require.NoError(t, err)
+		status, hdr, out := ts.raw(http.MethodPost, protocol.PathChanges, body, authHeaders(tok))
+		require.Equal(t, http.StatusOK, status)
+		var resp protocol.ChangesResponse
+		require.NoError(t, protocol.Unmarshal(out, &resp))
+		return hdr, resp
+	}
+	for _, content := range []bool{false, true} {
+		cursor, pages := "", 0
+		for {
+			hdr, resp := page(protocol.ChangesRequest{Collection: "notes", Cursor: cursor, Limit: 2, Content: content})
+			pages++
+			if resp.More {
+				require.Equal(t, resp.Cursor, hdr.Get(protocol.HeaderNextCursor), "page %d (content %v)", pages, content)
+			} else {
+				require.Empty(t, hdr.Values(protocol.HeaderNextCursor), "the last page (content %v)", content)
+				break
+			}
+			cursor = resp.Cursor
+		}
+		require.Equal(t, 3, pages)
+	}
+	hdr, resp := page(protocol.ChangesRequest{Collection: "empty"})
+	require.False(t, resp.More)
+	require.Empty(t, hdr.Values(protocol.HeaderNextCursor), "an empty collection's page")
+
+	body, err := protocol.Marshal(protocol.ChangesRequest{Collection: "notes", Cursor: "1.0000000000000000.1.0000000000000000", Limit: 2})
+	require.NoError(t, err)
+	status, errHdr, _ := ts.raw(http.MethodPost, protocol.PathChanges, body, authHeaders(tok))
+	require.NotEqual(t, http.StatusOK, status, "a forged cursor")
+	require.Empty(t, errHdr.Values(protocol.HeaderNextCursor), "an error answer")
 }
