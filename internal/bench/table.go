@@ -23,7 +23,7 @@ func (r *Report) WriteTable(w io.Writer) {
 		}
 	}
 	if l := r.Settings.link(); !l.IsZero() {
-		fmt.Fprintf(w, "\nlink: %s, emulated on each connection by the proxy (a new connection pays one round trip more)", l)
+		fmt.Fprintf(w, "\nlink: %s, emulated by the proxy: one path per device, shared by its connections (in many, every device its own); a new connection pays one round trip more", l)
 	}
 	fmt.Fprintf(w, "\ncontent: %d B items (%s); times are the median of the runs [min-max]; cpu is client + server CPU time; bytes counted on the sockets\n\n", r.Settings.Size, r.Settings.Content)
 
