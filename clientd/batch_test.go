@@ -19,13 +19,17 @@ import (
 	"github.com/syncprint/syncprint/serverd"
 )
 
-// exchangeLog decodes every exchange request a client sends.
+// exchangeLog decodes every exchange request a client sends. onSend,
+// when set, runs under mu with the number recorded so far.
 type exchangeLog struct {
-	t   *testing.T
-	dec *coding.Decoder
+	t      *testing.T
+	dec    *coding.Decoder
+	onSend func(n int)
 
-	mu   sync.Mutex
-	reqs []protocol.ExchangeRequest
+	mu      sync.Mutex
+	reqs    []protocol.ExchangeRequest
+	bodies  [][]byte // the decoded bodies, in the order sent
+	codings []string // the Content-Encoding of each
 }
 
 func newExchangeRecorder(t *testing.T) *exchangeLog {
@@ -44,8 +48,13 @@ func (r *exchangeLog) before(req *http.Request) {
 	var x protocol.ExchangeRequest
 	require.NoError(r.t, protocol.Unmarshal(plain, &x))
 	r.mu.Lock()
+	defer r.mu.Unlock()
 	r.reqs = append(r.reqs, x)
-	r.mu.Unlock()
+	r.bodies = append(r.bodies, bytes.Clone(plain))
+	r.codings = append(r.codings, req.Header.Get("Content-Encoding"))
+	if r.onSend != nil {
+		r.onSend(len(r.bodies))
+	}
 }
 
 // The reference client bounds the downloads of one exchange below max_ids

@@ -19,7 +19,6 @@ import (
 	"github.com/syncprint/syncprint/changelog"
 	"github.com/syncprint/syncprint/clientd"
 	"github.com/syncprint/syncprint/fingerprint"
-	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/protocol"
 	"github.com/syncprint/syncprint/serverd"
 )
@@ -896,35 +895,24 @@ func TestAnEditMadeWhileAResolutionIsOnItsWayIsStampedAfterIt(t *testing.T) {
 // server once.
 func TestAnExchangeBuiltAheadIsSentAgainByteForByte(t *testing.T) {
 	srv := startServer(t, serverd.Config{Limits: protocol.Limits{MaxBatchItems: 10}})
-	dec, err := coding.NewDecoder(1 << 20)
-	require.NoError(t, err)
-	defer dec.Close()
-	var mu sync.Mutex
-	var sent [][]byte // decoded bodies of the exchanges, in order
 	var cut atomic.Bool
-	hook := &hookTransport{base: http.DefaultTransport,
-		before: func(req *http.Request) {
-			if req.URL.Path != protocol.PathExchange {
-				return
-			}
-			body, err := dec.Decode(req.Header.Get("Content-Encoding"), peekBody(t, req))
-			require.NoError(t, err)
-			mu.Lock()
-			sent = append(sent, bytes.Clone(body))
-			if len(sent) == 3 {
-				cut.Store(true) // this answer and those of its retries are lost
-			}
-			mu.Unlock()
-		},
+	log := newExchangeRecorder(t)
+	log.onSend = func(n int) {
+		if n == 3 {
+			cut.Store(true) // this answer and those of its retries are lost
+		}
+	}
+	hook := &hookTransport{base: http.DefaultTransport, before: log.before,
 		fail: func(req *http.Request) bool { return req.URL.Path == protocol.PathExchange && cut.Load() }}
 	laptop := srv.client(t, "alice", "laptop", withTransport(hook))
 	for i := range 35 {
 		require.NoError(t, laptop.Put("notes", fmt.Sprintf("n%02d", i), bytes.Repeat([]byte{'a' + byte(i%26)}, 100)))
 	}
-	_, err = laptop.Sync(context.Background())
+	_, err := laptop.Sync(context.Background())
 	require.Error(t, err, "the third answer was lost")
 	cut.Store(false)
-	mu.Lock()
+	log.mu.Lock()
+	sent := log.bodies
 	lost, tries := sent[2], len(sent)
 	for i, body := range sent[3:] {
 		require.Equal(t, lost, body, "send %d: only the third was retried, the fourth, built ahead, was not sent", i+4)
@@ -939,13 +927,14 @@ func TestAnExchangeBuiltAheadIsSentAgainByteForByte(t *testing.T) {
 			require.NotEmpty(t, x.Cursor, "exchange %d carries the cursor of the answer before it", i+1)
 		}
 	}
-	mu.Unlock()
+	log.mu.Unlock()
 
 	mustSync(t, laptop)
-	mu.Lock()
+	log.mu.Lock()
+	sent = log.bodies
 	require.Len(t, sent, tries+2, "the kept exchange, then the last")
 	require.Equal(t, lost, sent[tries], "the kept exchange went again byte for byte")
-	mu.Unlock()
+	log.mu.Unlock()
 	st, err := laptop.Status()
 	require.NoError(t, err)
 	require.Zero(t, st.Pending)
@@ -972,25 +961,8 @@ func TestAnExchangeBuiltAheadIsSentAgainByteForByte(t *testing.T) {
 // content.
 func TestAPushOfManyExchangesSendsEachBatchIntact(t *testing.T) {
 	srv := startServer(t, serverd.Config{Limits: protocol.Limits{MaxBatchItems: 10}})
-	dec, err := coding.NewDecoder(1 << 20)
-	require.NoError(t, err)
-	defer dec.Close()
-	var mu sync.Mutex
-	var sent [][]byte // decoded bodies of the exchanges, in order
-	var codings []string
-	hook := &hookTransport{base: http.DefaultTransport,
-		before: func(req *http.Request) {
-			if req.URL.Path != protocol.PathExchange {
-				return
-			}
-			body, err := dec.Decode(req.Header.Get("Content-Encoding"), peekBody(t, req))
-			require.NoError(t, err)
-			mu.Lock()
-			sent = append(sent, bytes.Clone(body))
-			codings = append(codings, req.Header.Get("Content-Encoding"))
-			mu.Unlock()
-		}}
-	laptop := srv.client(t, "alice", "laptop", withTransport(hook))
+	log := newExchangeRecorder(t)
+	laptop := srv.client(t, "alice", "laptop", withTransport(&hookTransport{base: http.DefaultTransport, before: log.before}))
 	content := func(i int) []byte {
 		return []byte(strings.Repeat(fmt.Sprintf("item %02d of the push; ", i), 8))
 	}
@@ -999,11 +971,11 @@ func TestAPushOfManyExchangesSendsEachBatchIntact(t *testing.T) {
 	}
 	mustSync(t, laptop)
 
-	mu.Lock()
-	require.Len(t, sent, 8)
+	log.mu.Lock()
+	require.Len(t, log.bodies, 8)
 	seen := map[string]bool{}
-	for i, body := range sent {
-		require.NotEmpty(t, codings[i], "exchange %d went compressed", i+1)
+	for i, body := range log.bodies {
+		require.NotEmpty(t, log.codings[i], "exchange %d went compressed", i+1)
 		var x protocol.ExchangeRequest
 		require.NoError(t, protocol.Unmarshal(body, &x))
 		require.Equal(t, protocol.AppendExchangeCursor(protocol.AppendExchangeHead(nil, &x), x.Cursor), body,
@@ -1018,7 +990,7 @@ func TestAPushOfManyExchangesSendsEachBatchIntact(t *testing.T) {
 		}
 	}
 	require.Len(t, seen, 75)
-	mu.Unlock()
+	log.mu.Unlock()
 
 	phone := srv.client(t, "alice", "phone")
 	mustSync(t, phone)

@@ -97,8 +97,9 @@ type Config struct {
 	// servers' data stay on WorkDir's disk, durably.
 	ManyClientDir string
 	// Link is the network path the timed steps cross, emulated by the
-	// byte-counting proxy on each connection (both systems alike; set up
-	// and verification go at loopback speed). Zero: loopback as it is.
+	// byte-counting proxy: one path per device, shared by its connections
+	// (in many, each device its own); both systems alike; set-up and
+	// verification go at loopback speed. Zero: loopback as it is.
 	Link Link
 	// PeerDir is bench/peers/pouchdb (server.js, client.js, node_modules).
 	PeerDir string

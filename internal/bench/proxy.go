@@ -72,7 +72,7 @@ type Link struct {
 // IsZero reports whether l forwards at once.
 func (l Link) IsZero() bool { return l.Delay <= 0 && l.Rate <= 0 }
 
-// String describes l, e.g. "25ms each way, 2500000 B/s each way".
+// String describes l, e.g. "25ms each way, 20.0 Mbit/s each way".
 func (l Link) String() string {
 	if l.IsZero() {
 		return "none"
@@ -302,9 +302,7 @@ func (p *Proxy) copyLinked(dst io.Writer, src io.Reader, n *atomic.Int64, opened
 				at = p.carry(l, dir, start, k, &free).Add(l.Delay)
 			}
 			first = false
-			if at.Before(last) {
-				at = last // in order
-			}
+			at = later(at, last) // in order
 			last = at
 			ch <- chunk{b: append([]byte(nil), buf[:k]...), at: at}
 		}
