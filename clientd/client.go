@@ -36,6 +36,7 @@ const (
 type Client struct {
 	cfg   Config
 	db    *bolt.DB
+	sent  *sentLog // exchanges sent and not yet settled
 	clock *changelog.Clock
 	hc    *http.Client
 	// enc and dec handle content codings; nil with DisableCompression.
@@ -167,6 +168,7 @@ func Open(path string, cfg Config) (*Client, error) {
 	c := &Client{
 		cfg:       cfg,
 		db:        db,
+		sent:      newSentLog(path),
 		clock:     changelog.NewClock(cfg.Now),
 		hc:        cfg.HTTPClient,
 		writeCh:   make(chan struct{}, 1),
@@ -284,6 +286,9 @@ func (c *Client) Close() error {
 		if err := c.writeTx(func(*bolt.Tx) error { return nil }); err != nil {
 			saveErr = fmt.Errorf("close store: record the last sync: %w", err)
 		}
+	}
+	if err := c.sent.close(); err != nil && saveErr == nil {
+		saveErr = fmt.Errorf("close sent log: %w", err)
 	}
 	if err := c.db.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)

@@ -69,5 +69,10 @@
 // (ErrWrongReplica). Tombstones of deleted items are kept so that later
 // edits carry the right base version. Callbacks (Config.Progress) run on
 // the syncing goroutine and must not call Sync, Resolve or Close. The
-// store file layout is described in store.go.
+// store file layout is described in store.go. Beside the store, two files
+// named by the store's path + SentLogSuffix + 0 and 1 hold the exchanges
+// sent and not yet settled (sentlog.go), so that a process killed between
+// sending an exchange and committing its answer does not apply its uploads
+// twice: copy or move them with the store; deleting them is safe except
+// right after such a kill.
 package clientd

@@ -16,7 +16,7 @@ import (
 	"github.com/syncprint/syncprint/protocol"
 )
 
-// Store layout (one bbolt file):
+// Store layout (one bbolt file, and the sent log beside it, sentlog.go):
 //
 //	meta                     key -> value: hlc, edit, replica, last_sync, max_item, conf_seq, hist_first, hist_next,
 //	                         sconf_mark (see confMark)

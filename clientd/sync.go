@@ -325,6 +325,11 @@ func (s *session) progress(ev ProgressEvent) {
 }
 
 func (s *session) run() error {
+	// Exchanges a killed process sent and never settled go first, kept
+	// like those of unknown outcome (the sent log).
+	if err := s.c.keepSent(); err != nil {
+		return fmt.Errorf("sync: %w", err)
+	}
 	info, err := s.c.fetchInfo(s.ctx)
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
@@ -1338,6 +1343,7 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			s.keepUnanswered(name, a.req, a.body)
 			return err
 		}
+		s.settleSent(a.req)
 		s.merge(name, a.d)
 		next = append(next, a.more...)
 		if a.coded {
@@ -1388,6 +1394,16 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		if err != nil {
 			return nil, fmt.Errorf("exchange: %w", err)
 		}
+		// Written before it leaves: should the process be killed before
+		// its answer is committed, the next session sends it again with
+		// its batch ID instead of planning its uploads anew (the sent log).
+		if len(req.Uploads) > 0 && len(s.info.Epoch) <= 255 {
+			err := s.c.sent.add(&sentRecord{sentMS: uint64(max(s.c.cfg.Now().UnixMilli(), 0)), replica: string(s.self), collection: name,
+				batchID: req.BatchID, epoch: s.info.Epoch, coding: bodyCoding, wire: wire})
+			if err != nil {
+				return nil, fmt.Errorf("exchange: %w", err)
+			}
+		}
 		if !last && !s.c.cfg.SerialExchanges {
 			ahead = s.buildAhead(name, ups, downs, ui, di)
 		}
@@ -1401,6 +1417,9 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 			return nil, err
 		}
 		if callErr != nil {
+			if definitive(callErr) {
+				s.settleSent(req) // refused: nothing of it was applied
+			}
 			if s.refuse(name, bu, callErr) {
 				// SP-9-9: the listed uploads stay pending and are reported;
 				// the rest of the batch goes again with a new batch ID.

@@ -37,14 +37,17 @@ const maxUnansweredAge = 12 * time.Hour
 // the same bytes go again, which the server's idempotency record hashes
 // (SP-6.4-2). It is best effort, like markDoubt: without it the uploads
 // are planned again.
-func (s *session) keepUnanswered(name string, req *protocol.ExchangeRequest, body []byte) {
+//
+// Once kept, the exchange is settled in the sent log; it reports whether
+// it was kept.
+func (s *session) keepUnanswered(name string, req *protocol.ExchangeRequest, body []byte) bool {
 	if len(req.Uploads) == 0 {
-		return // downloads only: nothing was written
+		return false // downloads only: nothing was written
 	}
 	now := uint64(max(s.c.cfg.Now().UnixMilli(), 0))
 	epoch := s.info.Epoch
 	if len(epoch) > 255 {
-		return // not a protocol epoch; without a record the uploads are planned anew
+		return false // not a protocol epoch; without a record the uploads are planned anew
 	}
 	err := s.c.update(func(tx *bolt.Tx) error {
 		col, err := openColl(tx, name, false)
@@ -55,13 +58,23 @@ func (s *session) keepUnanswered(name string, req *protocol.ExchangeRequest, bod
 		if err != nil {
 			return err
 		}
-		v := binary.BigEndian.AppendUint64(make([]byte, 0, 9+len(epoch)+len(body)), now)
-		v = append(append(v, byte(len(epoch))), epoch...)
-		return b.Put([]byte(req.BatchID), append(v, body...))
+		return b.Put([]byte(req.BatchID), encodeKept(now, epoch, body))
 	})
 	if err != nil {
+		// The sent log still holds it: the next session keeps it.
 		s.c.cfg.Logger.Warn("could not keep an exchange of unknown outcome", "collection", name, "err", err)
+		return false
 	}
+	s.settleSent(req)
+	return true
+}
+
+// encodeKept lays out a kept exchange's value: the time it was first sent
+// (ms), the server epoch it was sent under, and the request (decodeKept).
+func encodeKept(sentMS uint64, epoch string, body []byte) []byte {
+	v := binary.BigEndian.AppendUint64(make([]byte, 0, 9+len(epoch)+len(body)), sentMS)
+	v = append(append(v, byte(len(epoch))), epoch...)
+	return append(v, body...)
 }
 
 // resendUnanswered sends every kept exchange of the collection again and
@@ -232,3 +245,81 @@ func (s *session) acknowledge(name string, req *protocol.ExchangeRequest, resp *
 // rawMessage is a request body already encoded: callRetry sends it as it
 // is (an exchange sent again must carry the same bytes).
 type rawMessage []byte
+
+// keepSent moves the exchanges the sent log holds unsettled (a process
+// killed before their answers were committed, or a session that ended
+// before it could keep them) into the store's kept exchanges, which the
+// collections' sessions send again before they plan, and empties the log.
+func (c *Client) keepSent() error {
+	recs, err := c.sent.unsettled()
+	if err != nil || len(recs) == 0 {
+		return err
+	}
+	c.mu.Lock()
+	replica := c.replica
+	c.mu.Unlock()
+	dec := c.dec
+	bodies := make([][]byte, len(recs))
+	for i, r := range recs {
+		if r.replica != string(replica) {
+			// Written beside another store that had this path (or before
+			// a reset): not this store's exchange.
+			c.cfg.Logger.Warn("the sent log holds an exchange of another replica; it is dropped", "collection", r.collection, "batch", r.batchID, "replica", r.replica)
+			continue
+		}
+		bodies[i] = r.wire
+		if r.coding == "" {
+			continue
+		}
+		if dec == nil {
+			if _, dec, err = sharedCoders(); err != nil {
+				return fmt.Errorf("keep sent exchanges: %w", err)
+			}
+		}
+		if bodies[i], err = dec.Decode(r.coding, r.wire); err != nil {
+			// Not what this client wrote: the uploads are planned anew.
+			c.cfg.Logger.Warn("an exchange in the sent log does not decode; its uploads are planned anew", "collection", r.collection, "batch", r.batchID, "err", err)
+			bodies[i] = nil
+		}
+	}
+	err = c.update(func(tx *bolt.Tx) error {
+		for i, r := range recs {
+			if bodies[i] == nil {
+				continue
+			}
+			col, err := openColl(tx, r.collection, false)
+			if err != nil {
+				return err
+			}
+			if col == nil {
+				continue // no such collection here: nothing of it is pending
+			}
+			b, err := col.b.CreateBucketIfNotExists(bktUnanswered)
+			if err != nil {
+				return err
+			}
+			if b.Get([]byte(r.batchID)) != nil {
+				continue // kept already, with the time it was first sent
+			}
+			if err := b.Put([]byte(r.batchID), encodeKept(r.sentMS, r.epoch, bodies[i])); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("keep sent exchanges: %w", err)
+	}
+	return c.sent.reset()
+}
+
+// settleSent records in the sent log that an exchange needs no resending.
+// A failure only costs the next session one exchange sent again.
+func (s *session) settleSent(req *protocol.ExchangeRequest) {
+	if len(req.Uploads) == 0 {
+		return
+	}
+	if err := s.c.sent.settle(req.BatchID); err != nil {
+		s.c.cfg.Logger.Warn("could not settle an exchange in the sent log; the next session sends it again", "batch", req.BatchID, "err", err)
+	}
+}

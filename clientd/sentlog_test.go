@@ -1,0 +1,80 @@
+package clientd_test
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/syncprint/syncprint/clientd"
+	"github.com/syncprint/syncprint/protocol"
+	"github.com/syncprint/syncprint/serverd"
+)
+
+// TestAStoreLeftAsAKillLeavesItSendsItsExchangeAgain copies the laptop's
+// store and sent log at the moment the server has answered its exchange
+// and before the answer is committed: the files a process killed then
+// leaves. Reopened from that copy, the laptop must not plan its applied
+// upload anew (client-wins would apply it again over the phone's newer
+// edit): its next session sends the logged exchange again, the server
+// answers from its idempotency record, and the phone's edit stands.
+func TestAStoreLeftAsAKillLeavesItSendsItsExchangeAgain(t *testing.T) {
+	srv := startServer(t, serverd.Config{Rules: map[string]protocol.Rule{"tasks": protocol.ClientWins}})
+	dir := t.TempDir()
+	store, copied := filepath.Join(dir, "laptop.db"), filepath.Join(dir, "copy", "laptop.db")
+	require.NoError(t, os.Mkdir(filepath.Dir(copied), 0o700))
+	snapshot := false
+	hook := &hookTransport{base: http.DefaultTransport, after: func(req *http.Request, body []byte) []byte {
+		if snapshot && req.URL.Path == protocol.PathExchange {
+			snapshot = false
+			for _, suffix := range []string{"", clientd.SentLogSuffix + "0", clientd.SentLogSuffix + "1"} {
+				data, err := os.ReadFile(store + suffix)
+				if err == nil || suffix == "" {
+					require.NoError(t, err)
+					require.NoError(t, os.WriteFile(copied+suffix, data, 0o600))
+				}
+			}
+		}
+		return body
+	}}
+	token := srv.token("alice", "laptop")
+	laptop := openStore(t, store, clientd.Config{ServerURL: srv.url, Token: token, HTTPClient: &http.Client{Transport: hook}})
+	require.NoError(t, laptop.Put("tasks", "t1", []byte("laptop 1")))
+	mustSync(t, laptop)
+	require.NoError(t, laptop.Put("tasks", "t1", []byte("laptop 2")))
+	snapshot = true
+	mustSync(t, laptop)
+	require.False(t, snapshot, "no exchange was answered")
+	require.NoError(t, laptop.Close())
+
+	phone := srv.client(t, "alice", "phone")
+	mustSync(t, phone)
+	require.Equal(t, "laptop 2", mustGet(t, phone, "tasks", "t1"))
+	require.NoError(t, phone.Put("tasks", "t1", []byte("phone 3")))
+	mustSync(t, phone)
+
+	again := &hookTransport{base: http.DefaultTransport}
+	killed := openStore(t, copied, clientd.Config{ServerURL: srv.url, Token: token, HTTPClient: &http.Client{Transport: again}})
+	st, err := killed.Status()
+	require.NoError(t, err)
+	require.Equal(t, 1, st.Pending, "the copy is the store before the answer was committed")
+	rep := mustSync(t, killed)
+	require.Equal(t, "phone 3", mustGet(t, killed, "tasks", "t1"), "the laptop's old write was applied again over the phone's")
+	require.Equal(t, 1, rep.Uploaded, "the logged upload, acknowledged")
+	require.Equal(t, 1, again.count(protocol.PathExchange), "the logged exchange, sent again, and nothing more")
+	st, err = killed.Status()
+	require.NoError(t, err)
+	require.Zero(t, st.Pending)
+
+	mustSync(t, phone)
+	require.Equal(t, "phone 3", mustGet(t, phone, "tasks", "t1"))
+	conflicts, err := phone.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, conflicts, "no version was overwritten")
+
+	// Settled: the next session sends nothing again.
+	mustSync(t, killed)
+	require.Equal(t, 1, again.count(protocol.PathExchange))
+}
