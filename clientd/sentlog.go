@@ -55,6 +55,9 @@ const (
 	sentMagic  = "SPS1"
 	sentHeader = 4 + 4 + 4
 	sentSlots  = 2
+	// sentCopyMax is the largest request copied to be written in one call
+	// with its record's fields.
+	sentCopyMax = 16 << 10
 )
 
 var crc32c = crc32.MakeTable(crc32.Castagnoli)
@@ -118,9 +121,11 @@ func (l *sentLog) add(r *sentRecord) error {
 	if err != nil {
 		return fmt.Errorf("sent log: %w", err)
 	}
-	// The request is not copied: the fields, then the request, then the
-	// header last, so that a kill before the header leaves the slot free
-	// (its magic was cleared when it was last settled).
+	// A small request is copied after the fields and written with them in
+	// one call. A large one is not copied: the fields, then the request,
+	// then the header last, so that a kill before the header leaves the
+	// slot free (its magic was cleared when it was last settled). A kill
+	// in the middle of a write leaves a record that fails its CRC.
 	var header [sentHeader]byte
 	p := append(l.buf[:0], header[:]...)
 	p = binary.BigEndian.AppendUint64(p, r.sentMS)
@@ -129,7 +134,6 @@ func (l *sentLog) add(r *sentRecord) error {
 	p = appendStr16(p, r.batchID)
 	p = appendStr8(p, r.epoch)
 	p = appendStr8(p, r.coding)
-	l.buf = p[:0]
 	n := len(p) - sentHeader + len(r.wire)
 	if int64(n) > math.MaxUint32 {
 		return fmt.Errorf("sent log: batch %s: a request of %d bytes", r.batchID, len(r.wire))
@@ -137,6 +141,16 @@ func (l *sentLog) add(r *sentRecord) error {
 	copy(p, sentMagic)
 	binary.BigEndian.PutUint32(p[4:], uint32(n))
 	binary.BigEndian.PutUint32(p[8:], crc32.Update(crc32.Checksum(p[sentHeader:], crc32c), crc32c, r.wire))
+	if len(r.wire) <= sentCopyMax {
+		p = append(p, r.wire...)
+		l.buf = p[:0]
+		if _, err := f.WriteAt(p, 0); err != nil {
+			return fmt.Errorf("sent log: batch %s: %w", r.batchID, err)
+		}
+		l.live[i] = r.batchID
+		return nil
+	}
+	l.buf = p[:0]
 	if _, err := f.WriteAt(p[sentHeader:], sentHeader); err != nil {
 		return fmt.Errorf("sent log: batch %s: %w", r.batchID, err)
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 )
 
 func sentRec(batch string, wire string) *sentRecord {
@@ -120,4 +121,66 @@ func TestAResetSentLogIsEmpty(t *testing.T) {
 	require.Len(t, recs, 2)
 	require.NoError(t, other.reset())
 	require.Empty(t, batches(t, store))
+}
+
+func TestALargeSentRecordIsWrittenInPartsAndReadWhole(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "s.db")
+	l := newSentLog(store)
+	defer l.close()
+	big := make([]byte, 3*sentCopyMax)
+	for i := range big {
+		big[i] = byte(i * 7)
+	}
+	require.NoError(t, l.add(sentRec("small", "a short request")))
+	require.NoError(t, l.add(sentRec("big", string(big))))
+	recs, err := newSentLog(store).unsettled()
+	require.NoError(t, err)
+	require.Contains(t, recs, *sentRec("big", string(big)))
+
+	// Cut short, as by a kill between its writes: not read.
+	path := store + SentLogSuffix + "1"
+	data, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, data[:len(data)-sentCopyMax], 0o600))
+	require.Equal(t, []string{"small"}, batches(t, store))
+}
+
+// keptBatches returns the batch IDs of the kept exchanges of a collection.
+func keptBatches(t *testing.T, c *Client, coll string) []string {
+	t.Helper()
+	var ids []string
+	require.NoError(t, c.view(func(tx *bolt.Tx) error {
+		col, err := openColl(tx, coll, false)
+		if err != nil || col == nil {
+			return err
+		}
+		if b := col.b.Bucket(bktUnanswered); b != nil {
+			return b.ForEach(func(k, _ []byte) error { ids = append(ids, string(k)); return nil })
+		}
+		return nil
+	}))
+	return ids
+}
+
+func TestOnlyTheStoresOwnSentRecordsAreKept(t *testing.T) {
+	store := filepath.Join(t.TempDir(), "s.db")
+	c, err := Open(store, Config{})
+	require.NoError(t, err)
+	defer c.Close()
+	require.NoError(t, c.Put("notes", "n1", []byte("x")))
+	c.mu.Lock()
+	c.replica = "r1"
+	c.mu.Unlock()
+
+	plain := sentRec("mine", "request")
+	plain.coding = ""
+	other := sentRec("theirs", "request")
+	other.coding, other.replica = "", "r2"
+	require.NoError(t, c.sent.add(plain))
+	require.NoError(t, c.sent.add(other))
+	require.NoError(t, c.keepSent())
+	require.Equal(t, []string{"mine"}, keptBatches(t, c, "notes"), "the record of another replica is dropped")
+	require.Empty(t, batches(t, store), "both are off the log")
+	require.NoError(t, c.keepSent(), "nothing left to keep")
+	require.Equal(t, []string{"mine"}, keptBatches(t, c, "notes"))
 }
