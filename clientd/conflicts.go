@@ -184,7 +184,10 @@ func (r Resolution) choices() int {
 // records, the rest are closed by further requests after the write), so
 // this needs the network;
 // if the item changed on the server since the last sync, Resolve syncs and
-// returns ErrStale. An item with local records only is resolved offline by
+// returns ErrStale. Each request carries a batch ID, so that a retry after
+// a lost answer gets the first answer from a server with resolve-batch
+// (SP-10-10); from one without it, such a retry returns ErrStale although
+// the choice was written. An item with local records only is resolved offline by
 // a local edit that the next sync uploads. ErrNotFound: the item has no
 // conflict records, or UseConflict names none of them.
 func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution) error {
@@ -294,7 +297,10 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 	}
 	maxIDs := orDefault(info.Limits.MaxIDs, protocol.DefaultMaxIDs)
 	first, rest := ids[:min(len(ids), maxIDs)], ids[min(len(ids), maxIDs):]
-	req := &protocol.ResolveRequest{Collection: collName, ID: id, Close: first}
+	// A batch ID makes a retry after a lost answer get the first answer
+	// from a server with resolve-batch, not stale_base (SP-10-10); callRetry
+	// sends the identical body.
+	req := &protocol.ResolveRequest{Collection: collName, ID: id, Close: first, BatchID: newBatchID()}
 	var put *record
 	if e != nil {
 		content := e.content
@@ -340,7 +346,7 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 	for len(rest) > 0 {
 		chunk := rest[:min(len(rest), maxIDs)]
 		var resp protocol.ResolveResponse
-		if err := c.callRetry(ctx, protocol.PathResolve, &protocol.ResolveRequest{Collection: collName, ID: id, Close: chunk}, &resp); err != nil {
+		if err := c.callRetry(ctx, protocol.PathResolve, &protocol.ResolveRequest{Collection: collName, ID: id, Close: chunk, BatchID: newBatchID()}, &resp); err != nil {
 			// The choice is in place; what is left open is listed
 			// again, and resolving the item again closes it.
 			return fmt.Errorf("%w (the choice is written; %d server record(s) are left open)", c.resolveFailed(ctx, collName, id, err), len(rest))

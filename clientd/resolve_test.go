@@ -1,8 +1,10 @@
 package clientd_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"testing"
 	"time"
@@ -338,9 +340,12 @@ func testEditBeforeLostResolution(t *testing.T, skew time.Duration) {
 	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual})
 	laptop := srv.client(t, "alice", "laptop")
 	lost := false
-	phone := srv.client(t, "alice", "phone", func(cfg *clientd.Config) {
+	phone := srv.client(t, "alice", "phone", plainBodies, func(cfg *clientd.Config) {
 		cfg.Now = func() time.Time { return time.Now().Add(skew) }
 		cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Path == protocol.PathResolve {
+				withoutBatchID(t, r) // as to a server without resolve-batch
+			}
 			resp, err := http.DefaultTransport.RoundTrip(r)
 			if err == nil && r.URL.Path == protocol.PathResolve && !lost {
 				lost = true // the server resolved; its answer is lost
@@ -372,4 +377,74 @@ func testEditBeforeLostResolution(t *testing.T, skew time.Duration) {
 	require.NoError(t, err)
 	require.Len(t, cs, 1, "the edit made before it is kept as a record")
 	require.Equal(t, "phone 2", string(cs[0].Content))
+}
+
+// withoutBatchID takes the batch ID out of a resolution request, as a
+// server without the feature resolve-batch would ignore it (SP-10-10).
+// The client must send plain bodies.
+func withoutBatchID(t *testing.T, r *http.Request) {
+	t.Helper()
+	var req protocol.ResolveRequest
+	require.NoError(t, protocol.Unmarshal(peekBody(t, r), &req))
+	req.BatchID = ""
+	body, err := protocol.Marshal(&req)
+	require.NoError(t, err)
+	r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+}
+
+// A resolution whose answer was lost gets the first answer when it is sent
+// again, from a server with resolve-batch: the choice is stored as written,
+// with nothing written twice and no ErrStale (SP-10-10).
+func TestAResolutionWhoseAnswerWasLostGetsItOnTheRetry(t *testing.T) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual})
+	laptop := srv.client(t, "alice", "laptop")
+	lost, sent := false, 0
+	var bodies [][]byte
+	phone := srv.client(t, "alice", "phone", plainBodies, func(cfg *clientd.Config) {
+		cfg.HTTPClient = &http.Client{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+			if r.URL.Path == protocol.PathResolve {
+				sent++
+				bodies = append(bodies, peekBody(t, r))
+			}
+			resp, err := http.DefaultTransport.RoundTrip(r)
+			if err == nil && r.URL.Path == protocol.PathResolve && !lost {
+				lost = true // the server resolved; its answer is lost
+				resp.Body.Close()
+				return nil, errors.New("connection reset")
+			}
+			return resp, err
+		})}
+	})
+	require.NoError(t, laptop.Put("notes", "n", []byte("v0")))
+	mustSync(t, laptop)
+	mustSync(t, phone)
+	require.NoError(t, laptop.Put("notes", "n", []byte("laptop")))
+	require.NoError(t, phone.Put("notes", "n", []byte("phone")))
+	mustSync(t, laptop)
+	mustSync(t, phone)
+	cs, err := phone.Conflicts()
+	require.NoError(t, err)
+	require.Len(t, cs, 1)
+
+	require.NoError(t, phone.Resolve(context.Background(), "notes", "n", clientd.Resolution{Content: []byte("merged")}), "the retry got the first answer")
+	require.True(t, lost)
+	require.Equal(t, 2, sent, "the request and its retry")
+	require.Equal(t, bodies[0], bodies[1], "the retry is the same bytes")
+	var req protocol.ResolveRequest
+	require.NoError(t, protocol.Unmarshal(bodies[0], &req))
+	require.NoError(t, protocol.ValidateBatchID(req.BatchID), "the resolution carries a batch ID")
+	require.Equal(t, "merged", mustGet(t, phone, "notes", "n"))
+	st, err := phone.Status()
+	require.NoError(t, err)
+	require.Zero(t, st.Pending, "the result was stored, not left pending")
+	cs, err = phone.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, cs)
+
+	before := mustSync(t, laptop)
+	require.Equal(t, 1, before.Downloaded, "one version written")
+	require.Equal(t, "merged", mustGet(t, laptop, "notes", "n"))
+	cs, err = laptop.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, cs)
 }

@@ -29,6 +29,7 @@ var serverFaults = map[string][]string{
 	"wrong-codes":            {"server/validate/item-ids"},
 	"deaf-watch":             {"server/watch/wakes-on-write"},
 	"decode-without-limit":   {"server/coding/decoded-size-limit"},
+	"resolve-replay-off":     {"server/conflicts/resolve-batch-replay"},
 }
 
 func TestServerFaultSwitchesAreCaught(t *testing.T) {

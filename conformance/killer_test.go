@@ -18,6 +18,7 @@ var killer = map[string]string{
 	"server/changes/content":                                "no-page-content",
 	"server/changes/next-cursor-header":                     "next-cursor-header-astray",
 	"server/changes/next-cursor-header-sent":                "no-next-cursor-header",
+	"server/conflicts/resolve-batch-replay":                 "resolve-batch-ignored",
 	"server/changes/cursor-form":                            "no-cursor-for-empty-pages",
 	"server/changes/cursor-of-another-epoch":                "cursors-not-checked",
 	"server/changes/empty-collection":                       "no-cursor-for-empty-pages",

@@ -363,6 +363,16 @@ var mutants = []mutant{
 				x.header.Del(protocol.HeaderNextCursor)
 			}
 		}},
+	{name: "resolve-batch-ignored", doc: "a resolution's batch_id is ignored, so a resolution sent again is processed anew (SP-10-10)",
+		before: func(p *proxy, x *exchange) {
+			if x.req.URL.Path != protocol.PathResolve {
+				return
+			}
+			if req, ok := decode[protocol.ResolveRequest](x.body); ok && req.BatchID != "" && protocol.ValidateBatchID(req.BatchID) == nil {
+				req.BatchID = ""
+				x.body = encode(req)
+			}
+		}},
 	{name: "no-page-content", doc: "change-info pages never carry the contents asked for (SP-6.1-8)",
 		after: func(p *proxy, x *exchange) {
 			if x.req.URL.Path != protocol.PathChanges {

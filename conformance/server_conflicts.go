@@ -179,6 +179,45 @@ func init() {
 	})
 
 	serverCase(Case{
+		ID: "server/conflicts/resolve-batch-replay", Level: MUST,
+		Reqs:  []string{"SP-10-10", "SP-6.4-2", "SP-6.4-1"},
+		Needs: []string{"feature:conflicts", "feature:resolve-batch", "rule:manual|client-wins|latest-wins"},
+		Desc:  "a resolution with a batch_id sent again gets its first answer and changes nothing; the batch ID with another body is batch_id_reused",
+		Procedure: `
+			Skip unless Info lists resolve-batch. Create a record R of item I at version v.
+			Resolve {close: [R], put: a merge with seen = v, batch_id: B}: 200. Send the same
+			bytes again: 200 with the first answer byte for byte; I is still at the version of
+			the first result, with the merge. Send batch_id B with another body (the put's
+			content changed): batch_id_reused. A batch_id that is not 16 to 64 of A-Z a-z 0-9 -
+			_: malformed_request.`,
+	}, func(t *T) {
+		t.NeedFeature(protocol.FeatureResolveBatch)
+		ns, rec, cur := t.makeRecord("rb")
+		put := Up(rec.ID, 0, cur, t.HLC(-1000), "merged once")
+		req := protocol.ResolveRequest{Collection: ns.Collection, ID: rec.ID, Close: []string{rec.ConflictID}, Put: &put, BatchID: NewBatchID()}
+		first := t.resolve(UserA, req)
+		var resp protocol.ResolveResponse
+		t.OK(first, &resp)
+		t.Check(resp.Result != nil && resp.Result.Status == protocol.StatusApplied, "the first resolution applied", "%s", brief(resp.Result))
+		again := t.resolve(UserA, req)
+		t.Equal("status of the same resolution sent again", 200, again.Status)
+		t.Check(bytes.Equal(again.Body, first.Body), "the first answer, byte for byte", "first %x, again %x", first.Body, again.Body)
+		if resp.Result != nil {
+			it, _ := t.Current(UserA, ns, rec.ID)
+			t.Check(it.Version == resp.Result.Version && string(it.Content) == "merged once", "the item still at the first result's version", "%s", brief(it))
+		}
+		other := put
+		other.Content = []byte("merged twice")
+		other.FP = FP(rec.ID, false, other.Content)
+		changed := req
+		changed.Put = &other
+		t.WantError(t.resolve(UserA, changed), protocol.CodeBatchReused)
+		bad := req
+		bad.BatchID = "not a batch id!"
+		t.WantError(t.resolve(UserA, bad), protocol.CodeMalformed)
+	})
+
+	serverCase(Case{
 		ID: "server/conflicts/resolve-stale-base", Level: MUST,
 		Reqs:  []string{"SP-10-3", "SP-9-2"},
 		Needs: []string{"feature:conflicts", "rule:manual|client-wins|latest-wins"},

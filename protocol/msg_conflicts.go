@@ -57,6 +57,10 @@ type ResolveRequest struct {
 	// Put, when present, is written as with an exchange upload whose Seen
 	// must be the current version (else stale_base, nothing closed).
 	Put *Upload `msgpack:"put"`
+	// BatchID, when set, makes the resolution idempotent on a server
+	// that announces FeatureResolveBatch: sent again with the same body,
+	// it gets the first answer [SP-10-10]. Omitted when empty.
+	BatchID string `msgpack:"batch_id,omitempty"`
 }
 
 // ResolveResponse reports what a resolution did.

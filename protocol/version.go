@@ -55,4 +55,7 @@ const (
 	// FeatureNextCursor: a change-info page with more to come names the
 	// next page's cursor in the header HeaderNextCursor [SP-6.1-10].
 	FeatureNextCursor = "next-cursor"
+	// FeatureResolveBatch: a resolution request that carries a batch ID
+	// is recorded and answered again as an exchange is [SP-10-10].
+	FeatureResolveBatch = "resolve-batch"
 )

@@ -13,7 +13,8 @@ import (
 // with -tags syncprint_mutants breaks the requirement that the environment
 // variable SYNCPRINT_FAULT names (skip-fingerprint-check, ignore-rule,
 // apply-stale, double-apply-retry, shared-namespace, wrong-codes,
-// deaf-watch, decode-without-limit; see conformance/faults_test.go). Unset, it behaves normally.
+// deaf-watch, decode-without-limit, resolve-replay-off; see
+// conformance/faults_test.go). Unset, it behaves normally.
 const faultsEnabled = true
 
 // activeFault is read once at start.

@@ -2,6 +2,7 @@ package serverd
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 
@@ -55,6 +56,11 @@ func (s *Server) validateResolve(req *protocol.ResolveRequest) error {
 	if err := validateID(req.ID); err != nil {
 		return err
 	}
+	if req.BatchID != "" {
+		if err := protocol.ValidateBatchID(req.BatchID); err != nil {
+			return err
+		}
+	}
 	if len(req.Close) > s.cfg.Limits.MaxIDs {
 		return protocol.Errorf(protocol.CodeTooManyItems, "%d conflict ids to close, max_ids is %d", len(req.Close), s.cfg.Limits.MaxIDs)
 	}
@@ -98,10 +104,25 @@ func (s *Server) handleResolve(c *call) (any, error) {
 		return nil, err
 	}
 	var resp protocol.ResolveResponse
+	var out []byte // the recorded answer, with a batch ID (SP-10-10)
+	reqHash := sha256.Sum256(c.body)
 	changed := false
 	err := s.update(context.Background(), func(tx storage.Tx) error {
-		changed = false
+		changed, out = false, nil
 		resp = protocol.ResolveResponse{Closed: []string{}}
+		if req.BatchID != "" && !(faultsEnabled && fault("resolve-replay-off")) {
+			b, ok, err := tx.Batch(c.user, req.BatchID)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if b.RequestHash != reqHash {
+					return protocol.Errorf(protocol.CodeBatchReused, "batch_id %q was used for a different request", req.BatchID)
+				}
+				out = b.Response
+				return nil
+			}
+		}
 		for _, id := range req.Close {
 			cf, ok, err := tx.Conflict(c.user, id)
 			if err != nil {
@@ -151,13 +172,29 @@ func (s *Server) handleResolve(c *call) (any, error) {
 			}
 			resp.Closed = append(resp.Closed, id)
 		}
-		return nil
+		if req.BatchID == "" || !changed && len(resp.Closed) == 0 {
+			return nil // nothing written: nothing to record (SP-6.4-3)
+		}
+		var err error
+		if out, err = protocol.Marshal(&resp); err != nil {
+			return err
+		}
+		now := s.cfg.Now()
+		if err := tx.PutBatch(c.user, req.BatchID, storage.Batch{CreatedMillis: uint64(now.UnixMilli()), RequestHash: reqHash, Response: out}); err != nil {
+			return err
+		}
+		cutoff := now.Add(-s.batchRetention).UnixMilli()
+		_, err = tx.PruneBatches(uint64(max(cutoff, 0)), s.batchKeep, pruneBatchesPerWrite)
+		return err
 	})
 	if err != nil {
 		return nil, err
 	}
 	if changed {
 		s.hub.notify(c.user)
+	}
+	if out != nil {
+		return rawResponse(out), nil
 	}
 	return &resp, nil
 }

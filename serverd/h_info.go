@@ -12,7 +12,7 @@ import (
 
 // baseFeatures are the features every server announces; the content
 // codings it offers follow them.
-var baseFeatures = []string{protocol.FeatureWatch, protocol.FeatureConflicts, protocol.FeatureAdmin, protocol.FeatureInfoCollections, protocol.FeatureInfoTag, protocol.FeatureNextCursor}
+var baseFeatures = []string{protocol.FeatureWatch, protocol.FeatureConflicts, protocol.FeatureAdmin, protocol.FeatureInfoCollections, protocol.FeatureInfoTag, protocol.FeatureNextCursor, protocol.FeatureResolveBatch}
 
 // handleInfo answers GET /v1/info.
 func (s *Server) handleInfo(c *call) (any, error) {

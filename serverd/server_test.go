@@ -30,7 +30,7 @@ func TestHandshakeAnnouncesConfigAndIdentifiesTheCaller(t *testing.T) {
 	require.Equal(t, protocol.DefaultMaxItemBytes, info.Limits.MaxItemBytes)
 	require.Equal(t, protocol.MaxIDBytes, info.Limits.MaxIDBytes)
 	require.Equal(t, protocol.DefaultMaxSkewMillis, info.MaxSkewMillis)
-	require.ElementsMatch(t, []string{"watch", "conflicts", "admin-tokens", "info-collections", "info-tag", "next-cursor", "zstd", "gzip"}, info.Features)
+	require.ElementsMatch(t, []string{"watch", "conflicts", "admin-tokens", "info-collections", "info-tag", "next-cursor", "resolve-batch", "zstd", "gzip"}, info.Features)
 	require.InDelta(t, time.Now().UnixMilli(), int64(info.ServerTime>>16), 5000)
 	require.Empty(t, info.User)
 

@@ -232,6 +232,7 @@ func exampleMessages() []message {
 		{"resolve_response", "POST /v1/conflicts/resolve", "response", "the record closed and the put applied", protocol.ResolveResponse{Closed: []string{conflictA}, Result: &protocol.UploadResult{ID: "note-m", Status: protocol.StatusApplied, Version: 11, HLC: h(9000)}}},
 		{"resolve_request_close_only", "POST /v1/conflicts/resolve", "request", "close a record, keep the server's version", protocol.ResolveRequest{Collection: "journal", ID: "day-1", Close: []string{conflictB}}},
 		{"resolve_response_close_only", "POST /v1/conflicts/resolve", "response", "the record closed; no put, so no result", protocol.ResolveResponse{Closed: []string{conflictB}}},
+		{"resolve_request_batch", "POST /v1/conflicts/resolve", "request", "close a record with a batch ID, so that a retry gets the first answer (SP-10-10)", protocol.ResolveRequest{Collection: "journal", ID: "day-1", Close: []string{conflictB}, BatchID: "Qm9vdHN0cmFwQmF0Y2gx"}},
 		{"token_request", "POST /v1/admin/tokens", "request", "a token for alice's phone", protocol.TokenRequest{User: user, Device: "phone"}},
 		{"token_response", "POST /v1/admin/tokens", "response", "the new token, shown once", protocol.TokenResponse{Token: exampleToken(), User: user, Device: "phone"}},
 		{"error_with_ids", "any", "response", "an error naming the offending items (HTTP 422)", protocol.Error{Code: protocol.CodeFingerprintMismatch, Message: "fingerprint does not match content", IDs: []string{"note-b", "note-x"}}},
