@@ -36,18 +36,16 @@ const maxUnansweredAge = 12 * time.Hour
 // keepUnanswered records an exchange of unknown outcome, req sent as body:
 // the same bytes go again, which the server's idempotency record hashes
 // (SP-6.4-2). It is best effort, like markDoubt: without it the uploads
-// are planned again.
-//
-// Once kept, the exchange is settled in the sent log; it reports whether
-// it was kept.
-func (s *session) keepUnanswered(name string, req *protocol.ExchangeRequest, body []byte) bool {
+// are planned again. Once kept, the exchange is settled in the sent log; until then the log
+// holds it, for the next session to keep.
+func (s *session) keepUnanswered(name string, req *protocol.ExchangeRequest, body []byte) {
 	if len(req.Uploads) == 0 {
-		return false // downloads only: nothing was written
+		return // downloads only: nothing was written
 	}
 	now := uint64(max(s.c.cfg.Now().UnixMilli(), 0))
 	epoch := s.info.Epoch
 	if len(epoch) > 255 {
-		return false // not a protocol epoch; without a record the uploads are planned anew
+		return // not a protocol epoch; without a record the uploads are planned anew
 	}
 	err := s.c.update(func(tx *bolt.Tx) error {
 		col, err := openColl(tx, name, false)
@@ -63,10 +61,9 @@ func (s *session) keepUnanswered(name string, req *protocol.ExchangeRequest, bod
 	if err != nil {
 		// The sent log still holds it: the next session keeps it.
 		s.c.cfg.Logger.Warn("could not keep an exchange of unknown outcome", "collection", name, "err", err)
-		return false
+		return
 	}
 	s.settleSent(req)
-	return true
 }
 
 // encodeKept lays out a kept exchange's value: the time it was first sent
