@@ -137,8 +137,8 @@ func TestASessionListsServerConflictsOnlyWhenTheirSeqMoved(t *testing.T) {
 		require.NoError(t, d.Put(coll, id, []byte(content)))
 	}
 
-	require.Equal(t, 1, laptop.listings(t), "a store that never listed lists")
-	require.Equal(t, 1, phone.listings(t))
+	require.Zero(t, laptop.listings(t), "a new device of a user who never had a record lists nothing (SP-10-8)")
+	require.Zero(t, phone.listings(t))
 	require.Zero(t, laptop.listings(t), "nothing changed: no listing")
 
 	put(laptop, "tasks", "t", "v0")
@@ -190,11 +190,41 @@ func TestASessionListsServerConflictsOnlyWhenTheirSeqMoved(t *testing.T) {
 	require.NoError(t, laptop.RefreshConflicts(context.Background()))
 	require.Equal(t, before+1, laptop.hook.count(protocol.PathConflicts))
 	require.Zero(t, laptop.listings(t), "and leaves the mark valid")
+
+	// The number of a user without records, under another epoch (a
+	// restored data set): the cached records are stale, and are listed
+	// again rather than trusted.
+	one := uint64(protocol.FirstConflictsSeq)
+	laptop.rw.set(&one, "fedcba9876543210")
+	require.Equal(t, 1, laptop.listings(t), "a copy that is not empty is listed again")
+}
+
+// A new device of a user with records lists them at its first session,
+// whatever it was told before (SP-10-9).
+func TestANewDeviceListsTheRecordsOfAUserWhoHasSome(t *testing.T) {
+	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual})
+	laptop, phone := newSeqDevice(t, srv, "laptop"), newSeqDevice(t, srv, "phone")
+	require.NoError(t, laptop.Put("notes", "n", []byte("v0")))
+	require.Zero(t, laptop.listings(t))
+	require.Zero(t, phone.listings(t))
+	require.NoError(t, laptop.Put("notes", "n", []byte("laptop")))
+	require.NoError(t, phone.Put("notes", "n", []byte("phone")))
+	require.Zero(t, laptop.listings(t))
+	require.Equal(t, 1, phone.listings(t), "its upload is the record")
+
+	tablet := newSeqDevice(t, srv, "tablet")
+	require.Equal(t, 1, tablet.listings(t), "a new device of a user with a record lists it")
+	require.Len(t, tablet.serverRecords(t), 1)
+	require.Zero(t, tablet.listings(t))
 }
 
 func TestServerConflictsAreListedWhenTheSeqCannotBeTrusted(t *testing.T) {
 	srv := startServer(t, serverd.Config{DefaultRule: protocol.Manual})
 	laptop := newSeqDevice(t, srv, "laptop")
+	require.Zero(t, laptop.listings(t), "a user who never had a record (SP-10-8)")
+	// The number of a user with records.
+	five := uint64(5)
+	laptop.rw.set(&five, "")
 	require.Equal(t, 1, laptop.listings(t))
 	require.Zero(t, laptop.listings(t))
 
@@ -206,10 +236,10 @@ func TestServerConflictsAreListedWhenTheSeqCannotBeTrusted(t *testing.T) {
 
 	// The same number under another epoch (a restored data set) means
 	// nothing: the session lists, once.
-	laptop.rw.set(nil, "")
+	laptop.rw.set(&five, "")
 	require.Equal(t, 1, laptop.listings(t), "the mark was forgotten with the older server")
 	require.Zero(t, laptop.listings(t))
-	laptop.rw.set(nil, "0123456789abcdef")
+	laptop.rw.set(&five, "0123456789abcdef")
 	require.Equal(t, 1, laptop.listings(t))
 	require.Zero(t, laptop.listings(t))
 }

@@ -514,6 +514,18 @@ func (c *Client) refreshServerConflicts(ctx context.Context, mark *confMark) err
 	if mark != nil && mark.known() && *mark == stored {
 		return nil
 	}
+	if mark != nil && mark.seq == protocol.FirstConflictsSeq {
+		// The user never had a record (SP-10-8): with nothing cached,
+		// nothing to list or to clear (SP-10-9).
+		empty := false
+		if err := c.view(func(tx *bolt.Tx) error {
+			k, _ := tx.Bucket(bktServerConf).Cursor().First()
+			empty = k == nil
+			return nil
+		}); err != nil || empty {
+			return err
+		}
+	}
 	var resp protocol.ConflictsResponse
 	if err := c.callRetry(ctx, protocol.PathConflicts, &protocol.ConflictsRequest{}, &resp); err != nil {
 		return fmt.Errorf("list server conflicts: %w", err)

@@ -20,11 +20,13 @@ func init() {
 
 // A client that trusts a number that never moves.
 func init() {
-	clientMutants = append(clientMutants, clientMutant{name: "frozen-conflicts-seq", doc: "the client is shown conflicts_seq 1 whatever the server says, so it takes its copy of the records for current",
+	clientMutants = append(clientMutants, clientMutant{name: "frozen-conflicts-seq", doc: "the client is shown conflicts_seq 3 whatever the server says, so it takes its copy of the records for current",
 		cases: []string{"client/conflicts/lists-when-seq-moves"},
 		after: func(cp *clientProxy, r *http.Request, body []byte, status int, resp []byte) (int, []byte, int) {
 			x := &exchange{req: r, status: status, resp: resp}
-			onSeq(func(uint64) uint64 { return 1 })(nil, x)
+			// Not 1, which tells a new device that there is no record at all
+			// (SP-10-8) and would spare it the first listing.
+			onSeq(func(uint64) uint64 { return 3 })(nil, x)
 			return status, x.resp, 0
 		}})
 }

@@ -363,6 +363,24 @@ var mutants = []mutant{
 				x.header.Del(protocol.HeaderNextCursor)
 			}
 		}},
+	{name: "conflicts-seq-starts-at-two", doc: "a user who never had a record gets conflicts_seq 2, not 1 (SP-10-8)",
+		after: func(p *proxy, x *exchange) {
+			if x.status != 200 {
+				return
+			}
+			switch x.req.URL.Path {
+			case protocol.PathCollections:
+				if r, ok := decode[protocol.CollectionsResponse](x.resp); ok && r.ConflictsSeq == protocol.FirstConflictsSeq {
+					r.ConflictsSeq++
+					x.resp = encode(r)
+				}
+			case protocol.PathInfo:
+				if r, ok := decode[protocol.Info](x.resp); ok && !r.IsShort() && r.ConflictsSeq == protocol.FirstConflictsSeq {
+					r.ConflictsSeq++
+					x.resp = encode(r)
+				}
+			}
+		}},
 	{name: "resolve-batch-ignored", doc: "a resolution's batch_id is ignored, so a resolution sent again is processed anew (SP-10-10)",
 		before: func(p *proxy, x *exchange) {
 			if x.req.URL.Path != protocol.PathResolve {

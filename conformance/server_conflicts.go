@@ -3,7 +3,9 @@ package conformance
 import (
 	"bytes"
 	"fmt"
+	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -357,6 +359,36 @@ func init() {
 		t.OK(t.resolve(UserA, protocol.ResolveRequest{Collection: ns.Collection, ID: recs[0].ID, Close: []string{recs[0].ConflictID}}), nil)
 		s2 := t.collectionsSeq(UserA)
 		t.Check(s2 > s1, fmt.Sprintf("conflicts_seq after closing a record above %d", s1), "%d", s2)
+	})
+
+	serverCase(Case{
+		ID: "server/conflicts/seq-starts-at-one", Level: MUST,
+		Reqs:  []string{"SP-10-8"},
+		Needs: []string{"--admin-token", "feature:admin-tokens", "feature:conflicts", "rule:manual|client-wins|latest-wins"},
+		Desc:  "a server that keeps a conflicts_seq answers 1 for a user who never had a record, and never 1 once one was stored",
+		Procedure: `
+			With the admin token, issue a token of a fresh user. POST /v1/collections with it
+			(SKIP when conflicts_seq is 0: the server keeps none): conflicts_seq 1; with
+			info-collections, Info with it says 1 too. Create a record of the first user's:
+			the first user's conflicts_seq is then not 1.`,
+	}, func(t *T) {
+		t.Need(Admin)
+		t.NeedFeature(protocol.FeatureAdmin)
+		t.NeedFeature(protocol.FeatureConflicts)
+		tok := "Bearer " + t.issueToken("cs-"+RandomName(10), "d1").Token
+		var cr protocol.CollectionsResponse
+		t.OK(t.Do(Request{Path: protocol.PathCollections, Auth: tok, Body: []byte{0x80}}), &cr)
+		if cr.ConflictsSeq == 0 {
+			t.Skip("the server keeps no conflicts sequence number (SP-10-8 makes it a SHOULD): 0 in the collections listing")
+		}
+		t.Equal("conflicts_seq of a user who never had a record", uint64(protocol.FirstConflictsSeq), cr.ConflictsSeq)
+		if slices.Contains(t.info.Features, protocol.FeatureInfoCollections) {
+			var info protocol.Info
+			t.OK(t.Do(Request{Method: http.MethodGet, Path: protocol.PathInfo, Auth: tok}), &info)
+			t.Equal("Info.conflicts_seq of a user who never had a record", uint64(protocol.FirstConflictsSeq), info.ConflictsSeq)
+		}
+		t.makeRecord("cs")
+		t.Check(t.collectionsSeq(UserA) != protocol.FirstConflictsSeq, "conflicts_seq not 1 once a record was stored", "1")
 	})
 
 	serverCase(Case{

@@ -62,3 +62,8 @@ func DefaultLimits() Limits {
 		MaxIDBytes:     MaxIDBytes,
 	}
 }
+
+// FirstConflictsSeq is a user's conflicts sequence number while no record
+// of the user was ever stored or closed [SP-10-8]: a device that sees it
+// and holds no copy of the records needs no listing [SP-10-9].
+const FirstConflictsSeq = 1

@@ -13,14 +13,16 @@ import (
 )
 
 // conflictsSeq is the user's conflicts sequence number as announced
-// [SP-10-8]: one more than the store's count of changes, so that it is
-// never 0, which on the wire means that the server keeps none.
+// [SP-10-8]: the store's count of changes to the user's records after
+// protocol.FirstConflictsSeq, so that it is never 0, which on the wire
+// means that the server keeps none, and is FirstConflictsSeq exactly while
+// the user never had a record.
 func conflictsSeq(tx storage.Tx, user string) (uint64, error) {
 	n, err := tx.ConflictsSeq(user)
 	if err != nil {
 		return 0, fmt.Errorf("conflicts seq: %w", err)
 	}
-	return n + 1, nil
+	return protocol.FirstConflictsSeq + n, nil
 }
 
 // handleConflicts answers POST /v1/conflicts: the user's open records,

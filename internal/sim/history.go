@@ -2,6 +2,8 @@ package sim
 
 import (
 	"context"
+	"fmt"
+	"slices"
 
 	"github.com/syncprint/syncprint/changelog"
 	"github.com/syncprint/syncprint/fingerprint"
@@ -120,7 +122,22 @@ type event struct {
 func (w *world) committed(evs []event) {
 	w.hist.txn++
 	txn := w.hist.txn
+	// Records closed one after the other are traced in a fixed order: a
+	// client closes them in the order of their conflict IDs, which are
+	// random, and the trace of a seed must not depend on them.
+	var closed []string
+	flush := func() {
+		slices.Sort(closed)
+		for _, line := range closed {
+			w.tracef("%s", line)
+		}
+		closed = closed[:0]
+	}
+	defer flush()
 	for _, ev := range evs {
+		if ev.closed == "" {
+			flush()
+		}
 		switch {
 		case ev.put != nil:
 			w.hist.records[ev.put.ConflictID] = &record{txn: txn, conflict: *ev.put, from: w.cur}
@@ -128,7 +145,7 @@ func (w *world) committed(evs []event) {
 		case ev.closed != "":
 			if r := w.hist.records[ev.closed]; r != nil && r.closedTxn == 0 {
 				r.closedTxn = txn
-				w.tracef("  server record closed %s/%s %s", r.conflict.Collection, r.conflict.Entry.ID, short(r.conflict.Entry.Fingerprint))
+				closed = append(closed, fmt.Sprintf("  server record closed %s/%s %s", r.conflict.Collection, r.conflict.Entry.ID, short(r.conflict.Entry.Fingerprint)))
 			}
 		default:
 			v := &version{txn: txn, coll: ev.coll, entry: ev.entry, content: ev.content, from: w.cur}
