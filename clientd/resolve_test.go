@@ -23,13 +23,7 @@ func conflicted(t *testing.T, rule protocol.Rule) (*testServer, *clientd.Client,
 	srv := startServer(t, serverd.Config{DefaultRule: rule})
 	laptop := srv.client(t, "alice", "laptop")
 	phone := srv.client(t, "alice", "phone")
-	require.NoError(t, laptop.Put("notes", "n", []byte("v0")))
-	mustSync(t, laptop)
-	mustSync(t, phone)
-	require.NoError(t, laptop.Put("notes", "n", []byte("laptop")))
-	require.NoError(t, phone.Put("notes", "n", []byte("phone")))
-	mustSync(t, laptop)
-	mustSync(t, phone)
+	editBothSides(t, laptop, phone)
 	mustSync(t, laptop)
 	return srv, laptop, phone
 }

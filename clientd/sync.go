@@ -498,6 +498,17 @@ func storedConfMark(tx *bolt.Tx) confMark {
 // whatever number it sees.
 func forgetConfMark(tx *bolt.Tx) error { return tx.Bucket(bktMeta).Delete(keySConfMark) }
 
+// serverCacheEmpty reports whether the cache of server conflict records
+// holds none.
+func (c *Client) serverCacheEmpty() (empty bool, err error) {
+	err = c.view(func(tx *bolt.Tx) error {
+		k, _ := tx.Bucket(bktServerConf).Cursor().First()
+		empty = k == nil
+		return nil
+	})
+	return empty, err
+}
+
 // refreshServerConflicts replaces the cache of server conflict records.
 // A session passes its latest mark: when the stored one is the same and
 // known, the cache is current and nothing is listed [SP-10-9]; otherwise
@@ -517,12 +528,7 @@ func (c *Client) refreshServerConflicts(ctx context.Context, mark *confMark) err
 	if mark != nil && mark.seq == protocol.FirstConflictsSeq {
 		// The user never had a record (SP-10-8): with nothing cached,
 		// nothing to list or to clear (SP-10-9).
-		empty := false
-		if err := c.view(func(tx *bolt.Tx) error {
-			k, _ := tx.Bucket(bktServerConf).Cursor().First()
-			empty = k == nil
-			return nil
-		}); err != nil || empty {
+		if empty, err := c.serverCacheEmpty(); err != nil || empty {
 			return err
 		}
 	}
@@ -533,12 +539,7 @@ func (c *Client) refreshServerConflicts(ctx context.Context, mark *confMark) err
 	if len(resp.Conflicts) == 0 && (mark == nil || !mark.known() && !stored.known()) {
 		// Nothing to cache and no mark to change: spare the write
 		// transaction (and its fsync) when the cache is empty already.
-		empty := false
-		if err := c.view(func(tx *bolt.Tx) error {
-			k, _ := tx.Bucket(bktServerConf).Cursor().First()
-			empty = k == nil
-			return nil
-		}); err != nil || empty {
+		if empty, err := c.serverCacheEmpty(); err != nil || empty {
 			return err
 		}
 	}
