@@ -61,3 +61,39 @@ func BenchmarkEncodeExchange1000(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkDecodeStreamed1000 decodes the body of an exchange of 1,000
+// items encoded as a stream (a zstd frame that declares no content size),
+// as a server decodes an upload request and a client a page of content.
+func BenchmarkDecodeStreamed1000(b *testing.B) {
+	src := exchangeBody(1000)
+	enc, err := coding.NewEncoder()
+	if err != nil {
+		b.Fatal(err)
+	}
+	st, err := enc.NewStream(coding.Zstd, len(src)/2)
+	if err != nil {
+		b.Fatal(err)
+	}
+	half := len(src) / 2
+	if err := st.Write(src[:half]); err != nil {
+		b.Fatal(err)
+	}
+	body, err := st.Close(src[half:])
+	if err != nil {
+		b.Fatal(err)
+	}
+	dec, err := coding.NewDecoder(protocol.DefaultMaxBodyBytes)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer dec.Close()
+	b.SetBytes(int64(len(src)))
+	b.ReportAllocs()
+	for range b.N {
+		out, err := dec.Decode(coding.Zstd, body)
+		if err != nil || len(out) != len(src) {
+			b.Fatalf("decoded %d bytes of %d: %v", len(out), len(src), err)
+		}
+	}
+}

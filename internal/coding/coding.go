@@ -167,10 +167,22 @@ func (d *Decoder) Decode(coding string, body []byte) ([]byte, error) {
 		// Frames that declare more content than the limit are refused
 		// before the decoder sizes its output to a declaration: nine bytes
 		// could otherwise make it allocate up to max(limit, MinWindow).
-		if zstdDeclared(body) > uint64(d.limit) {
+		declared, bound := zstdSizes(body)
+		if declared > uint64(d.limit) {
 			return nil, fmt.Errorf("%w (%d bytes)", ErrTooLarge, d.limit)
 		}
-		out, err := d.zstd.DecodeAll(body, nil)
+		// A streamed body declares no size, and the decoder would start
+		// from twice the body and grow its output, copying it each time.
+		// Size it for records that compress up to streamedRatio times
+		// instead, within the blocks' bound (a compressed block holds at
+		// most 128 KiB, and an encoder's blocks are often smaller) and the
+		// limit; more compressible content still grows. A frame that
+		// declares its size is sized by the decoder itself.
+		var out []byte
+		if declared == 0 && bound > 0 {
+			out = make([]byte, 0, min(bound, streamedRatio*uint64(len(body)), uint64(d.limit)+1))
+		}
+		out, err := d.zstd.DecodeAll(body, out)
 		switch {
 		case errors.Is(err, zstd.ErrDecoderSizeExceeded) || errors.Is(err, zstd.ErrWindowSizeExceeded) || len(out) > d.limit:
 			return nil, fmt.Errorf("%w (%d bytes)", ErrTooLarge, d.limit)
@@ -205,32 +217,68 @@ func (d *Decoder) Close() { d.zstd.Close() }
 // section 3.1.1) without decoding anything. It stops at what it cannot
 // parse, which the decoder then refuses.
 func zstdDeclared(body []byte) uint64 {
-	var total uint64
+	declared, _ := zstdSizes(body)
+	return declared
+}
+
+// streamedRatio is how many times its encoded size Decode expects a
+// streamed zstd body (one that declares no content size) to decode to:
+// record-like text of a few hundred bytes an item compresses about three
+// times at the fastest level.
+const streamedRatio = 4
+
+// zstdBlockMax is the most content one zstd block holds (RFC 8878,
+// section 3.1.1.2.4: Block_Maximum_Size).
+const zstdBlockMax = 128 << 10
+
+// zstdSizes walks the frame and block headers of body as zstdDeclared
+// says, and returns the declared content sizes added up and a bound of the
+// decoded size: a frame's declared size, or for a frame that declares none
+// (a streamed body) the sizes of its raw and RLE blocks plus
+// Block_Maximum_Size for each compressed block. The bound covers only what
+// the walk could parse.
+func zstdSizes(body []byte) (declared, bound uint64) {
 	for len(body) > 0 {
 		var h zstd.Header
 		if h.Decode(body) != nil {
-			return total
+			return declared, bound
 		}
 		if h.HasFCS {
-			total += min(h.FrameContentSize, math.MaxUint64-total)
+			declared += min(h.FrameContentSize, math.MaxUint64-declared)
+			bound += min(h.FrameContentSize, math.MaxUint64-bound)
 		}
 		n := h.HeaderSize
 		if h.Skippable {
 			n += int(h.SkippableSize)
 		} else {
+			blockMax := uint64(zstdBlockMax)
+			if h.WindowSize > 0 {
+				blockMax = min(blockMax, h.WindowSize)
+			}
 			for last := false; !last; {
 				if n+3 > len(body) {
-					return total
+					return declared, bound
 				}
 				bh := int(body[n]) | int(body[n+1])<<8 | int(body[n+2])<<16
 				n += 3
 				switch bh >> 1 & 3 {
-				case 1: // RLE: one byte, repeated
-					n++
-				case 3: // reserved
-					return total
-				default:
+				case 0: // raw: Block_Size bytes, as they are
 					n += bh >> 3
+					if !h.HasFCS {
+						bound += uint64(bh >> 3)
+					}
+				case 1: // RLE: one byte, repeated Block_Size times
+					n++
+					if !h.HasFCS {
+						bound += uint64(bh >> 3)
+					}
+				case 2: // compressed: Block_Size bytes of it
+					n += bh >> 3
+					if !h.HasFCS {
+						bound += blockMax
+					}
+				case 3: // reserved
+					return declared, bound
 				}
 				last = bh&1 == 1
 			}
@@ -239,11 +287,11 @@ func zstdDeclared(body []byte) uint64 {
 			}
 		}
 		if n >= len(body) {
-			return total
+			return declared, bound
 		}
 		body = body[n:]
 	}
-	return total
+	return declared, bound
 }
 
 // Encoder encodes bodies. It is safe for concurrent use.
