@@ -23,6 +23,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
+
+	"github.com/syncprint/syncprint/internal/hugeheap"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -84,7 +87,52 @@ type env struct {
 
 func main() {
 	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	heap = adviseHeap(os.Getenv, os.Args[1:])
 	os.Exit(run(e, os.Args[1:]))
+}
+
+// heapAdvice is what main's advice on the heap did.
+type heapAdvice struct {
+	res hugeheap.Result
+	err error
+}
+
+// heap is main's heapAdvice (serve logs it).
+var heap heapAdvice
+
+// adviseHeap backs the process's heap with huge pages where the kernel
+// leaves that to it (internal/hugeheap), for the commands that move data:
+// serve, client sync and bench-client. A fresh process's first touch of
+// each 4 KiB page of memory is expensive, and such a command grows its
+// heap by tens of MB in its first seconds; the advice itself costs a few
+// milliseconds (a first garbage collection), which the other commands,
+// with small heaps, are spared. SYNCPRINT_HUGE_HEAP=off, or
+// GODEBUG=disablethp=1, keeps ordinary pages.
+func adviseHeap(getenv func(string) string, args []string) (h heapAdvice) {
+	if v := getenv("SYNCPRINT_HUGE_HEAP"); v == "off" || v == "0" || v == "false" {
+		h.res.Skipped = "SYNCPRINT_HUGE_HEAP=" + v
+		return h
+	}
+	if !movesData(args) {
+		h.res.Skipped = "a command with a small heap"
+		return h
+	}
+	h.res, h.err = hugeheap.Advise(hugeheap.DefaultReserve)
+	return h
+}
+
+// movesData says whether the command line is one that moves data.
+func movesData(args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	switch args[0] {
+	case "serve", "bench-client":
+		return true
+	case "client":
+		return slices.Contains(args[1:], "sync")
+	}
+	return false
 }
 
 // run executes one command line and returns the exit status.

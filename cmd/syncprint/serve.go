@@ -66,6 +66,14 @@ func cmdServe(e env, args []string) error {
 	if err != nil {
 		return err
 	}
+	switch {
+	case heap.err != nil:
+		logger.Warn("heap: huge pages not advised", "err", heap.err)
+	case heap.res.Advised > 0:
+		logger.Debug("heap: huge pages advised", "bytes", heap.res.Advised, "thp", heap.res.Mode)
+	case heap.res.Skipped != "":
+		logger.Debug("heap: ordinary pages", "why", heap.res.Skipped)
+	}
 	if err := os.MkdirAll(*data, 0o700); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
