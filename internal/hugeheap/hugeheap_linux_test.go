@@ -111,7 +111,11 @@ func TestAnAdvisedHeapGrowsIntoHugePagesWithFarFewerFaults(t *testing.T) {
 		require.Empty(t, advised.Result.Skipped)
 		require.Zero(t, plain.HugeKiB, "no advice, no huge pages in mode madvise")
 		require.GreaterOrEqual(t, advised.HugeKiB, int64(8<<10), "most of the grown heap is huge pages")
-		require.Less(t, advised.Faults*3, plain.Faults, "a third of the faults or fewer")
+		// Two thirds or more of the 6,144 faults of 24 MiB in 4 KiB pages
+		// are spared (counted as a difference: the race detector's shadow
+		// memory, not advised, adds faults to both).
+		heapPages := int64(plain.GrownMiB << 20 / 4096)
+		require.GreaterOrEqual(t, plain.Faults-advised.Faults, heapPages*2/3, "faults spared")
 
 		off := runChild(t, "advise", "GODEBUG=disablethp=1")
 		require.Zero(t, off.Result.Advised)
