@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/syncprint/syncprint/fingerprint"
 	"github.com/syncprint/syncprint/protocol"
 	"github.com/syncprint/syncprint/serverd"
 )
@@ -69,4 +70,41 @@ func TestPagesWithContentAreRequestedAheadOfTheOneBeingApplied(t *testing.T) {
 	mu.Lock()
 	require.Equal(t, 6, requested, "six pages, each requested once")
 	mu.Unlock()
+}
+
+// TestAPageIsHashedWhereItWasFetched: checkContents, which the goroutine
+// that fetched a page runs, finds the first content that fails its
+// fingerprint, skips tombstones and entries without content, and leaves a
+// page whose contents do not match its entries one for one to
+// pullSegment, which refuses it whole.
+func TestAPageIsHashedWhereItWasFetched(t *testing.T) {
+	entry := func(id, content string, deleted bool) (protocol.ChangeInfo, []byte) {
+		fp := fingerprint.Of(id, deleted, []byte(content))
+		if deleted {
+			return protocol.ChangeInfo{ID: id, Version: 1, FP: fp[:], Deleted: true}, nil
+		}
+		return protocol.ChangeInfo{ID: id, Version: 1, FP: fp[:]}, []byte(content)
+	}
+	page := func(bad int) *protocol.ChangesResponse {
+		resp := &protocol.ChangesResponse{}
+		for i := range 5 {
+			ch, content := entry(fmt.Sprintf("item-%d", i), fmt.Sprintf("content %d", i), i == 1)
+			if i == bad {
+				content = []byte("not what the fingerprint says")
+			}
+			resp.Changes, resp.Contents = append(resp.Changes, ch), append(resp.Contents, content)
+		}
+		return resp
+	}
+	for _, bad := range []int{-1, 0, 3, 4} {
+		r := pageResult{resp: page(bad)}
+		r.checkContents()
+		require.True(t, r.checked)
+		require.Equal(t, bad, r.mismatch, "bad %d", bad)
+	}
+	r := pageResult{resp: page(3)}
+	r.resp.Contents = r.resp.Contents[:4]
+	r.checkContents()
+	require.True(t, r.checked)
+	require.Equal(t, -1, r.mismatch, "a page refused whole is not hashed")
 }
