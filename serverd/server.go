@@ -94,6 +94,7 @@ type Server struct {
 	closing   bool
 	listeners []net.Listener
 	inflight  sync.WaitGroup // requests inside the handler
+	warming   sync.WaitGroup // coding.Warm, started by Open
 
 	shutdownOnce sync.Once
 	shutdownDone chan struct{} // closed when Shutdown finished
@@ -158,6 +159,13 @@ func newServer(cfg Config, st storage.Store) (*Server, error) {
 		}
 		s.codings = coding.Supported
 		s.features = append(s.features, coding.Supported...)
+		// The first bodies a new process encodes and decodes would pay
+		// for the codec's memory; pay it now, beside the store's opening.
+		s.warming.Add(1)
+		go func() {
+			defer s.warming.Done()
+			coding.Warm(s.encoder, s.decoder)
+		}()
 	}
 	err := st.Update(context.Background(), func(tx storage.Tx) error {
 		epoch, err := tx.Meta(metaEpoch)
@@ -335,7 +343,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			_ = ln.Close() // Serve may not have handed it to fasthttp yet; already closed otherwise
 		}
 		done := make(chan struct{})
-		go func() { s.inflight.Wait(); close(done) }()
+		go func() { s.inflight.Wait(); s.warming.Wait(); close(done) }()
 		select {
 		case <-done:
 			if err := s.store.Close(); err != nil {
