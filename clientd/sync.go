@@ -1185,6 +1185,9 @@ func (s *session) pullSegment(p *puller, cur *string, pulled *int) (seg []cand, 
 			}
 			remote, seg = make(map[string]int, n), make([]cand, 0, n) // ID -> index in seg
 		}
+		if !r.checked {
+			r.checkContents() // hashed here when no fetch did
+		}
 		ents := make([]changelog.Entry, len(resp.Changes)) // one allocation per page
 		for i, ch := range resp.Changes {
 			e, err := changelog.FromWire(ch)
@@ -1201,7 +1204,7 @@ func (s *session) pullSegment(p *puller, cur *string, pulled *int) (seg []cand, 
 				if content == nil {
 					return nil, nil, false, fmt.Errorf("%w: pull changes: no content for %q version %d", ErrProtocol, e.ID, e.Seq)
 				}
-				if r.checked && i == r.mismatch || !r.checked && fingerprint.Of(e.ID, false, content) != e.Fingerprint {
+				if i == r.mismatch {
 					// SP-6.1-8, as SP-6.5-1 for an exchange: store nothing
 					// of a page with content that fails its fingerprint.
 					return nil, nil, false, fmt.Errorf("%w: %s/%q version %d: content that came with the change info", ErrFingerprint, name, e.ID, e.Seq)
