@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/syncprint/syncprint/internal/hugeheap"
 )
 
 func TestOnlyCommandsThatMoveDataAdviseTheHeap(t *testing.T) {
@@ -43,12 +45,7 @@ func TestOnlyCommandsThatMoveDataAdviseTheHeap(t *testing.T) {
 // level logs whether its heap was advised huge pages, and why not; with
 // SYNCPRINT_HUGE_HEAP=off it keeps ordinary pages and says so.
 func TestServeSaysWhatItDidWithItsHeap(t *testing.T) {
-	mode := ""
-	if b, err := os.ReadFile("/sys/kernel/mm/transparent_hugepage/enabled"); err == nil {
-		if _, after, ok := strings.Cut(string(b), "["); ok {
-			mode, _, _ = strings.Cut(after, "]")
-		}
-	}
+	mode := hugeheap.Mode()
 	heapLine := func(env ...string) string {
 		cmd := exec.Command(binPath, "serve", "--addr", "127.0.0.1:0", "--data", filepath.Join(t.TempDir(), "data"), "--log-level", "debug")
 		cmd.Env = append(os.Environ(), env...)

@@ -212,15 +212,6 @@ func (d *Decoder) Decode(coding string, body []byte) ([]byte, error) {
 // Close releases the decoder's resources.
 func (d *Decoder) Close() { d.zstd.Close() }
 
-// zstdDeclared returns the content sizes that the zstd frames of body
-// declare, added up, walking the frame and block headers (RFC 8878,
-// section 3.1.1) without decoding anything. It stops at what it cannot
-// parse, which the decoder then refuses.
-func zstdDeclared(body []byte) uint64 {
-	declared, _ := zstdSizes(body)
-	return declared
-}
-
 // streamedRatio is how many times its encoded size Decode expects a
 // streamed zstd body (one that declares no content size) to decode to:
 // record-like text of a few hundred bytes an item compresses about three
@@ -231,12 +222,13 @@ const streamedRatio = 4
 // section 3.1.1.2.4: Block_Maximum_Size).
 const zstdBlockMax = 128 << 10
 
-// zstdSizes walks the frame and block headers of body as zstdDeclared
-// says, and returns the declared content sizes added up and a bound of the
-// decoded size: a frame's declared size, or for a frame that declares none
+// zstdSizes walks the frame and block headers of body (RFC 8878, section
+// 3.1.1) without decoding anything, and returns the content sizes that its
+// frames declare, added up, and a bound of the decoded size: a frame's declared size, or for a frame that declares none
 // (a streamed body) the sizes of its raw and RLE blocks plus
-// Block_Maximum_Size for each compressed block. The bound covers only what
-// the walk could parse.
+// Block_Maximum_Size for each compressed block. It stops at what it cannot
+// parse, which the decoder then refuses; the bound covers only what it
+// parsed.
 func zstdSizes(body []byte) (declared, bound uint64) {
 	for len(body) > 0 {
 		var h zstd.Header

@@ -22,12 +22,11 @@ const modeFile = "/sys/kernel/mm/transparent_hugepage/enabled"
 // is returned only when the advice itself failed; the process works as
 // before either way.
 func Advise(reserve int) (Result, error) {
-	b, err := os.ReadFile(modeFile)
-	if err != nil {
-		return Result{Skipped: "the kernel has no transparent huge pages"}, nil
-	}
-	res := Result{Mode: parseMode(b)}
+	res := Result{Mode: Mode()}
 	switch {
+	case res.Mode == "":
+		res.Skipped = "the kernel has no transparent huge pages"
+		return res, nil
 	case res.Mode == "always":
 		res.Skipped = "the kernel backs all memory with huge pages already (mode always)"
 		return res, nil
@@ -42,8 +41,7 @@ func Advise(reserve int) (Result, error) {
 		return res, nil
 	}
 	// The runtime maps the reserve now; it is never written, so none of it
-	// is resident. Its address and a small object's bound the part of the
-	// arena to advise.
+	// is resident. Its addresses are the part of the arena to advise.
 	reserved := make([]byte, reserve)
 	lo := uintptr(unsafe.Pointer(unsafe.SliceData(reserved)))
 	hi := lo + uintptr(reserve)
@@ -70,6 +68,16 @@ func Advise(reserve int) (Result, error) {
 		res.Skipped = "no heap mapping found"
 	}
 	return res, nil
+}
+
+// Mode returns the kernel's transparent huge page mode: "always",
+// "madvise" or "never"; empty when the kernel has none.
+func Mode() string {
+	b, err := os.ReadFile(modeFile)
+	if err != nil {
+		return ""
+	}
+	return parseMode(b)
 }
 
 // parseMode returns the selected mode of the kernel's mode file: the word

@@ -93,11 +93,7 @@ func runChild(t *testing.T, how string, env ...string) childReport {
 // of the faults of the same process without advice. Under the other modes
 // Advise does nothing and says why; GODEBUG=disablethp=1 turns it off.
 func TestAnAdvisedHeapGrowsIntoHugePagesWithFarFewerFaults(t *testing.T) {
-	b, err := os.ReadFile(modeFile)
-	mode := ""
-	if err == nil {
-		mode = parseMode(b)
-	}
+	mode := Mode()
 	t.Logf("kernel mode %q", mode)
 	plain := runChild(t, "plain")
 	advised := runChild(t, "advise")
