@@ -369,7 +369,7 @@ func runStep(ctx context.Context, argv []string, dir string, job Job, srv *serve
 	// none from an earlier step (the peer's LevelDB never fsyncs; its
 	// pages wait up to 30 s for the kernel's writeback) lands on this
 	// step's fsyncs.
-	syscall.Sync()
+	syncAll()
 	pids := []int{cmd.Process.Pid}
 	var up0, down0, conns0 int64
 	f.PeakReset = resetPeak(cmd.Process.Pid)
