@@ -2,8 +2,10 @@ package boltdb
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"strconv"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -42,4 +44,77 @@ func residentMapped() (int64, bool) {
 		return 0, false
 	}
 	return kb << 10, true
+}
+
+// mappedBranches returns, in file order, the runs of pages of the
+// mapping (n bytes at addr) that are mapped in and hold a B+tree branch
+// page or a meta page, at most max bytes of them. It reads only pages that
+// are mapped in (the present bit of /proc/self/pagemap; mincore would say
+// which are in the page cache), so it faults nothing in. A page starts
+// with bbolt's page header, in the machine's byte order: its ID (uint64),
+// flags (uint16), count (uint16) and overflow (uint32, the pages that
+// follow it as one); a page whose ID is not its own position is the rest
+// of a larger one, or was never written, and is skipped. It returns nil
+// when it cannot tell.
+func mappedBranches(addr uintptr, n int64, pageSize int, max int64) []pageRun {
+	sys := int64(os.Getpagesize())
+	ps := int64(pageSize)
+	if n <= 0 || ps < sys || ps%sys != 0 || int64(addr)%sys != 0 {
+		return nil
+	}
+	present, err := presentPages(addr, n, sys)
+	if err != nil {
+		return nil
+	}
+	data := mapped(addr, n)
+	var runs []pageRun
+	for off := int64(0); off+pageHeader <= n && max > 0; {
+		if !present(off) {
+			off += ps
+			continue
+		}
+		id := binary.NativeEndian.Uint64(data[off:])
+		flags := binary.NativeEndian.Uint16(data[off+8:])
+		end := off + (int64(binary.NativeEndian.Uint32(data[off+12:]))+1)*ps
+		if id != uint64(off/ps) || end > n {
+			off += ps
+			continue
+		}
+		if flags&(branchPageFlag|metaPageFlag) != 0 {
+			if k := len(runs) - 1; k >= 0 && runs[k].end == off {
+				runs[k].end = end
+			} else {
+				runs = append(runs, pageRun{off, end})
+			}
+			max -= end - off
+		}
+		off = end
+	}
+	return runs
+}
+
+// presentPages reads the page-table entries of the n bytes at addr from
+// /proc/self/pagemap (8 bytes a page, bit 63: present) and returns whether
+// the page holding byte off of them is mapped in.
+func presentPages(addr uintptr, n, sys int64) (func(off int64) bool, error) {
+	f, err := os.Open("/proc/self/pagemap")
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	entries := make([]byte, (n+sys-1)/sys*8)
+	if _, err := f.ReadAt(entries, int64(addr)/sys*8); err != nil {
+		return nil, err
+	}
+	return func(off int64) bool {
+		return binary.NativeEndian.Uint64(entries[off/sys*8:])&(1<<63) != 0
+	}, nil
+}
+
+// mapped returns the n bytes of bbolt's mapping at addr as a slice. The
+// mapping is not Go memory (bbolt maps it with mmap and hands out its
+// address as a uintptr), so the collector neither moves nor frees it; it
+// stays valid while the caller's transaction holds bbolt's mmap lock.
+func mapped(addr uintptr, n int64) []byte {
+	return unsafe.Slice((*byte)(*(*unsafe.Pointer)(unsafe.Pointer(&addr))), n)
 }

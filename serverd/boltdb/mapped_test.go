@@ -6,12 +6,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/syncprint/syncprint/serverd/storage"
 )
@@ -58,14 +60,14 @@ func TestReleasingTheMappedPagesKeepsTheDataAndShrinksTheResidentSet(t *testing.
 	require.NoError(t, err)
 	defer s.Close()
 	fillMapped(t, s)
-	_, err = s.releaseMapped()
+	_, err = s.releaseMapped(0)
 	require.NoError(t, err)
 	before := resident(t)
 	readMapped(t, s)
 	read := resident(t)
 	// Reading maps the file in: the measure sees it.
 	require.Greater(t, read-before, int64(mappedValues*mappedValue*3/4), "resident file pages %d -> %d", before, read)
-	n, err := s.releaseMapped()
+	n, err := s.releaseMapped(0)
 	require.NoError(t, err)
 	require.GreaterOrEqual(t, n, int64(mappedValues*mappedValue))
 	after := resident(t)
@@ -162,5 +164,100 @@ func TestAnIdleStoreDoesNotCheckItsMappedPages(t *testing.T) {
 	for s.Stats().Trims == idle {
 		require.True(t, time.Now().Before(deadline), "no trim after a transaction")
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// residency returns which of the store's pages are mapped in (pagemap),
+// and each page's kind as bbolt reads it.
+func residency(t *testing.T, s *Store) (resident []bool, kinds []string) {
+	t.Helper()
+	require.NoError(t, s.db.View(func(tx *bolt.Tx) error {
+		n := tx.Size()
+		ps := int64(s.db.Info().PageSize)
+		present, err := presentPages(s.db.Info().Data, n, int64(os.Getpagesize()))
+		if err != nil {
+			return err
+		}
+		for id := int64(0); id < n/ps; id++ {
+			resident = append(resident, present(id*ps))
+		}
+		// Page reads the pages: after the snapshot, which it cannot change.
+		for id := range resident {
+			info, err := tx.Page(id)
+			if err != nil {
+				return err
+			}
+			if info == nil {
+				kinds = append(kinds, "")
+				continue
+			}
+			kinds = append(kinds, info.Type)
+			for range info.OverflowCount {
+				kinds = append(kinds, "overflow")
+			}
+		}
+		return nil
+	}))
+	return resident, kinds[:len(resident)]
+}
+
+func TestReleasingTheMappedPagesKeepsTheBranchPagesMapped(t *testing.T) {
+	s, err := Open(filepath.Join(t.TempDir(), "syncprint.db"), Options{MappedBudget: -1})
+	require.NoError(t, err)
+	defer s.Close()
+	// 100,000 small values: thousands of leaf pages under dozens of
+	// branch pages.
+	const keys = 100_000
+	key := func(i int) string { return fmt.Sprintf("key-%07d", (i*7919)%keys) }
+	for from := 0; from < keys; from += 10_000 {
+		require.NoError(t, s.Update(context.Background(), func(tx storage.Tx) error {
+			for i := from; i < from+10_000; i++ {
+				if err := tx.PutMeta(key(i), bytes.Repeat([]byte{byte(i)}, 40)); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+	}
+	for i := 0; i < keys; i += 97 {
+		meta(t, s, key(i)) // every leaf read: all resident
+	}
+	_, err = s.releaseMapped(1 << 30)
+	require.NoError(t, err)
+	resident, kinds := residency(t, s)
+	count := map[string]int{}
+	mapped := map[string]int{}
+	for id, kind := range kinds {
+		count[kind]++
+		if resident[id] {
+			mapped[kind]++
+		}
+	}
+	require.Greater(t, count["branch"], 10, "pages by kind: %v", count)
+	require.Greater(t, count["leaf"], 1000, "pages by kind: %v", count)
+	require.Equal(t, count["branch"], mapped["branch"], "branch pages mapped after the release (pages %v, mapped %v)", count, mapped)
+	require.Equal(t, 2, mapped["meta"], "meta pages mapped after the release")
+	require.Zero(t, mapped["leaf"], "leaf pages still mapped (pages %v, mapped %v)", count, mapped)
+	// A freed branch page keeps its header until it is written again:
+	// those that were mapped are kept too, as the file does not say which
+	// pages are free.
+	require.LessOrEqual(t, mapped["free"], 2*count["branch"], "free pages still mapped (pages %v, mapped %v)", count, mapped)
+	t.Logf("pages by kind %v, mapped after the release %v", count, mapped)
+	// What it keeps is bounded: here by 4 pages.
+	for i := 0; i < keys; i += 97 {
+		meta(t, s, key(i))
+	}
+	_, err = s.releaseMapped(4 * int64(s.db.Info().PageSize))
+	require.NoError(t, err)
+	resident, kinds = residency(t, s)
+	kept := 0
+	for id, kind := range kinds {
+		if resident[id] && kind != "meta" { // bbolt reads the meta pages at every transaction
+			kept++
+		}
+	}
+	require.LessOrEqual(t, kept, 4, "pages kept with a bound of 4")
+	for i := 0; i < keys; i += 101 {
+		require.Equal(t, string(bytes.Repeat([]byte{byte(i)}, 40)), meta(t, s, key(i)))
 	}
 }
