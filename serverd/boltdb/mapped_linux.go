@@ -48,7 +48,7 @@ func residentMapped() (int64, bool) {
 
 // mappedBranches returns, in file order, the runs of pages of the
 // mapping (n bytes at addr) that are mapped in and hold a B+tree branch
-// page or a meta page, at most max bytes of them. It reads only pages that
+// page or a meta page, at most limit bytes of them. It reads only pages that
 // are mapped in (the present bit of /proc/self/pagemap; mincore would say
 // which are in the page cache), so it faults nothing in. A page starts
 // with bbolt's page header, in the machine's byte order: its ID (uint64),
@@ -56,7 +56,7 @@ func residentMapped() (int64, bool) {
 // follow it as one); a page whose ID is not its own position is the rest
 // of a larger one, or was never written, and is skipped. It returns nil
 // when it cannot tell.
-func mappedBranches(addr uintptr, n int64, pageSize int, max int64) []pageRun {
+func mappedBranches(addr uintptr, n int64, pageSize int, limit int64) []pageRun {
 	sys := int64(os.Getpagesize())
 	ps := int64(pageSize)
 	if n <= 0 || ps < sys || ps%sys != 0 || int64(addr)%sys != 0 {
@@ -68,7 +68,7 @@ func mappedBranches(addr uintptr, n int64, pageSize int, max int64) []pageRun {
 	}
 	data := mapped(addr, n)
 	var runs []pageRun
-	for off := int64(0); off+pageHeader <= n && max > 0; {
+	for off := int64(0); off+pageHeader <= n && limit > 0; {
 		if !present(off) {
 			off += ps
 			continue
@@ -86,7 +86,7 @@ func mappedBranches(addr uintptr, n int64, pageSize int, max int64) []pageRun {
 			} else {
 				runs = append(runs, pageRun{off, end})
 			}
-			max -= end - off
+			limit -= end - off
 		}
 		off = end
 	}
