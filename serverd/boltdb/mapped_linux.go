@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"os"
+	"slices"
 	"strconv"
 	"unsafe"
 
@@ -62,14 +63,17 @@ func mappedBranches(addr uintptr, n int64, pageSize int, limit int64) []pageRun 
 	if n <= 0 || ps < sys || ps%sys != 0 || int64(addr)%sys != 0 {
 		return nil
 	}
-	present, err := presentPages(addr, n, sys)
+	pm, err := openPagemap(addr, n, sys)
 	if err != nil {
 		return nil
 	}
+	defer pm.close()
 	data := mapped(addr, n)
 	var runs []pageRun
 	for off := int64(0); off+pageHeader <= n && limit > 0; {
-		if !present(off) {
+		if present, err := pm.present(off); err != nil {
+			return runs
+		} else if !present {
 			off += ps
 			continue
 		}
@@ -93,23 +97,45 @@ func mappedBranches(addr uintptr, n int64, pageSize int, limit int64) []pageRun 
 	return runs
 }
 
-// presentPages reads the page-table entries of the n bytes at addr from
-// /proc/self/pagemap (8 bytes a page, bit 63: present) and returns whether
-// the page holding byte off of them is mapped in.
-func presentPages(addr uintptr, n, sys int64) (func(off int64) bool, error) {
+// pagemapWindow is how many page-table entries a pagemap reads at a time
+// (8 bytes each): its memory does not grow with the store file.
+const pagemapWindow = 8 << 10
+
+// pagemap reads the page-table entries of a mapping (n bytes at addr) from
+// /proc/self/pagemap, 8 bytes a page, a window at a time.
+type pagemap struct {
+	f      *os.File
+	addr   uintptr
+	n, sys int64
+	first  int64  // the page of the mapping that buf starts with
+	buf    []byte // the entries of pages first, first+1, ...
+}
+
+func openPagemap(addr uintptr, n, sys int64) (*pagemap, error) {
 	f, err := os.Open("/proc/self/pagemap")
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	entries := make([]byte, (n+sys-1)/sys*8)
-	if _, err := f.ReadAt(entries, int64(addr)/sys*8); err != nil {
-		return nil, err
-	}
-	return func(off int64) bool {
-		return binary.NativeEndian.Uint64(entries[off/sys*8:])&(1<<63) != 0
-	}, nil
+	return &pagemap{f: f, addr: addr, n: n, sys: sys}, nil
 }
+
+// present reports whether the page holding byte off of the mapping is
+// mapped in (bit 63 of its entry).
+func (p *pagemap) present(off int64) (bool, error) {
+	page := off / p.sys
+	if page < p.first || page >= p.first+int64(len(p.buf)/8) {
+		pages := min(pagemapWindow, (p.n+p.sys-1)/p.sys-page)
+		p.buf = slices.Grow(p.buf[:0], int(pages*8))[:pages*8]
+		if _, err := p.f.ReadAt(p.buf, (int64(p.addr)/p.sys+page)*8); err != nil {
+			p.buf = p.buf[:0]
+			return false, err
+		}
+		p.first = page
+	}
+	return binary.NativeEndian.Uint64(p.buf[(page-p.first)*8:])&(1<<63) != 0, nil
+}
+
+func (p *pagemap) close() { _ = p.f.Close() }
 
 // mapped returns the n bytes of bbolt's mapping at addr as a slice. The
 // mapping is not Go memory (bbolt maps it with mmap and hands out its

@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/stretchr/testify/require"
 	bolt "go.etcd.io/bbolt"
@@ -174,12 +176,17 @@ func residency(t *testing.T, s *Store) (resident []bool, kinds []string) {
 	require.NoError(t, s.db.View(func(tx *bolt.Tx) error {
 		n := tx.Size()
 		ps := int64(s.db.Info().PageSize)
-		present, err := presentPages(s.db.Info().Data, n, int64(os.Getpagesize()))
+		pm, err := openPagemap(s.db.Info().Data, n, int64(os.Getpagesize()))
 		if err != nil {
 			return err
 		}
+		defer pm.close()
 		for id := int64(0); id < n/ps; id++ {
-			resident = append(resident, present(id*ps))
+			present, err := pm.present(id * ps)
+			if err != nil {
+				return err
+			}
+			resident = append(resident, present)
 		}
 		// Page reads the pages: after the snapshot, which it cannot change.
 		for id := 0; id < len(resident); id++ {
@@ -261,4 +268,31 @@ func TestReleasingTheMappedPagesKeepsTheBranchPagesMapped(t *testing.T) {
 	for i := 0; i < keys; i += 101 {
 		require.Equal(t, string(bytes.Repeat([]byte{byte(i)}, 40)), meta(t, s, key(i)))
 	}
+}
+
+func TestPagemapReadsWindowByWindow(t *testing.T) {
+	sys := int64(os.Getpagesize())
+	pages := int64(2*pagemapWindow + 3)
+	m, err := syscall.Mmap(-1, 0, int(pages*sys), syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_ANON|syscall.MAP_PRIVATE)
+	require.NoError(t, err)
+	defer syscall.Munmap(m)
+	touched := map[int64]bool{0: true, pagemapWindow - 1: true, pagemapWindow: true, pagemapWindow + 1: true, 2*pagemapWindow + 2: true}
+	for page := range touched {
+		m[page*sys] = 1
+	}
+	pm, err := openPagemap(uintptr(unsafe.Pointer(&m[0])), pages*sys, sys)
+	require.NoError(t, err)
+	defer pm.close()
+	check := func(page int64) {
+		present, err := pm.present(page*sys + sys/2)
+		require.NoError(t, err)
+		require.Equal(t, touched[page], present, "page %d", page)
+	}
+	for page := range pages {
+		check(page)
+	}
+	for page := pages - 1; page >= 0; page -= pagemapWindow / 3 { // backwards: windows read again
+		check(page)
+	}
+	require.LessOrEqual(t, cap(pm.buf), pagemapWindow*8, "a pagemap holds one window")
 }
