@@ -224,11 +224,11 @@ const zstdBlockMax = 128 << 10
 
 // zstdSizes walks the frame and block headers of body (RFC 8878, section
 // 3.1.1) without decoding anything, and returns the content sizes that its
-// frames declare, added up, and a bound of the decoded size: a frame's declared size, or for a frame that declares none
-// (a streamed body) the sizes of its raw and RLE blocks plus
-// Block_Maximum_Size for each compressed block. It stops at what it cannot
-// parse, which the decoder then refuses; the bound covers only what it
-// parsed.
+// frames declare, added up, and a bound of the decoded size: a frame's
+// declared size, or for a frame that declares none (a streamed body) the
+// sizes of its raw and RLE blocks plus Block_Maximum_Size for each
+// compressed block. It stops at what it cannot parse, which the decoder
+// then refuses; the bound covers only what it parsed.
 func zstdSizes(body []byte) (declared, bound uint64) {
 	for len(body) > 0 {
 		var h zstd.Header

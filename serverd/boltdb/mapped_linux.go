@@ -55,8 +55,9 @@ func residentMapped() (int64, bool) {
 // with bbolt's page header, in the machine's byte order: its ID (uint64),
 // flags (uint16), count (uint16) and overflow (uint32, the pages that
 // follow it as one); a page whose ID is not its own position is the rest
-// of a larger one, or was never written, and is skipped. It returns nil
-// when it cannot tell.
+// of a larger one, or was never written, and is skipped. When it cannot
+// read the page map it returns the runs found so far (none at first), and
+// the caller releases the rest.
 func mappedBranches(addr uintptr, n int64, pageSize int, limit int64) []pageRun {
 	sys := int64(os.Getpagesize())
 	ps := int64(pageSize)
