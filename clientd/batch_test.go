@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/syncprint/syncprint/clientd"
 	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/protocol"
 	"github.com/syncprint/syncprint/serverd"
@@ -58,7 +59,7 @@ func (r *exchangeLog) before(req *http.Request) {
 }
 
 // The reference client bounds the downloads of one exchange below max_ids
-// (SP-6.6-2): at most 1,000 IDs, and at most 1 MiB of content by the sizes
+// (SP-6.6-2): at most DownloadBatchItems IDs, and at most 1 MiB of content by the sizes
 // the change info announces, so that the response it holds stays small.
 func TestDownloadsGoInExchangesOfBoundedSize(t *testing.T) {
 	// max_ids 5000, max_batch_bytes 16 MiB; items up to 2 MiB
@@ -66,7 +67,7 @@ func TestDownloadsGoInExchangesOfBoundedSize(t *testing.T) {
 	laptop := srv.client(t, "alice", "laptop")
 	mustSync(t, laptop) // learns the server's limits
 	items := map[string][]byte{}
-	for i := range 2500 {
+	for i := range 2*clientd.DownloadBatchItems + 500 {
 		items[fmt.Sprintf("small-%04d", i)] = []byte(fmt.Sprintf("note %d", i))
 	}
 	for i := range 5 {
@@ -88,7 +89,7 @@ func TestDownloadsGoInExchangesOfBoundedSize(t *testing.T) {
 	got := map[string]int{}
 	for _, x := range rec.reqs {
 		require.Empty(t, x.Uploads)
-		require.LessOrEqual(t, len(x.Downloads), 1000, "IDs in one exchange")
+		require.LessOrEqual(t, len(x.Downloads), clientd.DownloadBatchItems, "IDs in one exchange")
 		var big int
 		for _, id := range x.Downloads {
 			got[id]++
@@ -105,7 +106,7 @@ func TestDownloadsGoInExchangesOfBoundedSize(t *testing.T) {
 	for id, n := range got {
 		require.Equal(t, 1, n, "%s asked for once", id)
 	}
-	// 2,500 small IDs need three exchanges; five items of 400 KiB three more (two, two, one,
+	// The small IDs need three exchanges; five items of 400 KiB three more (two, two, one,
 	// some sharing with the small ones); the huge one its own.
 	require.GreaterOrEqual(t, len(rec.reqs), 4)
 }

@@ -65,7 +65,7 @@ func TestAClientWithNothingLocalTakesTheContentWithTheChangeInfo(t *testing.T) {
 	srv := startServer(t, serverd.Config{})
 	laptop := srv.client(t, "alice", "laptop")
 	items := map[string][]byte{}
-	for i := range 2500 {
+	for i := range 2*clientd.DownloadBatchItems + 500 {
 		items[fmt.Sprintf("n%04d", i)] = []byte(fmt.Sprintf("note %d", i))
 	}
 	items["empty"] = []byte{}
@@ -81,10 +81,10 @@ func TestAClientWithNothingLocalTakesTheContentWithTheChangeInfo(t *testing.T) {
 	require.Equal(t, len(items)+1, rep.Downloaded, "the items and the tombstone")
 	reqs, paths := log.take()
 	require.Zero(t, count(paths, protocol.PathExchange), "no exchange: the contents came with the change info")
-	require.Len(t, reqs, 3, "2502 entries in pages of 1000")
+	require.Len(t, reqs, 3, "%d entries in pages of %d", len(items)+1, clientd.DownloadBatchItems)
 	for _, r := range reqs {
 		require.True(t, r.Content, "every page asks for content")
-		require.Equal(t, 1000, r.Limit, "pages of content are as large as a download exchange")
+		require.Equal(t, clientd.DownloadBatchItems, r.Limit, "pages of content are as large as a download exchange")
 	}
 	for id, want := range items {
 		got, err := phone.Get("notes", id)

@@ -26,7 +26,7 @@ const (
 // Info.Limits. Clients read the announced values, never these constants.
 const (
 	DefaultMaxItemBytes   = 1 << 20  // one item's content
-	DefaultMaxBatchItems  = 1000     // uploads in one exchange
+	DefaultMaxBatchItems  = 5000     // uploads in one exchange
 	DefaultMaxBatchBytes  = 16 << 20 // content bytes in one exchange, either way
 	DefaultMaxIDs         = 5000     // download IDs in one exchange
 	DefaultMaxPage        = 5000     // entries in one change-info page

@@ -78,8 +78,11 @@ func TestBenchMeasuresSyncprintOnLoopback(t *testing.T) {
 	require.Len(t, rep.Results, 7, "pull, push, bidirectional, incremental, incremental-warm, many, many-raw")
 	require.Positive(t, rep.Machine.Cores, "machine described")
 	require.NotEmpty(t, rep.Machine.Go)
-	require.NotNil(t, rep.Floor)
-	require.Greater(t, rep.Floor.Millis.Median, 0.0)
+	require.Len(t, rep.Floors, 2, "pull and push")
+	for _, f := range rep.Floors {
+		require.Greater(t, f.Millis.Median, 0.0, f.Workload)
+		require.Equal(t, items, f.Items, f.Workload)
+	}
 	perItem := int64(size + len("item-0000000") + 32)
 	atLeast := func(minBytes int64) int64 { return minBytes / perItem * size * 7 / 10 }
 	for _, r := range rep.Results {

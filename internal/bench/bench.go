@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/syncprint/syncprint/clientd"
+	"github.com/syncprint/syncprint/protocol"
 )
 
 // benchUser is the user of every workload but many (whose clients are
@@ -54,14 +57,22 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 			f()
 		}
 	}()
-	if !cfg.SkipFloor && slices.Contains(cfg.Systems, Syncprint) && (cfg.has(WorkPull) || cfg.has(WorkPush)) {
-		h.logf("floor: %d items in batches, one durable commit each", cfg.Items)
-		f, err := measureFloor(cfg.WorkDir, cfg.Items, cfg.contentSpec())
+	// The floors, in batches as large as the workload's: the pages of a
+	// pull, the exchanges of a push (see Floor).
+	for _, w := range []struct {
+		name  string
+		batch int
+	}{{WorkPull, clientd.DownloadBatchItems}, {WorkPush, protocol.DefaultMaxBatchItems}} {
+		if cfg.SkipFloor || !slices.Contains(cfg.Systems, Syncprint) || !cfg.has(w.name) {
+			continue
+		}
+		h.logf("floor of %s: %d items in batches of %d, one durable commit each", w.name, cfg.Items, w.batch)
+		f, err := measureFloor(cfg.WorkDir, w.name, cfg.Items, w.batch, cfg.contentSpec())
 		if err != nil {
 			return nil, err
 		}
-		h.rep.Floor = f
-		h.logf("floor: %.1f ms (min %.1f, max %.1f)", f.Millis.Median, f.Millis.Min, f.Millis.Max)
+		h.rep.Floors = append(h.rep.Floors, f)
+		h.logf("floor of %s: %.1f ms (min %.1f, max %.1f)", w.name, f.Millis.Median, f.Millis.Min, f.Millis.Max)
 	}
 	for _, w := range AllWorkloads {
 		if !cfg.has(w) {

@@ -395,7 +395,8 @@ func TestRunnerVerificationCatchesMissingWrongAndLostItems(t *testing.T) {
 
 func TestReportJudgesTheTargetsAndRendersTableAndSVG(t *testing.T) {
 	rep := &Report{Machine: Machine{CPU: "test cpu", Cores: 2, Go: "go"}, Settings: Settings{Size: 200, Content: ContentText, ManyClients: 200}}
-	rep.Floor = &Floor{Items: 10_000, Millis: Stat{Median: 80, Min: 70, Max: 90}}
+	rep.Floors = []*Floor{{Workload: WorkPull, Items: 10_000, Millis: Stat{Median: 80, Min: 70, Max: 90}},
+		{Workload: WorkPush, Items: 10_000, Millis: Stat{Median: 60, Min: 50, Max: 70}}}
 	add := func(w, variant, sys string, ms float64, up, down, minUp, minDown int64, size int) *Result {
 		r := &Result{Workload: w, Variant: variant, System: sys, Size: size, Moved: size, Runs: 3, Millis: Stat{Median: ms, Min: ms, Max: ms},
 			BytesUp: up, BytesDown: down, MinBytesUp: minUp, MinBytesDown: minDown, Verified: true, ServerPeak: 50e6, ClientPeak: 40e6}

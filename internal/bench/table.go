@@ -100,9 +100,12 @@ func (r *Report) WriteTable(w io.Writer) {
 		tw.Flush()
 	}
 
-	if r.Floor != nil {
-		fmt.Fprintf(w, "\nfloor (%d items, %d commits: %s): %.1f ms [%.1f-%.1f]\n", r.Floor.Items, r.Floor.Commits, r.Floor.Note,
-			r.Floor.Millis.Median, r.Floor.Millis.Min, r.Floor.Millis.Max)
+	for _, f := range r.Floors {
+		fmt.Fprintf(w, "\nfloor of %s (%d items, %d commits of %d: %s): %.1f ms [%.1f-%.1f]", f.Workload, f.Items, f.Commits, f.Batch, f.Note,
+			f.Millis.Median, f.Millis.Min, f.Millis.Max)
+	}
+	if len(r.Floors) > 0 {
+		fmt.Fprintln(w)
 	}
 	if len(r.Scale) > 0 {
 		fmt.Fprintln(w, "\nbuilding the incremental collections (untimed setup, one run each)")
