@@ -3,6 +3,7 @@ package serverd
 import (
 	"fmt"
 	"log/slog"
+	"math"
 	"time"
 
 	"github.com/syncprint/syncprint/protocol"
@@ -108,6 +109,10 @@ func (cfg Config) validate() (Config, error) {
 	} {
 		if *f.v < 0 {
 			return bad("Limits.%s is negative", f.name)
+		}
+		if *f.v > math.MaxInt32 {
+			// SP-2-9: every limit is announced as at most 2^31-1.
+			return bad("Limits.%s is %d, over the protocol's bound of %d", f.name, *f.v, math.MaxInt32)
 		}
 		if *f.v == 0 {
 			*f.v = f.def

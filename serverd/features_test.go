@@ -238,6 +238,7 @@ func TestOpenRejectsInvalidConfig(t *testing.T) {
 		"unknown rule":          {DataDir: "x", Rules: map[string]protocol.Rule{"notes": "x"}},
 		"bad collection name":   {DataDir: "x", Rules: map[string]protocol.Rule{"No!": protocol.Manual}},
 		"negative limit":        {DataDir: "x", Limits: protocol.Limits{MaxPage: -1}},
+		"limit over 2^31-1":     {DataDir: "x", Limits: protocol.Limits{MaxBatchItems: 1 << 31}},
 		"negative rate limit":   {DataDir: "x", RateLimit: -1},
 		"negative maximum skew": {DataDir: "x", MaxSkew: -time.Second},
 	} {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -20,6 +21,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/syncprint/syncprint/protocol"
 )
 
 // These tests run the real binary the way a person does: `syncprint serve`
@@ -376,6 +379,79 @@ func TestClientErrorsAreClearAndChangeNothing(t *testing.T) {
 	r = runCLI(t, "", nil, "serve", "--default-policy", "newest-wins")
 	require.Equal(t, 2, r.code)
 	require.Contains(t, r.stderr, "unknown precedence rule")
+}
+
+func TestServeAnnouncesTheLimitsItIsGivenAndRefusesBadOnes(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ arg, want string }{
+		{"max_batch_items=0", "max_batch_items must be a whole number from 1 to 2147483647, got \"0\""},
+		{"max_batch_items=2147483648", "max_batch_items must be a whole number from 1 to 2147483647"},
+		{"max_page=many", "max_page must be a whole number"},
+		{"max_batch_item=5", "unknown limit \"max_batch_item\" (limits: max_item_bytes, max_batch_items,"},
+		{"max_id_bytes=64", "max_id_bytes is fixed at 256 by the protocol"},
+		{"max_ids", "want NAME=VALUE"},
+	} {
+		r := runCLI(t, "", nil, "serve", "--data", filepath.Join(dir, "bad"), "--limit", tc.arg)
+		require.Equal(t, 2, r.code, "%s: %s", tc.arg, r.stderr)
+		require.Contains(t, r.stderr, tc.want, tc.arg)
+	}
+	r := runCLI(t, "", nil, "serve", "--data", filepath.Join(dir, "bad"), "--limit", "max_ids=10", "--limit", "max_ids=20")
+	require.Equal(t, 2, r.code, r.stderr)
+	require.Contains(t, r.stderr, "limit max_ids given twice")
+	_, err := os.Stat(filepath.Join(dir, "bad"))
+	require.ErrorIs(t, err, os.ErrNotExist, "a refused flag creates nothing")
+
+	data := filepath.Join(dir, "data")
+	srv := startServe(t, data, "--limit", "max_batch_items=3", "--limit", "max_page=4")
+	require.Contains(t, srv.stdout.String(), "limits: max_batch_items=3, max_page=4 (the others at their defaults)")
+	tok := tokenFor(t, data, "erin", "laptop")
+	req, err := http.NewRequest(http.MethodGet, srv.url+protocol.PathInfo, nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+	var info protocol.Info
+	require.NoError(t, protocol.Unmarshal(body, &info))
+	want := protocol.DefaultLimits()
+	want.MaxBatchItems, want.MaxPage = 3, 4
+	require.Equal(t, want, info.Limits, "the two limits given, the defaults for the rest")
+	// The server holds to what it announces: four uploads are one too many.
+	four := protocol.ExchangeRequest{Collection: "notes", BatchID: "limit-test-batch-0001"}
+	for i := range 4 {
+		four.Uploads = append(four.Uploads, protocol.Upload{ID: fmt.Sprintf("x%d", i), FP: make([]byte, 32), HLC: 1})
+	}
+	out, err := protocol.Marshal(&four)
+	require.NoError(t, err)
+	req, err = http.NewRequest(http.MethodPost, srv.url+protocol.PathExchange, bytes.NewReader(out))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	req.Header.Set("Content-Type", protocol.ContentType)
+	req.Header.Set(protocol.HeaderVersion, "1")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	body, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.NoError(t, err)
+	var refusal protocol.Error
+	require.NoError(t, protocol.Unmarshal(body, &refusal), "%s", body)
+	require.Equal(t, protocol.CodeTooManyItems, refusal.Code, refusal.Message)
+
+	// Ten items go up in exchanges of at most three and come down in
+	// pages of at most four.
+	a := newDevice(t, dir, "laptop", srv.url, tok)
+	for i := range 10 {
+		a.ok("put", "notes", fmt.Sprintf("n%02d", i), fmt.Sprintf("note %d", i))
+	}
+	a.ok("sync")
+	b := newDevice(t, dir, "phone", srv.url, tokenFor(t, data, "erin", "phone"))
+	b.ok("sync")
+	for i := range 10 {
+		require.Equal(t, fmt.Sprintf("note %d", i), b.get("notes", fmt.Sprintf("n%02d", i)))
+	}
 }
 
 func TestServeTakesAMappedBudgetAndRefusesABadOne(t *testing.T) {

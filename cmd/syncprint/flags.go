@@ -5,7 +5,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/syncprint/syncprint/protocol"
@@ -62,6 +64,70 @@ func (p policyFlag) Set(v string) error {
 		return fmt.Errorf("collection %q given twice", coll)
 	}
 	p[coll] = r
+	return nil
+}
+
+// limitFlag collects repeated --limit NAME=VALUE values: the limits the
+// server announces (SP-2-9), by their names on the wire.
+type limitFlag struct{ l *protocol.Limits }
+
+// limitNames lists the limits --limit sets, in the order of the spec's
+// table; max_id_bytes is fixed by the protocol (SP-2-8).
+var limitNames = []string{"max_item_bytes", "max_batch_items", "max_batch_bytes", "max_ids", "max_page", "max_body_bytes", "watch_max_ms"}
+
+func (f limitFlag) field(name string) *int {
+	if f.l == nil {
+		return nil
+	}
+	switch name {
+	case "max_item_bytes":
+		return &f.l.MaxItemBytes
+	case "max_batch_items":
+		return &f.l.MaxBatchItems
+	case "max_batch_bytes":
+		return &f.l.MaxBatchBytes
+	case "max_ids":
+		return &f.l.MaxIDs
+	case "max_page":
+		return &f.l.MaxPage
+	case "max_body_bytes":
+		return &f.l.MaxBodyBytes
+	case "watch_max_ms":
+		return &f.l.WatchMaxMillis
+	}
+	return nil
+}
+
+func (f limitFlag) String() string {
+	var parts []string
+	for _, name := range limitNames {
+		if p := f.field(name); p != nil && *p != 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", name, *p))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+func (f limitFlag) Set(v string) error {
+	name, value, ok := strings.Cut(v, "=")
+	if !ok {
+		return fmt.Errorf("want NAME=VALUE, got %q", v)
+	}
+	if name == "max_id_bytes" {
+		return fmt.Errorf("max_id_bytes is fixed at %d by the protocol", protocol.MaxIDBytes)
+	}
+	p := f.field(name)
+	if p == nil {
+		return fmt.Errorf("unknown limit %q (limits: %s)", name, strings.Join(limitNames, ", "))
+	}
+	n, err := strconv.ParseInt(value, 10, 64)
+	if err != nil || n < 1 || n > math.MaxInt32 {
+		return fmt.Errorf("%s must be a whole number from 1 to %d, got %q", name, math.MaxInt32, value)
+	}
+	if *p != 0 {
+		return fmt.Errorf("limit %s given twice", name)
+	}
+	*p = int(n)
 	return nil
 }
 

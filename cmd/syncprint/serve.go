@@ -30,7 +30,7 @@ const (
 	firstDevice = "device1"
 )
 
-const serveUsage = "syncprint serve [--addr 127.0.0.1:7070] [--data DIR] [--policy COLLECTION=RULE]... [--default-policy RULE]"
+const serveUsage = "syncprint serve [--addr 127.0.0.1:7070] [--data DIR] [--policy COLLECTION=RULE]... [--default-policy RULE] [--limit NAME=VALUE]..."
 
 func cmdServe(e env, args []string) error {
 	fs := newFlags("serve", serveUsage, e.stderr)
@@ -40,6 +40,9 @@ func cmdServe(e env, args []string) error {
 	fs.Var(policies, "policy", "precedence rule of one collection, COLLECTION=RULE (repeatable)")
 	defRule := protocol.ServerWins
 	fs.Var(ruleFlag{&defRule}, "default-policy", "precedence rule of every other collection (server-wins, client-wins, latest-wins, manual)")
+	var limits protocol.Limits
+	fs.Var(limitFlag{&limits}, "limit", "a limit the server announces, NAME=VALUE (repeatable): "+strings.Join(limitNames, ", ")+
+		" (the spec's section 2; unset ones keep the defaults)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	rate := fs.Float64("rate-limit", 0, "requests per second allowed per token (0: no limit)")
@@ -82,6 +85,7 @@ func cmdServe(e env, args []string) error {
 		DefaultRule:  defRule,
 		Rules:        policies,
 		RateLimit:    *rate,
+		Limits:       limits,
 		MappedBudget: *mapped << 20,
 		Logger:       logger,
 		Version:      version,
@@ -131,6 +135,9 @@ func cmdServe(e env, args []string) error {
 
 	fmt.Fprintf(e.stdout, "syncprint %s listening on %s (data %s, epoch %s)\n", version, url, *data, srv.Epoch())
 	fmt.Fprintf(e.stdout, "rules: default %s%s\n", defRule, describePolicies(policies))
+	if set := (limitFlag{&limits}).String(); set != "" {
+		fmt.Fprintf(e.stdout, "limits: %s (the others at their defaults)\n", strings.ReplaceAll(set, ",", ", "))
+	}
 	if from := srv.RestoredFrom(); from != "" {
 		fmt.Fprintf(e.stdout, "data set restored from a backup of epoch %s: new epoch %s; clients pull every collection again\n", from, srv.Epoch())
 	}
