@@ -113,7 +113,7 @@ func Open(cfg Config) (*Server, error) {
 	if l := cfg.Limits; l.MaxItemBytes > l.MaxBatchBytes || l.MaxItemBytes >= l.MaxBodyBytes {
 		// Allowed (SP-3-13: such an item stays pending on its device and
 		// is reported), but an item the limits admit could never be sent.
-		cfg.Logger.Warn("limits: an item of max_item_bytes does not fit in one exchange; larger items than fit will stay on their devices",
+		cfg.Logger.Warn("limits: an item of max_item_bytes does not fit in one exchange; items too large for an exchange stay pending on their devices",
 			"max_item_bytes", l.MaxItemBytes, "max_batch_bytes", l.MaxBatchBytes, "max_body_bytes", l.MaxBodyBytes)
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
