@@ -115,14 +115,38 @@ func unmarshal(b []byte, v any, owned bool) error {
 	if n != len(b) {
 		return Errorf(CodeMalformed, "%d bytes after the message", len(b)-n)
 	}
-	if fastUnmarshal(b, v, owned) {
+	if !fastUnmarshal(b, v, owned) {
+		if err := checkShape(b, 0, reflect.TypeOf(v), typeName(v)); err != nil {
+			return Errorf(CodeMalformed, "%v", err)
+		}
+		if err := unmarshalReflect(b, v); err != nil {
+			return err
+		}
+	}
+	if m, ok := v.(emptyArrays); ok {
+		m.nilEmptyArrays()
+	}
+	return nil
+}
+
+// emptyArrays is a message with optional arrays (omitempty): an empty
+// array on the wire and an absent key are the same message, whose
+// canonical form omits the key (SP-4.1-2), so both decode as nil. The
+// decoders themselves make an empty array an empty slice.
+type emptyArrays interface{ nilEmptyArrays() }
+
+// nilEmpty returns s, or nil when s is empty.
+func nilEmpty[S ~[]E, E any](s S) S {
+	if len(s) == 0 {
 		return nil
 	}
-	if err := checkShape(b, 0, reflect.TypeOf(v), typeName(v)); err != nil {
-		return Errorf(CodeMalformed, "%v", err)
-	}
-	return unmarshalReflect(b, v)
+	return s
 }
+
+func (e *Error) nilEmptyArrays()           { e.IDs = nilEmpty(e.IDs) }
+func (r *ChangesResponse) nilEmptyArrays() { r.Contents = nilEmpty(r.Contents) }
+func (i *Info) nilEmptyArrays()            { i.Collections = nilEmpty(i.Collections) }
+func (i *InfoShort) nilEmptyArrays()       { i.Collections = nilEmpty(i.Collections) }
 
 // unmarshalReflect is the reflective decoder, the reference for
 // fastUnmarshal; b has passed scan.

@@ -42,3 +42,27 @@ func TestMapKeysThatAreNotStrAreMalformed(t *testing.T) {
 	var rr protocol.ResolveRequest
 	require.Equal(t, protocol.CodeMalformed, protocol.CodeOf(protocol.Unmarshal(put, &rr)))
 }
+
+// FuzzUnmarshalError found that an optional array sent empty (Error.ids =
+// 90) decoded as an empty slice, which encodes without the key (its
+// canonical form, SP-4.1-2) and decodes again as nil: decode(encode(m)) !=
+// m. An empty optional array and an absent key are one message, so every
+// optional array decodes empty as nil.
+func TestAnEmptyOptionalArrayDecodesAsAnAbsentOne(t *testing.T) {
+	msg := func(key string) []byte { return append(append([]byte{0x81, 0xa0 | byte(len(key))}, key...), 0x90) }
+	var e protocol.Error
+	require.NoError(t, protocol.Unmarshal(msg("ids"), &e))
+	require.Nil(t, e.IDs)
+	var cr protocol.ChangesResponse
+	require.NoError(t, protocol.Unmarshal(msg("contents"), &cr))
+	require.Nil(t, cr.Contents)
+	var info protocol.Info
+	require.NoError(t, protocol.Unmarshal(msg("collections"), &info))
+	require.Nil(t, info.Collections)
+	var short protocol.InfoShort
+	require.NoError(t, protocol.UnmarshalOwned(msg("collections"), &short))
+	require.Nil(t, short.Collections)
+	// Not empty: kept.
+	require.NoError(t, protocol.Unmarshal([]byte{0x81, 0xa3, 'i', 'd', 's', 0x91, 0xa1, 'x'}, &e))
+	require.Equal(t, []string{"x"}, e.IDs)
+}
