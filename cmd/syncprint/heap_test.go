@@ -41,6 +41,28 @@ func TestOnlyCommandsThatMoveDataAdviseTheHeap(t *testing.T) {
 	}
 }
 
+func TestOnlyCommandsThatMoveDataFloorTheirHeapTarget(t *testing.T) {
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	require.True(t, floorGC(env(), []string{"serve"}))
+	require.True(t, floorGC(env(), []string{"client", "sync"}))
+	require.True(t, floorGC(env(), []string{"bench-client"}))
+	require.False(t, floorGC(env(), []string{"client", "status"}))
+	require.False(t, floorGC(env(), []string{"bench"}))
+	require.False(t, floorGC(env("GOGC", "100"), []string{"serve"}), "a GOGC the user set")
+	for _, v := range []string{"off", "0", "false"} {
+		require.False(t, floorGC(env("SYNCPRINT_GC_FLOOR", v), []string{"client", "sync"}), v)
+	}
+}
+
 // TestServeSaysWhatItDidWithItsHeap: a real `syncprint serve` at debug
 // level logs whether its heap was advised huge pages, and why not; with
 // SYNCPRINT_HUGE_HEAP=off it keeps ordinary pages and says so.

@@ -25,6 +25,7 @@ import (
 	"os"
 	"slices"
 
+	"github.com/syncprint/syncprint/internal/gcfloor"
 	"github.com/syncprint/syncprint/internal/hugeheap"
 )
 
@@ -88,7 +89,25 @@ type env struct {
 func main() {
 	e := env{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
 	heap = adviseHeap(os.Getenv, os.Args[1:])
+	if floorGC(os.Getenv, os.Args[1:]) {
+		gcfloor.Start(gcfloor.DefaultFloor)
+	}
 	os.Exit(run(e, os.Args[1:]))
+}
+
+// floorGC says whether the command line gets a floor under its heap
+// target (internal/gcfloor): the commands that move data, as for huge
+// pages, unless the user set GOGC or SYNCPRINT_GC_FLOOR=off. A new
+// process with a small live heap otherwise collects every few MB of a sync
+// session's garbage.
+func floorGC(getenv func(string) string, args []string) bool {
+	if getenv("GOGC") != "" {
+		return false
+	}
+	if v := getenv("SYNCPRINT_GC_FLOOR"); v == "off" || v == "0" || v == "false" {
+		return false
+	}
+	return movesData(args)
 }
 
 // heapAdvice is what main's advice on the heap did.
