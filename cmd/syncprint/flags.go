@@ -71,38 +71,46 @@ func (p policyFlag) Set(v string) error {
 // server announces (SP-2-9), by their names on the wire.
 type limitFlag struct{ l *protocol.Limits }
 
-// limitNames lists the limits --limit sets, in the order of the spec's
-// table; max_id_bytes is fixed by the protocol (SP-2-8).
-var limitNames = []string{"max_item_bytes", "max_batch_items", "max_batch_bytes", "max_ids", "max_page", "max_body_bytes", "watch_max_ms"}
+// limitFields are the limits --limit sets, by their names on the wire, in
+// the order of the spec's table; max_id_bytes is fixed by the protocol
+// (SP-2-8).
+var limitFields = []struct {
+	name  string
+	field func(*protocol.Limits) *int
+}{
+	{"max_item_bytes", func(l *protocol.Limits) *int { return &l.MaxItemBytes }},
+	{"max_batch_items", func(l *protocol.Limits) *int { return &l.MaxBatchItems }},
+	{"max_batch_bytes", func(l *protocol.Limits) *int { return &l.MaxBatchBytes }},
+	{"max_ids", func(l *protocol.Limits) *int { return &l.MaxIDs }},
+	{"max_page", func(l *protocol.Limits) *int { return &l.MaxPage }},
+	{"max_body_bytes", func(l *protocol.Limits) *int { return &l.MaxBodyBytes }},
+	{"watch_max_ms", func(l *protocol.Limits) *int { return &l.WatchMaxMillis }},
+}
 
-func (f limitFlag) field(name string) *int {
-	if f.l == nil {
-		return nil
+// limitNames lists the names of limitFields.
+func limitNames() []string {
+	names := make([]string, len(limitFields))
+	for i, lf := range limitFields {
+		names[i] = lf.name
 	}
-	switch name {
-	case "max_item_bytes":
-		return &f.l.MaxItemBytes
-	case "max_batch_items":
-		return &f.l.MaxBatchItems
-	case "max_batch_bytes":
-		return &f.l.MaxBatchBytes
-	case "max_ids":
-		return &f.l.MaxIDs
-	case "max_page":
-		return &f.l.MaxPage
-	case "max_body_bytes":
-		return &f.l.MaxBodyBytes
-	case "watch_max_ms":
-		return &f.l.WatchMaxMillis
+	return names
+}
+
+// field returns the limit named name, nil for none.
+func (f limitFlag) field(name string) *int {
+	for _, lf := range limitFields {
+		if lf.name == name && f.l != nil {
+			return lf.field(f.l)
+		}
 	}
 	return nil
 }
 
 func (f limitFlag) String() string {
 	var parts []string
-	for _, name := range limitNames {
-		if p := f.field(name); p != nil && *p != 0 {
-			parts = append(parts, fmt.Sprintf("%s=%d", name, *p))
+	for _, lf := range limitFields {
+		if f.l != nil && *lf.field(f.l) != 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", lf.name, *lf.field(f.l)))
 		}
 	}
 	return strings.Join(parts, ",")
@@ -118,7 +126,7 @@ func (f limitFlag) Set(v string) error {
 	}
 	p := f.field(name)
 	if p == nil {
-		return fmt.Errorf("unknown limit %q (limits: %s)", name, strings.Join(limitNames, ", "))
+		return fmt.Errorf("unknown limit %q (limits: %s)", name, strings.Join(limitNames(), ", "))
 	}
 	n, err := strconv.ParseInt(value, 10, 64)
 	if err != nil || n < 1 || n > math.MaxInt32 {

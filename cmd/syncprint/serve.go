@@ -41,7 +41,7 @@ func cmdServe(e env, args []string) error {
 	defRule := protocol.ServerWins
 	fs.Var(ruleFlag{&defRule}, "default-policy", "precedence rule of every other collection (server-wins, client-wins, latest-wins, manual)")
 	var limits protocol.Limits
-	fs.Var(limitFlag{&limits}, "limit", "a limit the server announces, NAME=VALUE (repeatable): "+strings.Join(limitNames, ", ")+
+	fs.Var(limitFlag{&limits}, "limit", "a limit the server announces, NAME=VALUE (repeatable): "+strings.Join(limitNames(), ", ")+
 		" (the spec's section 2; unset ones keep the defaults)")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
