@@ -506,11 +506,12 @@ func TestManyComparesBytesAndCPUPerAppliedItem(t *testing.T) {
 // Offered exactly 20,000 edits a second, a server that keeps up applies
 // them all, yet its rate over the phase falls short by the last answers'
 // latency: the target counts it sustained. A server that falls behind
-// delays the paced cycles, so fewer edits than offered are made, and the
-// target is missed; so it is when a sync fails.
+// stretches the phase past the window by more than a cycle's interval (or
+// fewer edits than offered are made), and the target is missed; so it is
+// when a sync fails.
 func TestManyTargetCountsAServerThatKeepsUpWithTheOfferedRate(t *testing.T) {
 	judge := func(x ManyResult) string {
-		rep := &Report{Settings: Settings{Size: 200, Content: ContentText, ManyClients: 200, ManyDuration: "10s"}}
+		rep := &Report{Settings: Settings{Size: 200, Content: ContentText, ManyClients: 200, ManyDuration: "10s", ManyInterval: "100ms"}}
 		x.Clients, x.Offered, x.ExchangeP99 = 200, 20_000, 30
 		r := &Result{Workload: WorkManyRaw, System: Syncprint, Runs: 1, Moved: x.Applied, Verified: true,
 			Millis: Stat{Median: 10_000, Min: 10_000, Max: 10_000}, Many: &x}
@@ -526,7 +527,36 @@ func TestManyTargetCountsAServerThatKeepsUpWithTheOfferedRate(t *testing.T) {
 		return ""
 	}
 	require.Equal(t, "met", judge(ManyResult{Edited: 200_000, Applied: 200_000, Syncs: 20_000, Seconds: 10.015}), "19,970/s, all offered applied")
-	require.Equal(t, "missed", judge(ManyResult{Edited: 190_000, Applied: 190_000, Syncs: 19_000, Seconds: 10.015}), "fell behind the schedule")
+	require.Equal(t, "missed", judge(ManyResult{Edited: 190_000, Applied: 190_000, Syncs: 19_000, Seconds: 10.015}), "fewer edits than offered")
+	require.Equal(t, "missed", judge(ManyResult{Edited: 200_000, Applied: 200_000, Syncs: 20_000, Seconds: 10.5}), "fell behind the schedule: 19,048/s")
+	require.Equal(t, "met", judge(ManyResult{Edited: 200_000, Applied: 200_000, Syncs: 20_000, Seconds: 10.1}), "the last sync within one interval of the window")
 	require.Equal(t, "missed", judge(ManyResult{Edited: 200_000, Applied: 199_990, Syncs: 19_999, Errors: 1, Seconds: 10.015}), "a sync failed")
 	require.Equal(t, "met", judge(ManyResult{Edited: 210_000, Applied: 210_000, Syncs: 21_000, Seconds: 10.01}), "over 20,000/s outright")
+}
+
+// Paced, every cycle due by the deadline runs, even when a slow sync made
+// it start after the deadline: the schedule is the offered load. Back to
+// back, no cycle starts after the deadline.
+func TestPaceCyclesRunsEveryCycleDueInTheWindow(t *testing.T) {
+	m := &ManySpec{Edits: 2, Items: 10}
+	run := func(interval time.Duration) (cycles int, ids map[string]bool) {
+		start := time.Now()
+		deadline := start.Add(50 * time.Millisecond)
+		ids = map[string]bool{}
+		paceCycles(context.Background(), m, ContentSpec{Kind: ContentText, Size: 20}, start, deadline, interval, 0, 1, "t", func(batch map[string][]byte) {
+			cycles++
+			for id := range batch {
+				ids[id] = true
+			}
+			if cycles == 1 {
+				time.Sleep(80 * time.Millisecond) // past the deadline
+			}
+		})
+		return cycles, ids
+	}
+	n, ids := run(10 * time.Millisecond)
+	require.Equal(t, 6, n, "due at 0, 10, 20, 30, 40 and 50 ms")
+	require.Len(t, ids, 10, "2 items a cycle, over 10 items")
+	n, _ = run(0)
+	require.Equal(t, 1, n, "back to back, the first cycle ended after the deadline")
 }

@@ -636,6 +636,12 @@ func runMany(ctx context.Context, m *ManySpec, spec ContentSpec, clients []*clie
 // until deadline: client k of n starts k/n of an interval late (so that the
 // clients' cycles spread over it), and each cycle gets the batch of
 // m.Edits items it edits, with content of that cycle (tag and its number).
+//
+// Paced (interval > 0), every cycle due by the deadline runs, even one
+// that starts after it: the schedule is the offered load, and a cycle the
+// timer or a slow sync made late is still part of it. A server that falls
+// behind the schedule so makes the phase run past the window (keptUp).
+// Back to back, no cycle starts after the deadline.
 func paceCycles(ctx context.Context, m *ManySpec, spec ContentSpec, start, deadline time.Time, interval time.Duration, k, n int, tag string, cycle func(batch map[string][]byte)) {
 	next := start
 	if interval > 0 {
@@ -645,13 +651,13 @@ func paceCycles(ctx context.Context, m *ManySpec, spec ContentSpec, start, deadl
 		// A cycle due after the deadline never starts: do not sleep until
 		// then, which would add the idle wait to the phase's duration and
 		// take it from its rate.
-		if next.After(deadline) {
+		if next.After(deadline) || ctx.Err() != nil {
 			return
 		}
 		if d := time.Until(next); d > 0 {
 			time.Sleep(d)
 		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
+		if interval <= 0 && time.Now().After(deadline) {
 			return
 		}
 		next = next.Add(interval)
