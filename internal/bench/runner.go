@@ -637,8 +637,8 @@ func runMany(ctx context.Context, m *ManySpec, spec ContentSpec, clients []*clie
 // clients' cycles spread over it), and each cycle gets the batch of
 // m.Edits items it edits, with content of that cycle (tag and its number).
 //
-// Paced (interval > 0), every cycle due by the deadline runs, even one
-// that starts after it: the schedule is the offered load, and a cycle the
+// Paced (interval > 0), every cycle due before the deadline runs, even
+// one that starts after it: the schedule is the offered load, and a cycle the
 // timer or a slow sync made late is still part of it. A server that falls
 // behind the schedule so makes the phase run past the window (keptUp).
 // Back to back, no cycle starts after the deadline.
@@ -648,10 +648,10 @@ func paceCycles(ctx context.Context, m *ManySpec, spec ContentSpec, start, deadl
 		next = start.Add(interval * time.Duration(k) / time.Duration(n))
 	}
 	for c := 1; ; c++ {
-		// A cycle due after the deadline never starts: do not sleep until
-		// then, which would add the idle wait to the phase's duration and
-		// take it from its rate.
-		if next.After(deadline) || ctx.Err() != nil {
+		// The window is [start, deadline): a cycle due at or after the
+		// deadline never starts. Do not sleep until then, which would add
+		// the idle wait to the phase's duration and take it from its rate.
+		if !next.Before(deadline) || ctx.Err() != nil {
 			return
 		}
 		if d := time.Until(next); d > 0 {
