@@ -29,6 +29,18 @@ func benchBatch(tag string) map[string][]byte {
 	return items
 }
 
+// benchClients starts a server and opens a client of user "bench" for each
+// device, each on a store of its own.
+func benchClients(b *testing.B, devices ...string) (*testServer, []*clientd.Client) {
+	srv := startServer(b, serverd.Config{})
+	tmp := b.TempDir()
+	cs := make([]*clientd.Client, len(devices))
+	for i, d := range devices {
+		cs[i] = openStore(b, filepath.Join(tmp, d+".db"), clientd.Config{ServerURL: srv.url, Token: srv.token("bench", d)})
+	}
+	return srv, cs
+}
+
 // BenchmarkSync10k times, per iteration, one client pushing 10,000 × 200 B
 // to an empty server ("push") and a second client pulling them ("pull").
 func BenchmarkSync10k(b *testing.B) {
@@ -39,10 +51,8 @@ func BenchmarkSync10k(b *testing.B) {
 			b.SetBytes(benchItems * benchSize)
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
-				srv := startServer(b, serverd.Config{})
-				tmp := b.TempDir()
-				pusher := openStore(b, filepath.Join(tmp, "pusher.db"), clientd.Config{ServerURL: srv.url, Token: srv.token("bench", "pusher")})
-				puller := openStore(b, filepath.Join(tmp, "puller.db"), clientd.Config{ServerURL: srv.url, Token: srv.token("bench", "puller")})
+				_, cs := benchClients(b, "pusher", "puller")
+				pusher, puller := cs[0], cs[1]
 				require.NoError(b, pusher.PutMany("bench", items))
 				if dir == "push" {
 					b.StartTimer()
@@ -83,10 +93,8 @@ func BenchmarkSyncBidirectional(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
-		srv := startServer(b, serverd.Config{})
-		tmp := b.TempDir()
-		a := openStore(b, filepath.Join(tmp, "a.db"), clientd.Config{ServerURL: srv.url, Token: srv.token("bench", "a")})
-		o := openStore(b, filepath.Join(tmp, "o.db"), clientd.Config{ServerURL: srv.url, Token: srv.token("bench", "o")})
+		srv, cs := benchClients(b, "a", "o")
+		a, o := cs[0], cs[1]
 		require.NoError(b, a.PutMany("bench", items))
 		mustSync(b, a)
 		mustSync(b, o)
