@@ -179,6 +179,12 @@ type coll struct {
 	// cursor and grows its stack every time, a Seek on a kept cursor reuses
 	// it. Seek repositions from the root, so writes in between are fine.
 	itemsCur, pendingCur *bolt.Cursor
+	// ascending, set by a reader that looks IDs up in ascending order in a
+	// read-only transaction (building a batch of uploads), has lookups try
+	// the cursor's next key before a Seek from the root: the next item
+	// pending is most often the next key. A writable transaction ignores
+	// it, since a cursor is not valid across writes.
+	ascending bool
 	// author is the author of the last record read: most items of a
 	// collection share one, and so share its string.
 	author changelog.ReplicaID
@@ -233,6 +239,17 @@ func lookup(cur *bolt.Cursor, key string) []byte {
 	return v
 }
 
+// lookup is the package's lookup, trying the cursor's next key first when
+// the collection is read in ascending order (c.ascending).
+func (c *coll) lookup(cur *bolt.Cursor, key string) []byte {
+	if c.ascending && !cur.Bucket().Tx().Writable() {
+		if k, v := cur.Next(); k != nil && string(k) == key {
+			return v
+		}
+	}
+	return lookup(cur, key)
+}
+
 // openColl returns the buckets of collection name; with create false it
 // returns nil when the collection does not exist locally.
 func openColl(tx *bolt.Tx, name string, create bool) (*coll, error) {
@@ -274,7 +291,7 @@ func openColl(tx *bolt.Tx, name string, create bool) (*coll, error) {
 // write of the item (re-encoding the record into a Put, as put does, is
 // fine). It spares copying the content of an item about to be re-stored.
 func (c *coll) view(id string) (*record, error) {
-	v := lookup(c.itemsCur, id)
+	v := c.lookup(c.itemsCur, id)
 	if v == nil {
 		return nil, nil
 	}
@@ -289,7 +306,7 @@ func (c *coll) view(id string) (*record, error) {
 // getMeta reads an item's record without its content into *r; ok is false
 // when the item does not exist.
 func (c *coll) getMeta(id string, r *record) (ok bool, err error) {
-	v := lookup(c.itemsCur, id)
+	v := c.lookup(c.itemsCur, id)
 	if v == nil {
 		return false, nil
 	}
@@ -301,7 +318,7 @@ func (c *coll) getMeta(id string, r *record) (ok bool, err error) {
 
 // get returns an item's record, or nil.
 func (c *coll) get(id string, withContent bool) (*record, error) {
-	v := lookup(c.itemsCur, id)
+	v := c.lookup(c.itemsCur, id)
 	if v == nil {
 		return nil, nil
 	}
@@ -317,7 +334,7 @@ func (c *coll) put(id string, r *record) error {
 	return c.items.Put([]byte(id), appendRecord(c.slab.alloc(n), r))
 }
 
-func (c *coll) isPending(id string) bool { return lookup(c.pendingCur, id) != nil }
+func (c *coll) isPending(id string) bool { return c.lookup(c.pendingCur, id) != nil }
 
 func (c *coll) setPending(id string, edit uint64) error {
 	return c.pending.Put([]byte(id), binary.BigEndian.AppendUint64(c.slab.alloc(8), edit))

@@ -1899,6 +1899,9 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 		if err != nil {
 			return err
 		}
+		if col != nil {
+			col.ascending = true // uploads come in ID order
+		}
 		// empty bounds the encoded size of the request without uploads or
 		// downloads from above; body that of the request built so far.
 		empty := 512 + len(name) + len(cursor)
