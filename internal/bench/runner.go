@@ -640,12 +640,18 @@ func runMany(ctx context.Context, m *ManySpec, spec ContentSpec, clients []*clie
 // Paced (interval > 0), every cycle due before the deadline runs, even
 // one that starts after it: the schedule is the offered load, and a cycle the
 // timer or a slow sync made late is still part of it. A server that falls
-// behind the schedule so makes the phase run past the window (keptUp).
-// Back to back, no cycle starts after the deadline.
+// behind the schedule so makes the phase run past the window (keptUp), up
+// to a second window: a cycle that would start later than that does not,
+// so that a server that hangs cannot hold the phase for all its cycles'
+// timeouts. Back to back, no cycle starts after the deadline.
 func paceCycles(ctx context.Context, m *ManySpec, spec ContentSpec, start, deadline time.Time, interval time.Duration, k, n int, tag string, cycle func(batch map[string][]byte)) {
 	next := start
 	if interval > 0 {
 		next = start.Add(interval * time.Duration(k) / time.Duration(n))
+	}
+	giveUp := deadline.Add(deadline.Sub(start)) // late cycles start until then
+	if interval <= 0 {
+		giveUp = deadline
 	}
 	for c := 1; ; c++ {
 		// The window is [start, deadline): a cycle due at or after the
@@ -657,7 +663,7 @@ func paceCycles(ctx context.Context, m *ManySpec, spec ContentSpec, start, deadl
 		if d := time.Until(next); d > 0 {
 			time.Sleep(d)
 		}
-		if interval <= 0 && time.Now().After(deadline) {
+		if time.Now().After(giveUp) {
 			return
 		}
 		next = next.Add(interval)
