@@ -63,6 +63,28 @@ func DefaultLimits() Limits {
 	}
 }
 
+// LimitField is one limit a server chooses: its name on the wire, its
+// field name in Limits, and the field itself.
+type LimitField struct {
+	Wire, Go string
+	V        *int
+}
+
+// Chosen returns the limits of l a server chooses, in the order of the
+// spec's table (SP-2-9); MaxIDBytes, fixed by the protocol (SP-2-8), is not
+// among them.
+func (l *Limits) Chosen() []LimitField {
+	return []LimitField{
+		{"max_item_bytes", "MaxItemBytes", &l.MaxItemBytes},
+		{"max_batch_items", "MaxBatchItems", &l.MaxBatchItems},
+		{"max_batch_bytes", "MaxBatchBytes", &l.MaxBatchBytes},
+		{"max_ids", "MaxIDs", &l.MaxIDs},
+		{"max_page", "MaxPage", &l.MaxPage},
+		{"max_body_bytes", "MaxBodyBytes", &l.MaxBodyBytes},
+		{"watch_max_ms", "WatchMaxMillis", &l.WatchMaxMillis},
+	}
+}
+
 // FirstConflictsSeq is a user's conflicts sequence number while no record
 // of the user was ever stored or closed [SP-10-8]: a device that sees it
 // and holds no copy of the records needs no listing [SP-10-9].

@@ -94,28 +94,17 @@ func (cfg Config) validate() (Config, error) {
 	cfg.Rules = rules
 	def := protocol.DefaultLimits()
 	l := &cfg.Limits
-	for _, f := range []struct {
-		name string
-		v    *int
-		def  int
-	}{
-		{"MaxItemBytes", &l.MaxItemBytes, def.MaxItemBytes},
-		{"MaxBatchItems", &l.MaxBatchItems, def.MaxBatchItems},
-		{"MaxBatchBytes", &l.MaxBatchBytes, def.MaxBatchBytes},
-		{"MaxIDs", &l.MaxIDs, def.MaxIDs},
-		{"MaxPage", &l.MaxPage, def.MaxPage},
-		{"MaxBodyBytes", &l.MaxBodyBytes, def.MaxBodyBytes},
-		{"WatchMaxMillis", &l.WatchMaxMillis, def.WatchMaxMillis},
-	} {
-		if *f.v < 0 {
-			return bad("Limits.%s is negative", f.name)
+	defs := def.Chosen()
+	for i, f := range l.Chosen() {
+		if *f.V < 0 {
+			return bad("Limits.%s is negative", f.Go)
 		}
-		if *f.v > math.MaxInt32 {
+		if *f.V > math.MaxInt32 {
 			// SP-2-9: every limit is announced as at most 2^31-1.
-			return bad("Limits.%s is %d, over the protocol's bound of %d", f.name, *f.v, math.MaxInt32)
+			return bad("Limits.%s is %d, over the protocol's bound of %d", f.Go, *f.V, math.MaxInt32)
 		}
-		if *f.v == 0 {
-			*f.v = f.def
+		if *f.V == 0 {
+			*f.V = *defs[i].V
 		}
 	}
 	l.MaxIDBytes = protocol.MaxIDBytes

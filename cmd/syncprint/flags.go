@@ -71,46 +71,36 @@ func (p policyFlag) Set(v string) error {
 // server announces (SP-2-9), by their names on the wire.
 type limitFlag struct{ l *protocol.Limits }
 
-// limitFields are the limits --limit sets, by their names on the wire, in
-// the order of the spec's table; max_id_bytes is fixed by the protocol
-// (SP-2-8).
-var limitFields = []struct {
-	name  string
-	field func(*protocol.Limits) *int
-}{
-	{"max_item_bytes", func(l *protocol.Limits) *int { return &l.MaxItemBytes }},
-	{"max_batch_items", func(l *protocol.Limits) *int { return &l.MaxBatchItems }},
-	{"max_batch_bytes", func(l *protocol.Limits) *int { return &l.MaxBatchBytes }},
-	{"max_ids", func(l *protocol.Limits) *int { return &l.MaxIDs }},
-	{"max_page", func(l *protocol.Limits) *int { return &l.MaxPage }},
-	{"max_body_bytes", func(l *protocol.Limits) *int { return &l.MaxBodyBytes }},
-	{"watch_max_ms", func(l *protocol.Limits) *int { return &l.WatchMaxMillis }},
-}
-
-// limitNames lists the names of limitFields.
+// limitNames lists the limits --limit sets, by their names on the wire.
 func limitNames() []string {
-	names := make([]string, len(limitFields))
-	for i, lf := range limitFields {
-		names[i] = lf.name
+	var names []string
+	for _, f := range new(protocol.Limits).Chosen() {
+		names = append(names, f.Wire)
 	}
 	return names
 }
 
 // field returns the limit named name, nil for none.
 func (f limitFlag) field(name string) *int {
-	for _, lf := range limitFields {
-		if lf.name == name && f.l != nil {
-			return lf.field(f.l)
+	if f.l == nil {
+		return nil
+	}
+	for _, lf := range f.l.Chosen() {
+		if lf.Wire == name {
+			return lf.V
 		}
 	}
 	return nil
 }
 
 func (f limitFlag) String() string {
+	if f.l == nil {
+		return ""
+	}
 	var parts []string
-	for _, lf := range limitFields {
-		if f.l != nil && *lf.field(f.l) != 0 {
-			parts = append(parts, fmt.Sprintf("%s=%d", lf.name, *lf.field(f.l)))
+	for _, lf := range f.l.Chosen() {
+		if *lf.V != 0 {
+			parts = append(parts, fmt.Sprintf("%s=%d", lf.Wire, *lf.V))
 		}
 	}
 	return strings.Join(parts, ",")
