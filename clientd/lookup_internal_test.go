@@ -9,28 +9,41 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
+// bucketDB returns a bbolt file, closed with the test, with bucket "b"
+// holding keys (in ascending order) and their values, packed to fill.
+func bucketDB(tb testing.TB, fill float64, keys []string, value func(key string) []byte) *bolt.DB {
+	tb.Helper()
+	db, err := bolt.Open(filepath.Join(tb.TempDir(), "l.db"), 0o600, nil)
+	require.NoError(tb, err)
+	tb.Cleanup(func() { _ = db.Close() })
+	require.NoError(tb, db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucket([]byte("b"))
+		if err != nil {
+			return err
+		}
+		b.FillPercent = fill
+		for _, k := range keys {
+			if err := b.Put([]byte(k), value(k)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}))
+	return db
+}
+
 // Looked up in a read-only transaction with ascending set, keys are found
 // (or not) exactly as a Seek finds them, whatever the order they come in:
 // next keys, gaps, absent keys, a key behind the cursor, past the last key.
 // In a writable transaction, where a cursor is not valid across writes,
 // ascending is ignored and a write between lookups is seen.
 func TestAscendingLookupsFindWhatSeekFinds(t *testing.T) {
-	db, err := bolt.Open(filepath.Join(t.TempDir(), "l.db"), 0o600, nil)
-	require.NoError(t, err)
-	defer db.Close()
 	key := func(i int) string { return fmt.Sprintf("k%04d", i) }
-	require.NoError(t, db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucket([]byte("b"))
-		if err != nil {
-			return err
-		}
-		for i := 0; i < 2000; i += 2 { // even keys only, over several pages
-			if err := b.Put([]byte(key(i)), []byte("v"+key(i))); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
+	var stored []string
+	for i := 0; i < 2000; i += 2 { // even keys only, over several pages
+		stored = append(stored, key(i))
+	}
+	db := bucketDB(t, bolt.DefaultFillPercent, stored, func(k string) []byte { return []byte("v" + k) })
 	order := []int{0, 2, 4, 6, 10, 11, 12, 14, 500, 502, 300, 302, 304, 1998, 1999, 2000, 0, 2}
 	for i := 0; i < 2000; i += 2 {
 		order = append(order, i) // every key, as a batch of uploads reads them
@@ -60,23 +73,12 @@ func TestAscendingLookupsFindWhatSeekFinds(t *testing.T) {
 // transaction, as building a batch of uploads does: with a Seek from the
 // root each, and with ascending lookups.
 func BenchmarkLookup5000Ascending(b *testing.B) {
-	db, err := bolt.Open(filepath.Join(b.TempDir(), "l.db"), 0o600, nil)
-	require.NoError(b, err)
-	defer db.Close()
 	key := func(i int) string { return fmt.Sprintf("item-%07d", i) }
-	require.NoError(b, db.Update(func(tx *bolt.Tx) error {
-		bk, err := tx.CreateBucket([]byte("b"))
-		if err != nil {
-			return err
-		}
-		bk.FillPercent = itemsFillPercent
-		for i := range 10_000 {
-			if err := bk.Put([]byte(key(i)), make([]byte, 300)); err != nil {
-				return err
-			}
-		}
-		return nil
-	}))
+	stored := make([]string, 10_000)
+	for i := range stored {
+		stored[i] = key(i)
+	}
+	db := bucketDB(b, itemsFillPercent, stored, func(string) []byte { return make([]byte, 300) })
 	keys := make([]string, 5000)
 	for i := range keys {
 		keys[i] = key(2500 + i)
