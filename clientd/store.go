@@ -180,7 +180,8 @@ type coll struct {
 	// it. Seek repositions from the root, so writes in between are fine.
 	itemsCur, pendingCur *bolt.Cursor
 	// ascending, set by a reader that looks IDs up in ascending order in a
-	// read-only transaction (building a batch of uploads), has lookups try
+	// read-only transaction (building a batch of uploads, planning a round
+	// whose candidates are in ID order), has lookups try
 	// the cursor's next key before a Seek from the root: the next item
 	// pending is most often the next key. A writable transaction ignores
 	// it, since a cursor is not valid across writes.

@@ -1277,6 +1277,11 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		if err != nil {
 			return err
 		}
+		if col != nil {
+			// Pending items come in ID order, and so do often the entries
+			// of a pulled segment.
+			col.ascending = slices.IsSortedFunc(cands, func(a, b cand) int { return strings.Compare(a.id, b.id) })
+		}
 		var held record
 		for i, cd := range cands {
 			var rec *record
