@@ -111,6 +111,57 @@ func TestDownloadsGoInExchangesOfBoundedSize(t *testing.T) {
 	require.GreaterOrEqual(t, len(rec.reqs), 4)
 }
 
+// The reference client bounds the upload content of one exchange below
+// max_batch_bytes (SP-6.6-2): at most UploadBatchBytes, an item larger than
+// that going alone, so that a request it must hold, log and maybe send again
+// stays bounded.
+func TestUploadsGoInExchangesOfBoundedSize(t *testing.T) {
+	// max_batch_bytes 16 MiB and max_body_bytes 20 MiB would take all of it at once.
+	srv := startServer(t, serverd.Config{Limits: protocol.Limits{MaxItemBytes: 6 << 20}})
+	rec := newExchangeRecorder(t)
+	laptop := srv.client(t, "alice", "laptop", withTransport(&hookTransport{base: http.DefaultTransport, before: rec.before}))
+	mustSync(t, laptop) // learns the server's limits
+	items := map[string][]byte{}
+	for i := range 100 {
+		items[fmt.Sprintf("small-%03d", i)] = []byte(fmt.Sprintf("note %d", i))
+	}
+	for i := range 6 {
+		items[fmt.Sprintf("big-%d", i)] = bytes.Repeat([]byte{'a' + byte(i)}, 1500<<10)
+	}
+	items["huge"] = bytes.Repeat([]byte{'h'}, 5<<20) // over UploadBatchBytes: goes alone
+	require.NoError(t, laptop.PutMany("notes", items))
+	require.Equal(t, len(items), mustSync(t, laptop).Uploaded)
+
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	got := map[string]int{}
+	for _, x := range rec.reqs {
+		content := 0
+		for _, u := range x.Uploads {
+			got[u.ID]++
+			content += len(u.Content)
+			if u.ID == "huge" {
+				require.Equal(t, 1, len(x.Uploads), "an item over UploadBatchBytes goes alone")
+			}
+		}
+		if len(x.Uploads) > 1 {
+			require.LessOrEqual(t, content, clientd.UploadBatchBytes, "upload content of one exchange")
+		}
+	}
+	require.Len(t, got, len(items), "every item sent")
+	for id, n := range got {
+		require.Equal(t, 1, n, "%s sent once", id)
+	}
+	// 9 MiB of big items in exchanges of at most 4 MiB (two each), and the huge one alone.
+	require.GreaterOrEqual(t, len(rec.reqs), 4)
+
+	phone := srv.client(t, "alice", "phone")
+	require.Equal(t, len(items), mustSync(t, phone).Downloaded)
+	for id, want := range items {
+		require.Equal(t, string(want), mustGet(t, phone, "notes", id), id)
+	}
+}
+
 // The next change-info page is fetched while the current one is indexed
 // (pullSegment). Each request still carries the cursor of the page before
 // it, and a page that cannot be fetched ends the session before anything

@@ -1883,7 +1883,7 @@ func (s *session) storeRemote(col *coll, h *history, id string, r *record, held 
 func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor string, nb *batchNotes) (*protocol.ExchangeRequest, []work, []work, error) {
 	lim := s.info.Limits
 	maxItems := orDefault(lim.MaxBatchItems, protocol.DefaultMaxBatchItems)
-	maxBytes := orDefault(lim.MaxBatchBytes, protocol.DefaultMaxBatchBytes)
+	maxBytes := min(orDefault(lim.MaxBatchBytes, protocol.DefaultMaxBatchBytes), UploadBatchBytes)
 	maxBody := orDefault(lim.MaxBodyBytes, protocol.DefaultMaxBodyBytes)
 	maxIDs := orDefault(lim.MaxIDs, protocol.DefaultMaxIDs)
 	maxItem := orDefault(lim.MaxItemBytes, protocol.DefaultMaxItemBytes)
@@ -1975,6 +1975,15 @@ func (s *session) buildBatch(name string, ups, downs []work, ui, di *int, cursor
 	})
 	return req, bu, bd, err
 }
+
+// UploadBatchBytes is the most upload content the client puts in one
+// exchange, below the server's max_batch_bytes (SP-6.6-2; one larger item
+// still goes, alone). A request is held whole in memory, written to the
+// sent log and, when its connection fails, sent again whole: with items of
+// hundreds of kilobytes, a body of the 16 MiB that max_batch_bytes allows
+// by default would take minutes on a slow link and lose them all to one
+// dropped connection.
+const UploadBatchBytes = 4 << 20
 
 // The reference client's own bounds on the downloads of one exchange,
 // below the server's max_ids and max_batch_bytes (SP-6.6-2): at most
