@@ -185,7 +185,10 @@ async function prepareMany(job, batch) {
     await Promise.all(clients.map(async (c, k) => {
       let next = start + (m.interval_ms > 0 ? (m.interval_ms * k) / clients.length : 0);
       for (let cycle = 1; ; cycle++) {
-        if (next > deadline) return; // never sleep past the deadline for a cycle that will not start
+        // The window is [start, deadline), as the Go runner's (paceCycles):
+        // a cycle due at the deadline is the next window's. Never sleep
+        // past the deadline for a cycle that will not start.
+        if (next >= deadline) return;
         const d = next - Date.now();
         if (d > 0) await new Promise((r) => setTimeout(r, d));
         if (Date.now() > deadline) return;
