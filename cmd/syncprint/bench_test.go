@@ -75,6 +75,7 @@ func TestBenchMeasuresSyncprintOnLoopback(t *testing.T) {
 		"--bidi-edits", "40", "--bidi-common", "10", "--incremental-sizes", "500", "--incremental-changes", "5",
 		"--many-clients", "4", "--many-duration", "1s", "--many-interval", "50ms", "--many-warmup", "300ms", "--many-edits", "3", "--many-items", "6", "--quiet")
 	require.Contains(t, out, "targets")
+	require.Contains(t, out, "the machine's speed when each timed step started")
 	require.Len(t, rep.Results, 7, "pull, push, bidirectional, incremental, incremental-warm, many, many-raw")
 	require.Positive(t, rep.Machine.Cores, "machine described")
 	require.NotEmpty(t, rep.Machine.Go)
@@ -92,6 +93,11 @@ func TestBenchMeasuresSyncprintOnLoopback(t *testing.T) {
 		require.Greater(t, r.Millis.Median, 0.0, name)
 		require.Greater(t, r.CPUMillis.Median, 0.0, "%s: CPU time measured", name)
 		require.True(t, r.Millis.Min <= r.Millis.Median && r.Millis.Median <= r.Millis.Max, name)
+		require.NotNil(t, r.Probe, "%s: the machine's speed probed before the steps", name)
+		require.Greater(t, r.Probe.Min, 0.0, name)
+		for _, run := range r.PerRun {
+			require.Greater(t, run.ProbeMs, 0.0, "%s: probed before every run", name)
+		}
 		require.Greater(t, r.BytesUp, int64(0), name)
 		require.Greater(t, r.BytesDown, int64(0), name)
 		require.GreaterOrEqual(t, r.BytesUp, atLeast(r.MinBytesUp), "%s: the content went up", name)

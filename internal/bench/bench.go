@@ -277,6 +277,7 @@ type pending struct {
 	ms, cpu, ccpu, scpu                    []float64
 	cflt, sflt                             []int64
 	ups, downs, sPeak, cPeak, sAnon, cAnon []int64
+	probe                                  []float64
 }
 
 // queue records a prepared workload; Run times the queued ones of a
@@ -318,6 +319,10 @@ func (h *harness) runQueued(ctx context.Context) error {
 		res.CPUMillis = statOf(p.cpu)
 		res.ClientCPUMillis, res.ServerCPUMillis = statOf(p.ccpu).Median, statOf(p.scpu).Median
 		res.ClientFaults, res.ServerFaults = medianInt(p.cflt), medianInt(p.sflt)
+		if len(p.probe) > 0 {
+			probe := statOf(p.probe)
+			res.Probe = &probe
+		}
 		res.BytesUp, res.BytesDown = medianInt(p.ups), medianInt(p.downs)
 		res.ServerPeak, res.ClientPeak = maxInt(p.sPeak), maxInt(p.cPeak)
 		res.ServerPeakAnon, res.ClientPeakAnon = maxInt(p.sAnon), maxInt(p.cAnon)
@@ -399,6 +404,7 @@ func (h *harness) runOnce(ctx context.Context, p *pending, run int) error {
 	cms, sms := ms(f.ClientCPU), ms(f.ServerCPU)
 	p.cpu, p.ccpu, p.scpu = append(p.cpu, cms+sms), append(p.ccpu, cms), append(p.scpu, sms)
 	p.cflt, p.sflt = append(p.cflt, f.ClientFaults), append(p.sflt, f.ServerFaults)
+	p.probe = append(p.probe, ms(f.Probe))
 	p.ups, p.downs = append(p.ups, f.Up), append(p.downs, f.Down)
 	p.sPeak, p.cPeak = append(p.sPeak, f.ServerPeak), append(p.cPeak, f.ClientPeak)
 	p.sAnon, p.cAnon = append(p.sAnon, f.ServerPeakAnon), append(p.cAnon, f.ClientPeakAnon)
@@ -406,9 +412,10 @@ func (h *harness) runOnce(ctx context.Context, p *pending, run int) error {
 	res.Many = f.Timed.Many
 	res.Requests = f.Timed.Requests
 	res.PerRun = append(res.PerRun, RunFigures{Millis: f.Timed.Millis, ClientCPU: cms, ServerCPU: sms, Up: f.Up, Down: f.Down, Conns: f.Conns,
-		ServerPeak: f.ServerPeak, ClientPeak: f.ClientPeak, ClientFaults: f.ClientFaults, ServerFaults: f.ServerFaults})
-	h.logf("%s %s%s run %d/%d: %.1f ms (cpu: client %.0f ms, server %.0f ms; page faults: client %d, server %d), %s up, %s down, server %s, client %s, verified %v",
-		s.name(), spec.workload, spec.variant, run+1, p.n, f.Timed.Millis, cms, sms, f.ClientFaults, f.ServerFaults, fmtBytes(f.Up), fmtBytes(f.Down),
+		ServerPeak: f.ServerPeak, ClientPeak: f.ClientPeak, ClientFaults: f.ClientFaults, ServerFaults: f.ServerFaults,
+		ProbeMs: ms(f.Probe)})
+	h.logf("%s %s%s run %d/%d: %.1f ms (cpu: client %.0f ms, server %.0f ms; page faults: client %d, server %d; cpu probe before it %.2f ms), %s up, %s down, server %s, client %s, verified %v",
+		s.name(), spec.workload, spec.variant, run+1, p.n, f.Timed.Millis, cms, sms, f.ClientFaults, f.ServerFaults, ms(f.Probe), fmtBytes(f.Up), fmtBytes(f.Down),
 		fmtBytes(f.ServerPeak), fmtBytes(f.ClientPeak), f.Verified.Verified)
 	if !h.cfg.KeepRuns {
 		return os.RemoveAll(runDir)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"encoding/xml"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/syncprint/syncprint/clientd"
+	"github.com/syncprint/syncprint/fingerprint"
 	"github.com/syncprint/syncprint/serverd"
 )
 
@@ -443,6 +445,26 @@ func TestReportJudgesTheTargetsAndRendersTableAndSVG(t *testing.T) {
 		require.NoError(t, err, "the SVG is well-formed XML")
 	}
 	require.Contains(t, string(svg), "40.0x")
+	require.NotContains(t, tbl.String(), "the machine's speed", "no probes, no table (a report made before the probe)")
+
+	// With probes: each result against the fastest probe of the run.
+	rep.Results[0].Probe = &Stat{Median: 2.5, Min: 2.0, Max: 4.0}
+	rep.Results[1].Probe = &Stat{Median: 3.0, Min: 2.5, Max: 3.5}
+	tbl.Reset()
+	rep.WriteTable(&tbl)
+	require.Contains(t, tbl.String(), "the fastest of this run took 2.00 ms")
+	require.Regexp(t, `pull +syncprint +2\.50 +\[2\.00-4\.00\] +1\.25x`, tbl.String())
+	require.Regexp(t, `pull +pouchdb +3\.00 +\[2\.50-3\.50\] +1\.50x`, tbl.String())
+	require.NotRegexp(t, `push +syncprint +[0-9.]+ +\[`, tbl.String(), "a result without a probe has no row")
+}
+
+// TestCPUProbeTimesItsWork: the probe hashes its buffer every time (the
+// work is not optimised away) and takes measurable time.
+func TestCPUProbeTimesItsWork(t *testing.T) {
+	d := cpuProbe()
+	require.Greater(t, d, time.Duration(0))
+	fp := fingerprint.Of("cpu-probe", false, probeBuf)
+	require.Equal(t, probeRounds*binary.LittleEndian.Uint64(fp[:8]), probeSink, "every round hashed")
 }
 
 // TestAReportOverALinkJudgesNoTarget: the issue's targets are for

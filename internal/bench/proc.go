@@ -308,6 +308,8 @@ type stepFigures struct {
 	// PeakReset is false when the kernel refused to reset VmHWM: the
 	// peaks then include the processes' setup.
 	PeakReset bool
+	// Probe is the CPU probe's time right before the step (cpuProbe).
+	Probe time.Duration
 }
 
 // runStep runs one client runner (argv) on job against srv (nil: no
@@ -370,6 +372,8 @@ func runStep(ctx context.Context, argv []string, dir string, job Job, srv *serve
 	// pages wait up to 30 s for the kernel's writeback) lands on this
 	// step's fsyncs.
 	syncAll()
+	// How fast the machine is now, before the step (probe.go).
+	f.Probe = cpuProbe()
 	pids := []int{cmd.Process.Pid}
 	var up0, down0, conns0 int64
 	f.PeakReset = resetPeak(cmd.Process.Pid)

@@ -108,6 +108,10 @@ type Result struct {
 	// pays for every page it uses (Machine.FreshMemoryMsPerMB).
 	ClientFaults int64 `json:"client_faults"`
 	ServerFaults int64 `json:"server_faults"`
+	// Probe is the CPU probe's time right before each timed step (over the
+	// runs): how fast the machine was when the steps started. Reports made
+	// before the harness had the probe have none.
+	Probe *Stat `json:"probe_ms,omitempty"`
 	// BytesUp and BytesDown are the wire bytes (median over runs) from
 	// client to server and back; MinBytes* the data's minimum (content +
 	// ID + 32-byte fingerprint per item that must cross); WireRatio the
@@ -151,6 +155,8 @@ type RunFigures struct {
 	// Minor page faults during the step.
 	ClientFaults int64 `json:"client_faults"`
 	ServerFaults int64 `json:"server_faults"`
+	// ProbeMs is the CPU probe's time right before the step (probe.go).
+	ProbeMs float64 `json:"probe_ms,omitempty"`
 }
 
 func (r *Result) compute() {

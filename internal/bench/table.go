@@ -47,6 +47,7 @@ func (r *Report) WriteTable(w io.Writer) {
 	tw.Flush()
 
 	r.writeFaults(w)
+	r.writeProbe(w)
 
 	var many []*Result
 	for _, res := range r.Results {
@@ -171,6 +172,34 @@ func (r *Report) writeFaults(w io.Writer) {
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\t\n", strings.TrimSpace(res.key()), res.System,
 			res.ClientFaults, cost(res.ClientFaults), res.ServerFaults, cost(res.ServerFaults))
+	}
+	tw.Flush()
+}
+
+// writeProbe writes the CPU probe's time before the timed steps (probe.go),
+// per workload and system, against the fastest probe of the run: how fast
+// the machine was when the steps started. Reports made before the harness
+// had the probe have none, and no table.
+func (r *Report) writeProbe(w io.Writer) {
+	fastest := 0.0
+	for _, res := range r.Results {
+		if res.Probe != nil && res.Probe.Min > 0 && (fastest == 0 || res.Probe.Min < fastest) {
+			fastest = res.Probe.Min
+		}
+	}
+	if fastest == 0 {
+		return
+	}
+	fmt.Fprintf(w, "\nthe machine's speed when each timed step started (a fixed CPU-bound probe in the harness: %d BLAKE3 hashes of %d KiB from the cache; the fastest of this run took %.2f ms; a slower probe is a slower machine at that moment)\n",
+		probeRounds, probeBytes>>10, fastest)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "workload\tsystem\tprobe ms\t[min-max]\tmedian / fastest\t")
+	for _, res := range r.Results {
+		if res.Probe == nil {
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%.2f\t[%.2f-%.2f]\t%.2fx\t\n", strings.TrimSpace(res.key()), res.System,
+			res.Probe.Median, res.Probe.Min, res.Probe.Max, res.Probe.Median/fastest)
 	}
 	tw.Flush()
 }
