@@ -10,11 +10,12 @@ import (
 // The CPU probe: a fixed piece of CPU-bound work that the harness times in
 // its own process right before each timed step, while the client and the
 // server wait for "go". On a shared or virtual machine the speed of a CPU
-// moves from one moment to the next (docs/performance.md, "Run-to-run
-// noise"); a step of tens of milliseconds feels a slow moment whole, a
-// step of seconds averages it out. The probe's time says how fast the
-// machine was when each step started, for both systems, so that a reader
-// can tell a slow run of the code from a run on a slow machine.
+// can move from one moment to the next; a step of tens of milliseconds
+// feels a slow moment whole, a step of seconds averages it out. The
+// probe's time says how fast the CPU was when each step started, for both
+// systems, so that a reader can tell a slow run of the code from a run on
+// a slow CPU. It rules the CPU's speed out, not every cause: slow runs have
+// come with a fast probe (docs/performance.md, "Run-to-run noise").
 //
 // The work: probeRounds BLAKE3 fingerprints of a 256 KiB buffer, which
 // stays in the cache (6 MiB hashed, about 2 ms here); it allocates nothing
