@@ -190,7 +190,7 @@ func (r *Report) writeProbe(w io.Writer) {
 	if fastest == 0 {
 		return
 	}
-	fmt.Fprintf(w, "\nthe machine's speed when each timed step started (a fixed CPU-bound probe in the harness: %d BLAKE3 hashes of %d KiB from the cache; the fastest of this run took %.2f ms; a slower probe is a slower machine at that moment)\n",
+	fmt.Fprintf(w, "\nthe machine's speed when each timed step started (a fixed CPU-bound probe in the harness: %d BLAKE3 hashes of %d KiB from the cache; the fastest of this run took %.2f ms; a slower probe is a slower CPU at that moment)\n",
 		probeRounds, probeBytes>>10, fastest)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "workload\tsystem\tprobe ms\t[min-max]\tmedian / fastest\t")
