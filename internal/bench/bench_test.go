@@ -463,7 +463,7 @@ func TestReportJudgesTheTargetsAndRendersTableAndSVG(t *testing.T) {
 func TestCPUProbeTimesItsWork(t *testing.T) {
 	d := cpuProbe()
 	require.Greater(t, d, time.Duration(0))
-	fp := fingerprint.Of("cpu-probe", false, probeBuf)
+	fp := fingerprint.Of("cpu-probe", false, probeBuf())
 	require.Equal(t, probeRounds*binary.LittleEndian.Uint64(fp[:8]), probeSink, "every round hashed")
 }
 
