@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/syncprint/syncprint/internal/coding"
 	"github.com/syncprint/syncprint/protocol"
@@ -42,21 +43,23 @@ func (t *T) needCodings() []string {
 
 // encodeBody returns body in coding c, with the suite's own encoder.
 func (t *T) encodeBody(c string, body []byte) []byte {
-	b, err := bodyEncoder.Encode(c, nil, body)
+	b, err := bodyEncoder().Encode(c, nil, body)
 	if err != nil {
 		t.Errorf("bug: encode a body in %s: %v", c, err)
 	}
 	return b
 }
 
-// bodyEncoder encodes the request bodies of the cases.
-var bodyEncoder = func() *coding.Encoder {
+// bodyEncoder returns the encoder of the cases' request bodies, made on
+// first use: the package is linked into every command of the binary,
+// which should not pay for it.
+var bodyEncoder = sync.OnceValue(func() *coding.Encoder {
 	e, err := coding.NewEncoder()
 	if err != nil {
 		panic("bug: " + err.Error())
 	}
 	return e
-}()
+})
 
 // otherCoding returns the defined coding that is not c.
 func otherCoding(c string) string {

@@ -276,7 +276,7 @@ func (tg *Target) do(ctx context.Context, rec *recorder, req Request) (*Response
 		cc, err := coding.ParseContentEncoding(ce)
 		if err == nil {
 			r.Coding = cc
-			r.Body, err = responseDecoder.Decode(cc, body)
+			r.Body, err = responseDecoder().Decode(cc, body)
 		}
 		if err != nil {
 			r.Body, r.DecodeErr = body, fmt.Errorf("content coding %q: %w", strings.Join(ce, ", "), err)
@@ -322,7 +322,7 @@ func renderRequestBody(contentEncoding []string, body []byte) string {
 	if err != nil || cc == "" {
 		return renderMsgpack(body)
 	}
-	dec, err := requestRenderDecoder.Decode(cc, body)
+	dec, err := requestRenderDecoder().Decode(cc, body)
 	switch {
 	case errors.Is(err, coding.ErrTooLarge):
 		return fmt.Sprintf("[%s, %d bytes, decoding to more than 1 MiB]", cc, len(body))
@@ -332,24 +332,26 @@ func renderRequestBody(contentEncoding []string, body []byte) string {
 	return fmt.Sprintf("[%s, %d bytes] %s", cc, len(body), renderMsgpack(dec))
 }
 
-// requestRenderDecoder decodes request bodies for transcripts.
-var requestRenderDecoder = func() *coding.Decoder {
+// requestRenderDecoder returns the decoder of request bodies for
+// transcripts. It and responseDecoder are made on first use: the package is
+// linked into every command of the binary, which should not pay for them.
+var requestRenderDecoder = sync.OnceValue(func() *coding.Decoder {
 	d, err := coding.NewDecoder(1 << 20)
 	if err != nil {
 		panic("bug: " + err.Error())
 	}
 	return d
-}()
+})
 
-// responseDecoder decodes response bodies (at most 256 MiB, like the
-// read limit).
-var responseDecoder = func() *coding.Decoder {
+// responseDecoder returns the decoder of response bodies (at most 256 MiB,
+// like the read limit).
+var responseDecoder = sync.OnceValue(func() *coding.Decoder {
 	d, err := coding.NewDecoder(256 << 20)
 	if err != nil {
 		panic("bug: " + err.Error())
 	}
 	return d
-}()
+})
 
 func (tg *Target) token(w Who) string {
 	switch w {
