@@ -80,7 +80,9 @@ type serveProc struct {
 	url    string
 	token  string // printed on first start
 	stdout *syncBuffer
-	done   chan error
+	done   chan error // the exit, sent once by the goroutine that waits for it
+	// stopped: stop ran (the test's goroutine only).
+	stopped bool
 }
 
 func freeAddr(t *testing.T) string {
@@ -138,8 +140,17 @@ func startServe(t *testing.T, data string, args ...string) *serveProc {
 }
 
 func (p *serveProc) stop(t *testing.T) {
-	if p.cmd.ProcessState != nil {
+	// cmd.ProcessState is written by the goroutine in Wait: reading it
+	// here raced with a server that had exited on its own.
+	if p.stopped {
 		return
+	}
+	p.stopped = true
+	select {
+	case err := <-p.done:
+		t.Errorf("serve exited before it was stopped: %v", err)
+		return
+	default:
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
