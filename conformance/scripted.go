@@ -310,7 +310,7 @@ func (s *scripted) encodeResponse(req *sRequest, resp *sResponse) (*sResponse, s
 		c = ok[s.turn%len(ok)]
 		s.turn++
 	}
-	z, err := bodyEncoder.Encode(c, nil, resp.Body)
+	z, err := bodyEncoder().Encode(c, nil, resp.Body)
 	if err != nil {
 		return errResp(protocol.CodeInternal, err.Error()), ""
 	}
