@@ -372,7 +372,7 @@ func runStep(ctx context.Context, argv []string, dir string, job Job, srv *serve
 	// pages wait up to 30 s for the kernel's writeback) lands on this
 	// step's fsyncs.
 	syncAll()
-	// How fast the machine is now, before the step (probe.go).
+	// How fast the CPU is now, before the step (probe.go).
 	f.Probe = cpuProbe()
 	pids := []int{cmd.Process.Pid}
 	var up0, down0, conns0 int64

@@ -109,7 +109,7 @@ type Result struct {
 	ClientFaults int64 `json:"client_faults"`
 	ServerFaults int64 `json:"server_faults"`
 	// Probe is the CPU probe's time right before each timed step (over the
-	// runs): how fast the machine was when the steps started. Reports made
+	// runs): how fast the CPU was when the steps started. Reports made
 	// before the harness had the probe have none.
 	Probe *Stat `json:"probe_ms,omitempty"`
 	// BytesUp and BytesDown are the wire bytes (median over runs) from

@@ -178,8 +178,8 @@ func (r *Report) writeFaults(w io.Writer) {
 
 // writeProbe writes the CPU probe's time before the timed steps (probe.go),
 // per workload and system, against the fastest probe of the run: how fast
-// the machine was when the steps started. Reports made before the harness
-// had the probe have none, and no table.
+// the CPU was when the steps started. Reports made before the harness had
+// the probe have none, and no table.
 func (r *Report) writeProbe(w io.Writer) {
 	fastest := 0.0
 	for _, res := range r.Results {
