@@ -1032,13 +1032,15 @@ func (r *pageResult) checkContents() {
 	if len(r.resp.Contents) != len(r.resp.Changes) {
 		return // refused whole by pullSegment
 	}
+	fps := make([]fingerprint.Fingerprint, len(r.resp.Changes))
+	fingerprint.OfEach(fps, func(i int) fingerprint.Item {
+		return fingerprint.Item{ID: r.resp.Changes[i].ID, Content: r.resp.Contents[i]}
+	})
 	for i, ch := range r.resp.Changes {
-		content := r.resp.Contents[i]
-		if ch.Deleted || content == nil {
+		if ch.Deleted || r.resp.Contents[i] == nil {
 			continue
 		}
-		fp := fingerprint.Of(ch.ID, false, content)
-		if !bytes.Equal(fp[:], ch.FP) {
+		if !bytes.Equal(fps[i][:], ch.FP) {
 			r.mismatch = i
 			return
 		}
@@ -2029,13 +2031,16 @@ func currentEntry(r *protocol.UploadResult) *changelog.Entry {
 // stored from a response that fails.
 func verifyItems(name string, resp *protocol.ExchangeResponse) ([]fingerprint.Fingerprint, error) {
 	fps := make([]fingerprint.Fingerprint, len(resp.Items))
+	fingerprint.OfEach(fps, func(i int) fingerprint.Item {
+		it := &resp.Items[i]
+		return fingerprint.Item{ID: it.ID, Deleted: it.Deleted, Content: it.Content}
+	})
 	for i := range resp.Items {
 		it := &resp.Items[i]
 		fp, err := fingerprint.FromBytes(it.FP)
-		if err != nil || it.Deleted && len(it.Content) > 0 || fingerprint.Of(it.ID, it.Deleted, it.Content) != fp {
+		if err != nil || it.Deleted && len(it.Content) > 0 || fps[i] != fp {
 			return nil, fmt.Errorf("%w: %s/%q version %d", ErrFingerprint, name, it.ID, it.Version)
 		}
-		fps[i] = fp
 	}
 	return fps, nil
 }

@@ -18,6 +18,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
 
 	"github.com/zeebo/blake3"
@@ -147,3 +148,49 @@ func (fp *Fingerprint) UnmarshalJSON(b []byte) error {
 	*fp = v
 	return nil
 }
+
+// Item is what [Of] hashes, for [OfEach].
+type Item struct {
+	ID      string
+	Deleted bool
+	Content []byte
+}
+
+// OfEach sets out[i] to the fingerprint of item(i), for every i below
+// len(out). A large set is hashed on several cores, item called from
+// several goroutines at once, so item must be safe for that (reads only).
+//
+// Why: a server verifies every upload of an exchange before it acts on it,
+// and a client every item an answer brings, while the other side waits;
+// 5,000 items of 200 bytes take about 2.5 ms on one core of the machine of
+// docs/performance.md, and the second core is idle meanwhile.
+func OfEach(out []Fingerprint, item func(i int) Item) {
+	parts := min(runtime.GOMAXPROCS(0), len(out)/minPart)
+	if parts <= 1 {
+		for i := range out {
+			it := item(i)
+			out[i] = Of(it.ID, it.Deleted, it.Content)
+		}
+		return
+	}
+	hash := func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			it := item(i)
+			out[i] = Of(it.ID, it.Deleted, it.Content)
+		}
+	}
+	var wg sync.WaitGroup
+	per := (len(out) + parts - 1) / parts
+	for lo := per; lo < len(out); lo += per {
+		wg.Go(func() { hash(lo, min(lo+per, len(out))) })
+	}
+	hash(0, per) // the first part on the caller's goroutine
+	wg.Wait()
+}
+
+// minPart is the fewest items a goroutine of [OfEach] hashes. Hashing 1,000
+// items of 200 bytes on two cores saves about 0.25 ms, and in a process
+// that has just started, waking or starting a second thread for it costs
+// as much: interleaved runs of the bench's bidirectional sync (1,000 items
+// each way) were 1 ms slower with parts of 256.
+const minPart = 1000

@@ -3,8 +3,12 @@ package fingerprint_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"github.com/zeebo/blake3"
@@ -104,4 +108,59 @@ func TestFingerprintsAreHexInJSONAndBinInMsgpackUnchanged(t *testing.T) {
 	require.Equal(t, fp, back.FP)
 	require.Error(t, json.Unmarshal([]byte(`{"FP":"abc"}`), &back))
 	require.Error(t, json.Unmarshal([]byte(`{"FP":[1,2]}`), &back))
+}
+
+func TestOfEachHashesEveryItemAsOfDoes(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	for _, n := range []int{0, 1, 100, 3000} { // 3,000 items go on two cores
+		items := make([]fingerprint.Item, n)
+		for i := range items {
+			items[i] = fingerprint.Item{ID: fmt.Sprintf("item-%d", i), Deleted: i%7 == 0}
+			if !items[i].Deleted {
+				items[i].Content = bytes.Repeat([]byte{byte(i)}, 200)
+			}
+		}
+		// On two cores the first item waits until an item of the second
+		// half is being hashed: they go at the same time.
+		second := make(chan struct{})
+		var once sync.Once
+		out := make([]fingerprint.Fingerprint, n)
+		fingerprint.OfEach(out, func(i int) fingerprint.Item {
+			switch {
+			case n < 2000:
+			case i == 0:
+				select {
+				case <-second:
+				case <-time.After(10 * time.Second):
+					t.Errorf("n=%d: the second half was not hashed while the first waited", n)
+				}
+			case i >= n/2:
+				once.Do(func() { close(second) })
+			}
+			return items[i]
+		})
+		for i, it := range items {
+			require.Equal(t, fingerprint.Of(it.ID, it.Deleted, it.Content), out[i], "n=%d item %d", n, i)
+		}
+	}
+}
+
+// BenchmarkOfEach5000x200B is a push's exchange of uploads, verified by
+// the server, on one core and on two.
+func BenchmarkOfEach5000x200B(b *testing.B) {
+	items := make([]fingerprint.Item, 5000)
+	for i := range items {
+		items[i] = fingerprint.Item{ID: fmt.Sprintf("item-%07d", i), Content: bytes.Repeat([]byte{byte(i)}, 200)}
+	}
+	out := make([]fingerprint.Fingerprint, len(items))
+	for _, cores := range []int{1, 2} {
+		b.Run(fmt.Sprintf("cores=%d", cores), func(b *testing.B) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(cores))
+			b.SetBytes(int64(len(items) * 200))
+			b.ReportAllocs()
+			for b.Loop() {
+				fingerprint.OfEach(out, func(i int) fingerprint.Item { return items[i] })
+			}
+		})
+	}
 }

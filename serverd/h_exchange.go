@@ -73,10 +73,15 @@ func (s *Server) validateExchange(req *protocol.ExchangeRequest) error {
 	if total > lim.MaxBatchBytes {
 		return protocol.Errorf(protocol.CodePayloadTooLarge, "uploads hold %d content bytes, max_batch_bytes is %d", total, lim.MaxBatchBytes)
 	}
+	fps := make([]fingerprint.Fingerprint, len(req.Uploads))
+	fingerprint.OfEach(fps, func(i int) fingerprint.Item {
+		up := &req.Uploads[i]
+		return fingerprint.Item{ID: up.ID, Deleted: up.Deleted, Content: up.Content}
+	})
 	var bad []string
 	for i := range req.Uploads {
 		up := &req.Uploads[i]
-		if fingerprint.Of(up.ID, up.Deleted, up.Content) != fingerprint.Fingerprint(up.FP) && !(faultsEnabled && fault("skip-fingerprint-check")) {
+		if fps[i] != fingerprint.Fingerprint(up.FP) && !(faultsEnabled && fault("skip-fingerprint-check")) {
 			bad = append(bad, up.ID)
 		}
 	}
