@@ -94,7 +94,8 @@ func init() {
 		Desc: "a client decodes responses in the codings its Accept-Encoding accepted",
 		Procedure: `
 			The scripted server announces zstd and gzip and encodes every response, however
-			small, in a coding the request's Accept-Encoding accepts, taking turns among them. It
+			small, in a coding the request's Accept-Encoding accepts, taking turns among them, in
+			two frames (zstd) or members (gzip), split in the middle of the body. It
 			holds 20 items of 2000 bytes; the client puts 3 and syncs. Skipped when no request
 			accepts zstd or gzip. Assert: the session succeeds; the client holds the 20 items
 			intact and the server the 3; when the client accepts both codings, both were used.`,

@@ -61,5 +61,18 @@ func init() {
 			}},
 		clientMutant{name: "ignores-response-coding", doc: "reads an encoded response as if it were not encoded", cases: []string{"client/coding/decodes-responses"},
 			respHeader: func(h http.Header) { h.Del("Content-Encoding") }},
+		clientMutant{name: "first-frame-only", doc: "decodes the first zstd frame or gzip member of a response and drops the rest", cases: []string{"client/coding/decodes-responses"},
+			respBody: func(h http.Header, body []byte) []byte {
+				c, err := coding.ParseContentEncoding(h.Values("Content-Encoding"))
+				if err != nil || c == "" {
+					return body
+				}
+				if first, ok := firstPart(c, body); ok {
+					if z, err := proxyEncoder.Encode(c, nil, first); err == nil {
+						return z
+					}
+				}
+				return body
+			}},
 	)
 }

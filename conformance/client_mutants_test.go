@@ -37,6 +37,9 @@ type clientMutant struct {
 	after  func(cp *clientProxy, r *http.Request, body []byte, status int, resp []byte) (int, []byte, int)
 	// respHeader edits the response's header before it is sent on.
 	respHeader func(h http.Header)
+	// respBody, when set, rewrites the response's body, given its header
+	// as the server sent it.
+	respBody func(h http.Header, body []byte) []byte
 }
 
 type clientProxy struct {
@@ -86,6 +89,9 @@ func (cp *clientProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
+	}
+	if cp.mt.respBody != nil {
+		resp = cp.mt.respBody(hdr, resp)
 	}
 	for k, v := range hdr {
 		if k != "Content-Length" {

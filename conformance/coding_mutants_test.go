@@ -43,6 +43,21 @@ var proxyEncoder = func() *coding.Encoder {
 	return e
 }()
 
+// firstPart returns what the first zstd frame or gzip member of body,
+// in coding c, decodes to: what a receiver that stops there reads. The
+// first frame or member is the shortest prefix of body that decodes.
+func firstPart(c string, body []byte) ([]byte, bool) {
+	if c != coding.Zstd && c != coding.Gzip {
+		return nil, false
+	}
+	for k := 1; k <= len(body); k++ {
+		if out, err := proxyDecoder.Decode(c, body[:k]); err == nil {
+			return out, true
+		}
+	}
+	return nil, false
+}
+
 // forwardDecoded sends body on unencoded.
 func forwardDecoded(x *exchange, body []byte) {
 	x.body = body
@@ -79,6 +94,12 @@ func init() {
 					forwardDecoded(x, x.body)
 				case errors.Is(err, coding.ErrCorrupt):
 					forwardDecoded(x, x.body)
+				}
+			}},
+		mutant{name: "first-frame-only", doc: "a request body is decoded as far as its first zstd frame or gzip member",
+			before: func(p *proxy, x *exchange) {
+				if first, ok := firstPart(requestCoding(x), x.body); ok {
+					forwardDecoded(x, first)
 				}
 			}},
 		mutant{name: "unbounded-decoding", doc: "request bodies are decoded without a limit: one that decodes to a little more than max_body_bytes is served, and a bomb takes the server down",

@@ -30,6 +30,7 @@ var killer = map[string]string{
 	"server/coding/decoded-size-limit":                      "unbounded-decoding",
 	"server/coding/invalid-body-refused":                    "lenient-coding",
 	"server/coding/request-bodies-decoded":                  "refuses-zstd-bodies",
+	"server/coding/request-body-in-parts":                   "first-frame-only",
 	"server/coding/response-in-accepted-coding":             "strips-content-encoding",
 	"server/coding/response-only-when-accepted":             "ignores-accept-encoding",
 	"server/coding/retry-in-another-coding":                 "hashes-encoded-bodies",

@@ -41,7 +41,7 @@ type scripted struct {
 	// exercise downloads in exchanges whether or not a client asks.
 	offerContent bool
 	// encodeAll encodes every response in a coding the request accepts,
-	// taking turns among them; otherwise, like the reference server,
+	// taking turns among them, in two frames or members; otherwise, like the reference server,
 	// responses of coding.MinSize bytes or more are encoded in the first.
 	// Either way only in codings Info.features lists (announce).
 	encodeAll bool
@@ -310,7 +310,14 @@ func (s *scripted) encodeResponse(req *sRequest, resp *sResponse) (*sResponse, s
 		c = ok[s.turn%len(ok)]
 		s.turn++
 	}
-	z, err := bodyEncoder().Encode(c, nil, resp.Body)
+	var z []byte
+	var err error
+	if s.encodeAll {
+		// In two frames or members: a client decodes every one (SP-3-8).
+		z, err = encodeInTwo(c, resp.Body)
+	} else {
+		z, err = bodyEncoder().Encode(c, nil, resp.Body)
+	}
 	if err != nil {
 		return errResp(protocol.CodeInternal, err.Error()), ""
 	}

@@ -61,6 +61,18 @@ var bodyEncoder = sync.OnceValue(func() *coding.Encoder {
 	return e
 })
 
+// encodeInTwo returns body in coding c as two frames (zstd) or members
+// (gzip), split in its middle: a body a receiver must decode whole
+// (SP-3-8).
+func encodeInTwo(c string, body []byte) ([]byte, error) {
+	mid := len(body) / 2
+	first, err := bodyEncoder().Encode(c, nil, body[:mid])
+	if err != nil {
+		return nil, err
+	}
+	return bodyEncoder().Encode(c, first, body[mid:])
+}
+
 // otherCoding returns the defined coding that is not c.
 func otherCoding(c string) string {
 	if c == coding.Zstd {
@@ -168,6 +180,44 @@ func init() {
 				var tr protocol.TokenResponse
 				t.OK(t.Do(Request{Path: protocol.PathAdminTokens, As: Admin, Body: t.encodeBody(c, b), Header: ce}), &tr)
 				t.Check(tr.User == user && tr.Device == "d1" && tr.Token != "", fmt.Sprintf("a token for %s/d1 from a %s-encoded request", user, c), "%q/%q", tr.User, tr.Device)
+			}
+		}
+	})
+
+	serverCase(Case{
+		ID: "server/coding/request-body-in-parts", Level: MUST,
+		Reqs:  []string{"SP-3-8"},
+		Needs: []string{"feature:zstd or feature:gzip"},
+		Desc:  "a request body in several zstd frames or gzip members is decoded whole",
+		Procedure: `
+			For each coding Info.features lists (zstd, gzip; skipped when it lists neither): an
+			exchange uploading "a" (2 KiB) and "b" (2 KiB) to a fresh collection, its body encoded
+			by the suite in two frames (zstd) or members (gzip), split in its middle, and
+			Content-Encoding naming the coding: 200, both applied, and unencoded downloads return
+			their contents intact.`,
+	}, func(t *T) {
+		for _, c := range t.needCodings() {
+			ns := t.NewCollection()
+			content := strings.Repeat("a body in parts ", 128)
+			body := t.Marshal(protocol.ExchangeRequest{Collection: ns.Collection, BatchID: NewBatchID(),
+				Uploads: []protocol.Upload{Up("a", 0, 0, t.HLC(0), content), Up("b", 0, 0, t.HLC(0), content)}})
+			two, err := encodeInTwo(c, body)
+			if err != nil {
+				t.Errorf("bug: encode a body in two parts: %v", err)
+				return
+			}
+			var x protocol.ExchangeResponse
+			t.OK(t.Do(Request{Path: protocol.PathExchange, As: UserA, Body: two, Header: map[string]string{"Content-Encoding": c}}), &x)
+			applied := 0
+			for _, r := range x.Results {
+				if r.Status == protocol.StatusApplied {
+					applied++
+				}
+			}
+			t.Check(len(x.Results) == 2 && applied == 2, fmt.Sprintf("both uploads of a body %s-encoded in two parts applied", c), "%s", brief(x.Results))
+			for _, id := range []string{"a", "b"} {
+				it, ok := t.Current(UserA, ns, id)
+				t.Check(ok && string(it.Content) == content, fmt.Sprintf("%s downloaded intact after an upload %s-encoded in two parts", id, c), "found %v, %d bytes", ok, len(it.Content))
 			}
 		}
 	})

@@ -547,10 +547,23 @@ func TestCodingVectors(t *testing.T) {
 	defer dec.Close()
 	codings := map[string]bool{}
 	for _, e := range f.Encoded {
-		codings[e.Coding] = true
+		codings[fmt.Sprintf("%s in %d", e.Coding, e.Parts)] = true
 		got, err := dec.Decode(e.Coding, unhex(t, e.Hex))
 		if err != nil || !bytes.Equal(got, msg) {
 			t.Errorf("%s: the body does not decode to the message (%v)", e.Coding, err)
+		}
+		if e.Parts > 1 {
+			// Its first frame or member (the shortest prefix that decodes)
+			// holds only the start of the message.
+			body := unhex(t, e.Hex)
+			for k := 1; k <= len(body); k++ {
+				if first, err := dec.Decode(e.Coding, body[:k]); err == nil {
+					if k == len(body) || len(first) >= len(msg) || !bytes.HasPrefix(msg, first) {
+						t.Errorf("%s in %d parts: the first part decodes to %d bytes of the message's %d", e.Coding, e.Parts, len(first), len(msg))
+					}
+					break
+				}
+			}
 		}
 		if e.Coding == coding.Gzip {
 			// An independent decoder agrees, trailer included.
@@ -560,8 +573,10 @@ func TestCodingVectors(t *testing.T) {
 		}
 	}
 	for _, c := range coding.Supported {
-		if !codings[c] {
-			t.Errorf("no encoded body in %s", c)
+		for _, parts := range []int{1, 2} {
+			if !codings[fmt.Sprintf("%s in %d", c, parts)] {
+				t.Errorf("no encoded body in %s in %d part(s)", c, parts)
+			}
 		}
 	}
 	bombs := map[string]bool{}

@@ -2,6 +2,8 @@ package coding_test
 
 import (
 	"bytes"
+	"fmt"
+	"runtime"
 	"testing"
 
 	"github.com/klauspost/compress/zstd"
@@ -227,4 +229,48 @@ func zstdFrameWindow(z []byte) (uint64, error) {
 		return 0, err
 	}
 	return h.WindowSize, nil
+}
+
+func TestALargeZstdBodyIsEncodedInFramesOnSeveralCores(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	enc, err := coding.NewEncoder()
+	require.NoError(t, err)
+	dec, err := coding.NewDecoder(8 << 20)
+	require.NoError(t, err)
+	defer dec.Close()
+	var body []byte
+	for i := 0; len(body) < 3<<20; i++ {
+		body = fmt.Appendf(body, "item-%07d visit %d reading %x; ", i, i%97, i*7919)
+	}
+	z, err := enc.Encode(coding.Zstd, []byte("kept"), body)
+	require.NoError(t, err)
+	require.Equal(t, "kept", string(z[:4]), "Encode appends to dst")
+	z = z[4:]
+	// Two frames, each declaring its part: the first holds half.
+	var h zstd.Header
+	require.NoError(t, h.Decode(z))
+	require.True(t, h.HasFCS)
+	require.Equal(t, uint64((len(body)+1)/2), h.FrameContentSize)
+	got, err := dec.Decode(coding.Zstd, z)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(body, got))
+	// Any zstd decoder reads it: a body is a sequence of frames.
+	plain, err := zstd.NewReader(nil)
+	require.NoError(t, err)
+	defer plain.Close()
+	got, err = plain.DecodeAll(z, nil)
+	require.NoError(t, err)
+	require.True(t, bytes.Equal(body, got))
+	// The limit counts every frame.
+	small, err := coding.NewDecoder(2 << 20)
+	require.NoError(t, err)
+	defer small.Close()
+	_, err = small.Decode(coding.Zstd, z)
+	require.ErrorIs(t, err, coding.ErrTooLarge)
+	// One core: one frame.
+	runtime.GOMAXPROCS(1)
+	z, err = enc.Encode(coding.Zstd, nil, body)
+	require.NoError(t, err)
+	require.NoError(t, h.Decode(z))
+	require.Equal(t, uint64(len(body)), h.FrameContentSize)
 }
