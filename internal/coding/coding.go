@@ -177,13 +177,13 @@ func (d *Decoder) Decode(coding string, body []byte) ([]byte, error) {
 		// Size it for records that compress up to streamedRatio times
 		// instead, within the blocks' bound (a compressed block holds at
 		// most 128 KiB, and an encoder's blocks are often smaller) and the
-		// limit; more compressible content still grows. A frame that
-		// declares its size is sized by the decoder itself.
+		// limit; more compressible content still grows. Frames that
+		// declare their sizes get all their output at once (the decoder
+		// would size it frame by frame, copying it for each frame of a
+		// body encoded in parts): at most the limit, checked above.
 		var out []byte
 		switch {
 		case declared > 0:
-			// Frames that declare their sizes (a body encoded in parts
-			// is several) get their output at once, not frame by frame.
 			out = make([]byte, 0, declared)
 		case bound > 0:
 			out = make([]byte, 0, min(bound, streamedRatio*uint64(len(body)), uint64(d.limit)+1))
@@ -386,7 +386,9 @@ func newGzip() (*gzip.Writer, error) {
 	return gw, nil
 }
 
-// Encode appends src encoded with coding (zstd or gzip) to dst.
+// Encode appends src encoded with coding (zstd or gzip) to dst. A zstd
+// body of splitMin bytes or more is encoded in parts, one per core, each a
+// frame of its own (see zstdParallel).
 func (e *Encoder) Encode(coding string, dst, src []byte) ([]byte, error) {
 	// Room for half of src up front: sync bodies compress to about that or
 	// less, and the encoder would otherwise grow dst from nothing, a copy
