@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"runtime"
 	"sync"
 	"testing"
 
@@ -113,40 +114,63 @@ func TestAClientWithNothingLocalTakesTheContentWithTheChangeInfo(t *testing.T) {
 
 // SP-6.1-8: content that fails its fingerprint is not stored, nor
 // anything of its page, and the cursor stays; the next clean session
-// gets everything.
+// gets everything. With 3,000 more items the page is 2,000 entries, which
+// the client hashes on two cores, and the bad one is in the second half.
 func TestCorruptedContentWithTheChangeInfoIsRefused(t *testing.T) {
-	srv := startServer(t, serverd.Config{})
-	secret := []byte("precious content that must arrive intact")
-	var corrupt sync.Mutex
-	corrupting := true
-	hook := &hookTransport{base: http.DefaultTransport, after: func(req *http.Request, body []byte) []byte {
-		corrupt.Lock()
-		defer corrupt.Unlock()
-		if req.URL.Path == protocol.PathChanges && corrupting {
-			if i := bytes.Index(body, secret); i >= 0 {
-				body = bytes.Clone(body)
-				body[i+3] ^= 0x20
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	for _, more := range []int{0, 3000} {
+		t.Run(fmt.Sprintf("%d more items", more), func(t *testing.T) {
+			srv := startServer(t, serverd.Config{})
+			secret := []byte("precious content that must arrive intact")
+			var corrupt sync.Mutex
+			corrupting := true
+			hook := &hookTransport{base: http.DefaultTransport, after: func(req *http.Request, body []byte) []byte {
+				corrupt.Lock()
+				defer corrupt.Unlock()
+				if req.URL.Path == protocol.PathChanges && corrupting {
+					if i := bytes.Index(body, secret); i >= 0 {
+						body = bytes.Clone(body)
+						body[i+3] ^= 0x20
+					}
+				}
+				return body
+			}}
+			a := srv.client(t, "alice", "laptop")
+			b := srv.client(t, "alice", "phone", withTransport(hook), plainBodies)
+			items := aroundBad(more)
+			items["good"], items["bad"] = []byte("fine"), secret
+			require.NoError(t, a.PutMany("notes", items))
+			mustSync(t, a)
+
+			_, err := b.Sync(context.Background())
+			require.ErrorIs(t, err, clientd.ErrFingerprint)
+			for _, id := range []string{"good", "bad"} {
+				_, err = b.Get("notes", id)
+				require.ErrorIs(t, err, clientd.ErrNotFound, "nothing of the refused page is stored: %s", id)
 			}
-		}
-		return body
-	}}
-	a := srv.client(t, "alice", "laptop")
-	b := srv.client(t, "alice", "phone", withTransport(hook), plainBodies)
-	require.NoError(t, a.PutMany("notes", map[string][]byte{"good": []byte("fine"), "bad": secret}))
-	mustSync(t, a)
 
-	_, err := b.Sync(context.Background())
-	require.ErrorIs(t, err, clientd.ErrFingerprint)
-	for _, id := range []string{"good", "bad"} {
-		_, err = b.Get("notes", id)
-		require.ErrorIs(t, err, clientd.ErrNotFound, "nothing of the refused page is stored: %s", id)
+			corrupt.Lock()
+			corrupting = false
+			corrupt.Unlock()
+			require.Equal(t, 2+more, mustSync(t, b).Downloaded)
+			require.Equal(t, string(secret), mustGet(t, b, "notes", "bad"))
+		})
 	}
+}
 
-	corrupt.Lock()
-	corrupting = false
-	corrupt.Unlock()
-	require.Equal(t, 2, mustSync(t, b).Downloaded)
-	require.Equal(t, string(secret), mustGet(t, b, "notes", "bad"))
+// aroundBad returns n items, half with IDs before "bad" and half after
+// it, so that a page or an answer of 2,000 in ID order holds "bad" in its
+// second half.
+func aroundBad(n int) map[string][]byte {
+	items := make(map[string][]byte, n+2)
+	for i := range n {
+		prefix := "a"
+		if i >= n/2 {
+			prefix = "c"
+		}
+		items[fmt.Sprintf("%s%05d", prefix, i)] = []byte(fmt.Sprintf("filler %d", i))
+	}
+	return items
 }
 
 // Each page with content is a segment of its own, committed with its

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -281,39 +282,48 @@ func TestAnEditMadeWhileADownloadIsInFlightIsNotOverwritten(t *testing.T) {
 }
 
 func TestACorruptedDownloadIsRefusedAndNothingIsStored(t *testing.T) {
-	srv := startServer(t, serverd.Config{})
-	secret := []byte("precious content that must arrive intact")
-	var corrupt atomic.Bool
-	corrupt.Store(true)
-	hook := &hookTransport{base: http.DefaultTransport, after: func(req *http.Request, body []byte) []byte {
-		if req.URL.Path == protocol.PathExchange && corrupt.Load() {
-			if i := bytes.Index(body, secret); i >= 0 {
-				body = bytes.Clone(body)
-				body[i+3] ^= 0x20
-			}
-		}
-		return body
-	}}
-	a := srv.client(t, "alice", "laptop")
-	b := srv.client(t, "alice", "phone", withTransport(hook), downloadsInExchanges, plainBodies)
-	require.NoError(t, a.PutMany("notes", map[string][]byte{"good": []byte("fine"), "bad": secret}))
-	mustSync(t, a)
+	// With 3,000 more items an answer holds 2,000, which the client hashes
+	// on two cores, and the bad one is in its second half.
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(2))
+	for _, more := range []int{0, 3000} {
+		t.Run(fmt.Sprintf("%d more items", more), func(t *testing.T) {
+			srv := startServer(t, serverd.Config{})
+			secret := []byte("precious content that must arrive intact")
+			var corrupt atomic.Bool
+			corrupt.Store(true)
+			hook := &hookTransport{base: http.DefaultTransport, after: func(req *http.Request, body []byte) []byte {
+				if req.URL.Path == protocol.PathExchange && corrupt.Load() {
+					if i := bytes.Index(body, secret); i >= 0 {
+						body = bytes.Clone(body)
+						body[i+3] ^= 0x20
+					}
+				}
+				return body
+			}}
+			a := srv.client(t, "alice", "laptop")
+			b := srv.client(t, "alice", "phone", withTransport(hook), downloadsInExchanges, plainBodies)
+			items := aroundBad(more)
+			items["good"], items["bad"] = []byte("fine"), secret
+			require.NoError(t, a.PutMany("notes", items))
+			mustSync(t, a)
 
-	_, err := b.Sync(context.Background())
-	require.ErrorIs(t, err, clientd.ErrFingerprint)
-	require.True(t, clientd.Retryable(err))
-	_, err = b.Get("notes", "bad")
-	require.ErrorIs(t, err, clientd.ErrNotFound)
-	_, err = b.Get("notes", "good")
-	require.ErrorIs(t, err, clientd.ErrNotFound, "nothing from the refused response is stored")
-	st, err := b.Status()
-	require.NoError(t, err)
-	require.Contains(t, st.LastError, "fingerprint")
+			_, err := b.Sync(context.Background())
+			require.ErrorIs(t, err, clientd.ErrFingerprint)
+			require.True(t, clientd.Retryable(err))
+			_, err = b.Get("notes", "bad")
+			require.ErrorIs(t, err, clientd.ErrNotFound)
+			_, err = b.Get("notes", "good")
+			require.ErrorIs(t, err, clientd.ErrNotFound, "nothing from the refused response is stored")
+			st, err := b.Status()
+			require.NoError(t, err)
+			require.Contains(t, st.LastError, "fingerprint")
 
-	corrupt.Store(false)
-	rep := mustSync(t, b)
-	require.Equal(t, 2, rep.Downloaded, "the cursor did not move past the refused items")
-	require.Equal(t, string(secret), mustGet(t, b, "notes", "bad"))
+			corrupt.Store(false)
+			rep := mustSync(t, b)
+			require.Equal(t, 2+more, rep.Downloaded, "the cursor did not move past the refused items")
+			require.Equal(t, string(secret), mustGet(t, b, "notes", "bad"))
+		})
+	}
 }
 
 // TestAStaleUploadIsPlannedAgain: between the phone's pull and its
