@@ -169,3 +169,15 @@ func ExampleClient_Sync() {
 	// tasks: round 1: 3/3 items (3 up, 0 down)
 	// uploaded 3, downloaded 0, conflicts 0
 }
+
+// An app that moves much data at a time readies its process once, at the
+// top of main, before it opens its store.
+func ExampleTuneProcess() {
+	restore, err := clientd.TuneProcess()
+	if err != nil {
+		log.Printf("no huge pages for the heap: %v", err) // the collector floor applies anyway
+	}
+	defer restore()
+
+	// ... clientd.Open, Start, and the rest of the app.
+}
