@@ -1,6 +1,8 @@
 package clientd_test
 
 import (
+	"os"
+	"os/exec"
 	"runtime/debug"
 	"testing"
 
@@ -16,8 +18,20 @@ func gcPercent() int {
 	return p
 }
 
+// TestTuneProcessRaisesTheHeapTargetAndRestoresIt runs in a process of its
+// own, as an app's main would call TuneProcess: the floor matters to a
+// process whose live heap is small, and this package's other tests leave
+// theirs large.
 func TestTuneProcessRaisesTheHeapTargetAndRestoresIt(t *testing.T) {
-	defer debug.SetGCPercent(debug.SetGCPercent(100)) // as at GOGC unset
+	if os.Getenv("CLIENTD_TUNE_CHILD") == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestTuneProcessRaisesTheHeapTargetAndRestoresIt$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "CLIENTD_TUNE_CHILD=1", "GOGC=")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "%s", out)
+		require.Contains(t, string(out), "PASS")
+		return
+	}
+	require.Equal(t, 100, gcPercent(), "a new process without GOGC")
 	restore, err := clientd.TuneProcess()
 	require.NoError(t, err)
 	require.Greater(t, gcPercent(), 100, "a process with a small live heap collects at the floor, not at twice its live heap")
