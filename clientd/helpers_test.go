@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -275,4 +276,21 @@ func requireDecided(t *testing.T, c, other *clientd.Client, winner, kind, loser 
 	require.Len(t, cs, 1)
 	require.Equal(t, kind, cs[0].Kind)
 	require.Equal(t, loser, string(cs[0].Content))
+}
+
+// corrupting returns a transport that flips a bit of secret in the
+// answers to path while on is true (it starts true): content that no
+// longer matches its fingerprint.
+func corrupting(path string, secret []byte) (hook *hookTransport, on *atomic.Bool) {
+	on = new(atomic.Bool)
+	on.Store(true)
+	return &hookTransport{base: http.DefaultTransport, after: func(req *http.Request, body []byte) []byte {
+		if req.URL.Path == path && on.Load() {
+			if i := bytes.Index(body, secret); i >= 0 {
+				body = bytes.Clone(body)
+				body[i+3] ^= 0x20
+			}
+		}
+		return body
+	}}, on
 }

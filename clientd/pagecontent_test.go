@@ -122,19 +122,7 @@ func TestCorruptedContentWithTheChangeInfoIsRefused(t *testing.T) {
 		t.Run(fmt.Sprintf("%d more items", more), func(t *testing.T) {
 			srv := startServer(t, serverd.Config{})
 			secret := []byte("precious content that must arrive intact")
-			var corrupt sync.Mutex
-			corrupting := true
-			hook := &hookTransport{base: http.DefaultTransport, after: func(req *http.Request, body []byte) []byte {
-				corrupt.Lock()
-				defer corrupt.Unlock()
-				if req.URL.Path == protocol.PathChanges && corrupting {
-					if i := bytes.Index(body, secret); i >= 0 {
-						body = bytes.Clone(body)
-						body[i+3] ^= 0x20
-					}
-				}
-				return body
-			}}
+			hook, corrupt := corrupting(protocol.PathChanges, secret)
 			a := srv.client(t, "alice", "laptop")
 			b := srv.client(t, "alice", "phone", withTransport(hook), plainBodies)
 			items := aroundBad(more)
@@ -149,9 +137,7 @@ func TestCorruptedContentWithTheChangeInfoIsRefused(t *testing.T) {
 				require.ErrorIs(t, err, clientd.ErrNotFound, "nothing of the refused page is stored: %s", id)
 			}
 
-			corrupt.Lock()
-			corrupting = false
-			corrupt.Unlock()
+			corrupt.Store(false)
 			require.Equal(t, 2+more, mustSync(t, b).Downloaded)
 			require.Equal(t, string(secret), mustGet(t, b, "notes", "bad"))
 		})

@@ -289,17 +289,7 @@ func TestACorruptedDownloadIsRefusedAndNothingIsStored(t *testing.T) {
 		t.Run(fmt.Sprintf("%d more items", more), func(t *testing.T) {
 			srv := startServer(t, serverd.Config{})
 			secret := []byte("precious content that must arrive intact")
-			var corrupt atomic.Bool
-			corrupt.Store(true)
-			hook := &hookTransport{base: http.DefaultTransport, after: func(req *http.Request, body []byte) []byte {
-				if req.URL.Path == protocol.PathExchange && corrupt.Load() {
-					if i := bytes.Index(body, secret); i >= 0 {
-						body = bytes.Clone(body)
-						body[i+3] ^= 0x20
-					}
-				}
-				return body
-			}}
+			hook, corrupt := corrupting(protocol.PathExchange, secret)
 			a := srv.client(t, "alice", "laptop")
 			b := srv.client(t, "alice", "phone", withTransport(hook), downloadsInExchanges, plainBodies)
 			items := aroundBad(more)
