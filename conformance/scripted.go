@@ -41,8 +41,9 @@ type scripted struct {
 	// exercise downloads in exchanges whether or not a client asks.
 	offerContent bool
 	// encodeAll encodes every response in a coding the request accepts,
-	// taking turns among them, in two frames or members; otherwise, like the reference server,
-	// responses of coding.MinSize bytes or more are encoded in the first.
+	// taking turns among them, in two frames or members; otherwise, like
+	// the reference server, responses of coding.MinSize bytes or more are
+	// encoded in the first.
 	// Either way only in codings Info.features lists (announce).
 	encodeAll bool
 	turn      int // encodeAll's next coding
