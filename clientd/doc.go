@@ -38,8 +38,8 @@
 // it pulls on: a session's memory depends on the segment, never on the size
 // of the collection. Pending local items go with the last segment, or after
 // it in parts of the same size. A collection with no pending local change
-// when its session starts has nothing to compare: its pages, of 1,000
-// entries, bring the items' contents along (SP-6.1-8), each page is a
+// when its session starts has nothing to compare: its pages, of
+// DownloadBatchItems entries, bring the items' contents along (SP-6.1-8), each page is a
 // segment of its own, planned and committed with its cursor in one local
 // transaction while the next page is fetched, and no exchange is needed to
 // download (Config.DownloadsInExchanges turns this off). Every downloaded
@@ -51,6 +51,11 @@
 // (SP-4.1-2); a response's transaction runs while that request is sent;
 // and transactions commit one at a time, in order (Config.SerialExchanges
 // turns this off for deterministic simulations).
+// A session that starts EarlyPullAfter or more after the last one ended
+// asks for its first page (of the first collection by name) beside
+// /v1/info rather than after it (SP-3-17), which saves a round trip when
+// there is news, and uses it only if the Info that comes is the one the
+// client held (its tag) and the page is the one it would ask for then.
 // An edit made while an exchange was in flight is detected with
 // a per-item edit counter: it stays pending and is planned again in the next
 // round (a resolution's write likewise never overwrites it).

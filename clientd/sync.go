@@ -180,6 +180,9 @@ type session struct {
 	changed map[string]bool // collections whose local items changed
 	// pull fetches the change info of the collection being synced.
 	pull *puller
+	// early is the first page of change info requested beside Info, until
+	// the collection's sync takes it or the session drops it.
+	early *earlyPage
 	// hold keeps the collection's old cursor: an item that blocks it
 	// (SP-6.5-6: an entry of the pulled change info, or a planned
 	// download) could not be handled (an oversized or refused upload).
@@ -330,9 +333,16 @@ func (s *session) run() error {
 	if err := s.c.keepSent(); err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
+	// The first page of change info goes beside Info (SP-3-4), used only
+	// if Info turns out to be the one it was asked with.
+	s.early = s.pullEarly()
+	defer s.dropEarly()
 	info, err := s.c.fetchInfo(s.ctx)
 	if err != nil {
 		return fmt.Errorf("sync: %w", err)
+	}
+	if s.early != nil && s.early.tag != info.Tag {
+		s.dropEarly()
 	}
 	s.info, s.self = info, changelog.ReplicaID(info.Replica)
 
@@ -814,7 +824,7 @@ func (s *session) syncCollectionOnce(name string) error {
 	// session's memory depends on the segment, not on the collection.
 	cur := cursor
 	pulled := 0
-	p, err := s.newPuller(name)
+	p, err := s.pullerFor(name, cursor, !resent && !skipPull)
 	if err != nil {
 		return err
 	}
@@ -955,7 +965,113 @@ type inflight struct {
 // the one being handled.
 const pagesAhead = 2
 
+// EarlyPullAfter is the pause after which a session asks for its first
+// page of change info beside Info instead of after it (SP-3-4), saving a
+// round trip: a device that has not synced for a while most likely has
+// news to pull. Sessions closer together (a busy device syncing after
+// each edit) would mostly send that request for nothing, so they wait for
+// Info, whose collection heads may spare the pull (SP-6.1-9).
+const EarlyPullAfter = time.Second
+
+// earlyPage is a session's first page of change info, requested beside
+// Info: the page of the stored cursor of the store's first collection,
+// asked for with the limits of the full Info the client held, whose tag
+// is tag. The session uses it only if its Info has that tag and the
+// collection's sync would ask for that page with the same limits;
+// otherwise it is dropped, and the page requested again if needed.
+type earlyPage struct {
+	name, cursor, tag string
+	p                 *puller
+}
+
+// pullEarly requests the early page when the client holds a full Info and
+// the last session ended EarlyPullAfter ago or more; nil when it does not.
+func (s *session) pullEarly() *earlyPage {
+	c := s.c
+	if c.cfg.NoPrefetch || c.cfg.SerialExchanges {
+		return nil // every request on the session's goroutine, in turn
+	}
+	c.mu.Lock()
+	held, last := c.tagged, c.lastSync
+	c.mu.Unlock()
+	if held == nil || !last.IsZero() && c.cfg.Now().Sub(last) < EarlyPullAfter {
+		return nil
+	}
+	names, err := c.allCollections()
+	if err != nil || len(names) == 0 {
+		return nil // the session finds the error again, or pulls nothing early
+	}
+	name := slices.Min(names)
+	var cursor string
+	kept := false
+	if err := c.view(func(tx *bolt.Tx) error {
+		col, err := openColl(tx, name, false)
+		if err == nil && col != nil {
+			cursor = col.cursor()
+			if b := col.b.Bucket(bktUnanswered); b != nil {
+				k, _ := b.Cursor().First()
+				kept = k != nil
+			}
+		}
+		return err
+	}); err != nil || kept {
+		// Kept exchanges go first (resendUnanswered): the page would
+		// predate their outcome, and the session may end with them.
+		return nil
+	}
+	p, err := s.newPullerWith(name, held)
+	if err != nil {
+		return nil
+	}
+	p.mu.Lock()
+	f := p.launch(cursor, true)
+	// One request only until the session has its Info: the page's answer
+	// requests no page ahead (pullerFor releases the puller it adopts).
+	p.held = true
+	p.mu.Unlock()
+	if f == nil {
+		p.close()
+		return nil
+	}
+	return &earlyPage{name: name, cursor: cursor, tag: held.Tag, p: p}
+}
+
+// dropEarly cancels the early page, if the session has one still.
+func (s *session) dropEarly() {
+	if s.early != nil {
+		s.early.p.close()
+		s.early = nil
+	}
+}
+
+// pullerFor returns the puller of a collection whose stored cursor is
+// cursor: the early page's when it is that collection's and matches, so
+// that its page is not asked for again; pull false means the session
+// pulls nothing from cursor first (it resent kept exchanges, which the
+// early page predates, or Info shows nothing new).
+func (s *session) pullerFor(name, cursor string, pull bool) (*puller, error) {
+	p, err := s.newPuller(name)
+	if err != nil {
+		return nil, err
+	}
+	if e := s.early; e != nil && e.name == name {
+		s.early = nil
+		if pull && e.cursor == cursor && e.p.limit == p.limit && e.p.inline == p.inline {
+			p.close() // never used
+			e.p.release()
+			return e.p, nil
+		}
+		e.p.close()
+	}
+	return p, nil
+}
+
 func (s *session) newPuller(name string) (*puller, error) {
+	return s.newPullerWith(name, s.info)
+}
+
+// newPullerWith returns a puller that asks for pages within info's limits.
+func (s *session) newPullerWith(name string, info *protocol.Info) (*puller, error) {
 	inline := !s.c.cfg.DownloadsInExchanges
 	if inline {
 		pending, err := s.pendingPart(name, nil, 1)
@@ -964,7 +1080,7 @@ func (s *session) newPuller(name string) (*puller, error) {
 		}
 		inline = len(pending) == 0
 	}
-	limit := s.info.Limits.MaxPage
+	limit := info.Limits.MaxPage
 	if limit <= 0 {
 		limit = protocol.DefaultPage
 	}

@@ -91,6 +91,73 @@ func init() {
 	})
 
 	clientCase(Case{
+		ID: "client/session/follows-a-new-info", Level: MUST,
+		Reqs: []string{"SP-3-4", "SP-3-16", "SP-3-17"},
+		Desc: "after the server is reconfigured, a session keeps to its new Info, even with a change-info request sent beside Info",
+		Procedure: `
+			The scripted server lists info-tag. Put an item and sync. The server is reconfigured:
+			max_page 2 (its Info and tag change), and it answers a change-info request over it with
+			too_many_items. Another device writes 5 items; wait 1.2 s (a client that asks for its
+			first page beside Info after a pause, SP-3-17, does so now) and sync. Assert: the sync
+			succeeds and the client holds the 5 items; no change-info request that arrived after
+			Info was answered asks for more than 2 entries (Info's answer waits up to 0.5 s for a
+			change-info request sent beside it, so that one sent after is one the client sent with
+			Info in hand).`,
+	}, func(ct *CT) {
+		ct.srv.announce(protocol.FeatureInfoTag)
+		ct.Put(cColl, "mine", "M")
+		ct.MustSync()
+		ct.srv.mu.Lock()
+		ct.srv.info.Limits.MaxPage, ct.srv.pageSize = 2, 2
+		ct.srv.mu.Unlock()
+		for i := range 5 {
+			ct.srv.write(cColl, fmt.Sprintf("n%d", i), fmt.Sprintf("theirs %d", i), false)
+		}
+		time.Sleep(1200 * time.Millisecond)
+		// Info's answer waits (half a second at most) for a change-info
+		// request sent beside it, so that every request that arrives after
+		// it was answered was sent after the client had it.
+		paged := make(chan struct{})
+		var once sync.Once
+		ct.srv.setHook(func(r *sRequest) *sResponse {
+			switch r.Path {
+			case protocol.PathChanges:
+				once.Do(func() { close(paged) })
+			case protocol.PathInfo:
+				select {
+				case <-paged:
+				case <-time.After(500 * time.Millisecond):
+				}
+			}
+			return nil
+		})
+		n := len(ct.srv.requests(""))
+		r := ct.Sync()
+		ct.srv.setHook(nil)
+		ct.Check(r.OK, "the sync to succeed under the new Info", "%s", r.Error)
+		rs := ct.srv.requests("")[n:]
+		var info time.Time
+		for _, q := range rs {
+			if q.Path == protocol.PathInfo && info.IsZero() {
+				info = q.Answered
+			}
+		}
+		ct.Check(!info.IsZero(), "GET /v1/info in the session", "%s", describeRequests(rs))
+		for _, q := range rs {
+			if q.Path != protocol.PathChanges || !q.At.After(info) {
+				continue
+			}
+			var req protocol.ChangesRequest
+			_ = protocol.Unmarshal(q.Body, &req)
+			ct.Check(req.Limit <= 2, "every page asked for after Info within its max_page of 2 [SP-3-4]", "limit %d", req.Limit)
+		}
+		for i := range 5 {
+			got, ok := ct.Get(cColl, fmt.Sprintf("n%d", i))
+			ct.Check(ok && got == fmt.Sprintf("theirs %d", i), fmt.Sprintf("the client holds n%d", i), "found %v, %q", ok, got)
+		}
+	})
+
+	clientCase(Case{
 		ID: "client/sync/moves-only-what-differs", Level: MUST,
 		Reqs: []string{"SP-6.2-2", "SP-6.2-3", "SP-7-3", "SP-6.6-1", "SP-6.2-4"},
 		Desc: "the client uploads only its changes and downloads only what it lacks; equal fingerprints move nothing",

@@ -191,6 +191,15 @@ var clientMutants = []clientMutant{
 			}
 			return status, resp, 0
 		}},
+	{name: "keeps-the-held-info", doc: "keeps using the Info it holds after the server was reconfigured (SP-3-16, SP-3-17): seen through a short Info of the held tag in place of the server's new full Info", cases: []string{"client/session/follows-a-new-info"},
+		after: func(cp *clientProxy, r *http.Request, body []byte, status int, resp []byte) (int, []byte, int) {
+			held := r.Header.Get(protocol.HeaderInfoTag)
+			if info, ok := decode[protocol.Info](resp); ok && status == 200 && r.URL.Path == protocol.PathInfo && held != "" && info.Tag != held && !info.IsShort() {
+				info.Tag = held
+				return status, encode(info.Short()), 0
+			}
+			return status, resp, 0
+		}},
 	{name: "reads-one-page", doc: "plans after the first change-info page", cases: []string{"client/sync/pulls-every-page-first"},
 		after: func(cp *clientProxy, r *http.Request, body []byte, status int, resp []byte) (int, []byte, int) {
 			if p, ok := decode[protocol.ChangesResponse](resp); ok && status == 200 && r.URL.Path == protocol.PathChanges {

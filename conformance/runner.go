@@ -14,7 +14,7 @@ import (
 
 // SuiteVersion is the version of the suite, reported with every run. It
 // changes when cases are added or their assertions change.
-const SuiteVersion = "1.12.0"
+const SuiteVersion = "1.13.0"
 
 // Verdict is a case's outcome.
 type Verdict string

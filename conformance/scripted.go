@@ -73,7 +73,8 @@ type sRequest struct {
 	// is the body as received, in Coding ("" for none).
 	Body, RawBody []byte
 	Coding        string
-	At            time.Time
+	// At is when the request arrived, Answered when its answer was ready.
+	At, Answered time.Time
 	// N counts the requests to the same path, from 1.
 	N int
 	// Status is the answer's HTTP status, RespCoding its content coding.
@@ -211,7 +212,7 @@ func (s *scripted) ServeHTTP(w http.ResponseWriter, hr *http.Request) {
 	plain := resp.Body
 	s.mu.Lock()
 	resp, req.RespCoding = s.encodeResponse(req, resp)
-	req.Status = resp.Status
+	req.Status, req.Answered = resp.Status, time.Now()
 	s.log = append(s.log, *req)
 	s.mu.Unlock()
 	e := Entry{Method: hr.Method, Path: hr.URL.Path, As: "client under test", Headers: map[string]string{}, Status: resp.Status, RespHdrs: map[string]string{}}
@@ -362,6 +363,12 @@ func (s *scripted) answer(r *sRequest) *sResponse {
 		if slices.Contains(info.Features, protocol.FeatureInfoCollections) {
 			info.Collections, info.ConflictsSeq = s.collections(), s.conflictsSeq // SP-3-15
 		}
+		if slices.Contains(info.Features, protocol.FeatureInfoTag) {
+			info.Tag = protocol.InfoTag(&info) // SP-3-16
+			if r.Header.Get(protocol.HeaderInfoTag) == info.Tag {
+				return okResp(info.Short())
+			}
+		}
 		return okResp(info)
 	}
 	known := map[string]bool{protocol.PathCollections: true, protocol.PathChanges: true, protocol.PathExchange: true}
@@ -391,6 +398,9 @@ func (s *scripted) answer(r *sRequest) *sResponse {
 		after, ok := parseSCursor(req.Collection, req.Cursor)
 		if !ok {
 			return errResp(protocol.CodeInvalidCursor, "not a cursor of this collection")
+		}
+		if m := s.info.Limits.MaxPage; m > 0 && req.Limit > m {
+			return errResp(protocol.CodeTooManyItems, fmt.Sprintf("limit %d, max_page is %d", req.Limit, m))
 		}
 		page := s.pageSize
 		if page == 0 {
