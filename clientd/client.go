@@ -84,7 +84,11 @@ type Client struct {
 	info        *protocol.Info // from the last successful GET /v1/info
 	// tagged is the last full Info with a tag (SP-3-16), as the store
 	// holds it: its tag goes with the next GET /v1/info.
-	tagged   *protocol.Info
+	tagged *protocol.Info
+	// news is a collection the server's watch reported changed since the
+	// last session began: the next session asks for its first page
+	// beside Info whenever it starts (pullEarly).
+	news     string
 	replica  changelog.ReplicaID
 	maxItem  int
 	syncDone chan struct{} // closed and replaced after every sync session

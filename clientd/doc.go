@@ -55,7 +55,9 @@
 // asks for its first page (of the first collection by name) beside
 // /v1/info rather than after it (SP-3-17), which saves a round trip when
 // there is news, and uses it only if the Info that comes is the one the
-// client held (its tag) and the page is the one it would ask for then.
+// client held (its tag) and the page is the one it would ask for then; a
+// session that the server's watch started does so at once, for the
+// collection the watch named.
 // An edit made while an exchange was in flight is detected with
 // a per-item edit counter: it stays pending and is planned again in the next
 // round (a resolution's write likewise never overwrites it).

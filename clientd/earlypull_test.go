@@ -213,3 +213,38 @@ func TestAnEarlyPageIsDroppedWhenInfoChanged(t *testing.T) {
 		require.Equal(t, fmt.Sprintf("phone's %d", i), mustGet(t, laptop, "notes", fmt.Sprintf("n%d", i)))
 	}
 }
+
+// TestAWatchedChangeIsPulledBesideInfo: when the server's watch reports a
+// change, the session it starts asks for that collection's first page
+// beside Info, however soon after the last session: there is news.
+func TestAWatchedChangeIsPulledBesideInfo(t *testing.T) {
+	srv := startServer(t, serverd.Config{})
+	o := newOrderTransport()
+	laptop := srv.client(t, "alice", "laptop", withTransport(o), func(cfg *clientd.Config) { cfg.SyncInterval = time.Hour })
+	require.NoError(t, laptop.Put("a-first", "x", []byte("sorts before notes")))
+	require.NoError(t, laptop.Put("notes", "mine", []byte("laptop's")))
+	require.NoError(t, laptop.Start())
+	eventually(t, 10*time.Second, "the first sync", func() bool {
+		st, err := laptop.Status()
+		return err == nil && !st.LastSync.IsZero()
+	})
+	eventually(t, 10*time.Second, "the watch", func() bool {
+		events, _ := o.recorded()
+		return index(events, "start "+protocol.PathWatch) >= 0
+	})
+
+	o.reset()
+	o.holdInfo.Store(true)
+	phone := srv.client(t, "alice", "phone")
+	require.NoError(t, phone.Put("notes", "n", []byte("phone's")))
+	mustSync(t, phone)
+	eventually(t, 10*time.Second, "the laptop to pull the change", func() bool {
+		v, err := laptop.Get("notes", "n")
+		return err == nil && string(v) == "phone's"
+	})
+	events, pages := o.recorded()
+	require.NotEmpty(t, pages, "%v", events)
+	require.Equal(t, "notes", pages[0].Collection, "the page of the collection the watch named, not the first by name")
+	require.Less(t, index(events, "start "+protocol.PathChanges), index(events, "answer "+protocol.PathInfo),
+		"the page was asked for before Info's answer came, though the session before had just ended: %v", events)
+}

@@ -199,6 +199,11 @@ func (c *Client) watchLoop(ctx context.Context) {
 		// running now) to end before watching again with the new cursors.
 		c.mu.Lock()
 		done = c.syncDone
+		for _, name := range resp.Changed {
+			if _, ok := cursors[name]; ok && (c.news == "" || name < c.news) {
+				c.news = name // "*" (pull everything) names none
+			}
+		}
 		c.mu.Unlock()
 		notify(c.watchCh)
 		select {

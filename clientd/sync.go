@@ -970,11 +970,13 @@ const pagesAhead = 2
 // round trip: a device that has not synced for a while most likely has
 // news to pull. Sessions closer together (a busy device syncing after
 // each edit) would mostly send that request for nothing, so they wait for
-// Info, whose collection heads may spare the pull (SP-6.1-9).
+// Info, whose collection heads may spare the pull (SP-6.1-9). A session
+// that the server's watch started asks beside Info however soon it comes,
+// for the collection the watch named: there is news.
 const EarlyPullAfter = time.Second
 
 // earlyPage is a session's first page of change info, requested beside
-// Info: the page of the stored cursor of the store's first collection,
+// Info: the page of the stored cursor of one of the store's collections,
 // asked for with the limits of the full Info the client held, whose tag
 // is tag. The session uses it only if its Info has that tag and the
 // collection's sync would ask for that page with the same limits;
@@ -984,17 +986,20 @@ type earlyPage struct {
 	p                 *puller
 }
 
-// pullEarly requests the early page when the client holds a full Info and
-// the last session ended EarlyPullAfter ago or more; nil when it does not.
+// pullEarly requests the early page when the client holds a full Info,
+// for a collection the server's watch reported changed, or, when the last
+// session ended EarlyPullAfter ago or more, for the first collection by
+// name; nil when it does not.
 func (s *session) pullEarly() *earlyPage {
 	c := s.c
+	c.mu.Lock()
+	held, last, news := c.tagged, c.lastSync, c.news
+	c.news = ""
+	c.mu.Unlock()
 	if c.cfg.NoPrefetch || c.cfg.SerialExchanges {
 		return nil // every request on the session's goroutine, in turn
 	}
-	c.mu.Lock()
-	held, last := c.tagged, c.lastSync
-	c.mu.Unlock()
-	if held == nil || !last.IsZero() && c.cfg.Now().Sub(last) < EarlyPullAfter {
+	if held == nil || news == "" && !last.IsZero() && c.cfg.Now().Sub(last) < EarlyPullAfter {
 		return nil
 	}
 	names, err := c.allCollections()
@@ -1002,6 +1007,9 @@ func (s *session) pullEarly() *earlyPage {
 		return nil // the session finds the error again, or pulls nothing early
 	}
 	name := slices.Min(names)
+	if slices.Contains(names, news) {
+		name = news
+	}
 	var cursor string
 	kept := false
 	if err := c.view(func(tx *bolt.Tx) error {
