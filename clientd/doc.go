@@ -39,10 +39,12 @@
 // of the collection. Pending local items go with the last segment, or after
 // it in parts of the same size. A collection with no pending local change
 // when its session starts has nothing to compare: its pages, of
-// DownloadBatchItems entries, bring the items' contents along (SP-6.1-8), each page is a
-// segment of its own, planned and committed with its cursor in one local
-// transaction while the next page is fetched, and no exchange is needed to
-// download (Config.DownloadsInExchanges turns this off). Every downloaded
+// DownloadBatchItems entries, bring the items' contents along (SP-6.1-8),
+// each page is a segment of its own, planned and committed with its cursor
+// in one local transaction while the next page is fetched, and no exchange
+// is needed to download (Config.DownloadsInExchanges turns this off; so do
+// InlineBehindLimit bytes or more of the device's own uploads after the
+// stored cursor, which the pages would bring back). Every downloaded
 // item's fingerprint is verified before anything from its response is
 // stored; each response is applied in one local transaction together with
 // the cursor. Exchanges are pipelined one deep: the next request is built

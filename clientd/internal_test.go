@@ -78,7 +78,7 @@ func TestAnExpiredCursorIsResetAndTheCollectionPulledAgain(t *testing.T) {
 	require.NoError(t, b.update(func(tx *bolt.Tx) error {
 		col, err := openColl(tx, "notes", false)
 		require.NoError(t, err)
-		return col.setCursor("1.00000000000000ff.1.0123456789abcdef", nil)
+		return col.setCursor("1.00000000000000ff.1.0123456789abcdef", nil, 0)
 	}))
 	require.NoError(t, a.Put("notes", "m", []byte("two")))
 	_, err = a.Sync(context.Background())

@@ -26,6 +26,7 @@ import (
 //	    doubt/   id -> fingerprints (32 bytes each, at most maxDoubt) of
 //	             uploads sent without a known outcome (created when needed)
 //	    cursor   the server cursor after the last completed pull
+//	    cursor_head, cursor_behind: what the client knows of the cursor (setCursor)
 //	lconf/   local conflict ID -> localConflict (msgpack)
 //	sconf/   server conflict ID -> protocol.Conflict (msgpack), replaced at each sync
 //	hist/    u64be sequence -> historyRecord (msgpack), oldest first, bounded
@@ -40,7 +41,8 @@ var (
 	bktHist       = []byte("hist")
 
 	keyCursor    = []byte("cursor")
-	keyCurHead   = []byte("cursor_head") // head(8) epoch: the head the cursor is the cursor of
+	keyCurHead   = []byte("cursor_head")   // head(8) epoch: the head the cursor is the cursor of
+	keyBehind    = []byte("cursor_behind") // u64be: content bytes of the device's own uploads after the cursor
 	keyHLC       = []byte("hlc")
 	keyEdit      = []byte("edit")
 	keyReplica   = []byte("replica")
@@ -430,12 +432,30 @@ func (c *coll) cursorHead() *cursorHead {
 	return &cursorHead{head: binary.BigEndian.Uint64(v), epoch: string(v[8:])}
 }
 
+// behind returns the content bytes of the device's own applied uploads
+// that lie after the stored cursor (setCursor).
+func (c *coll) behind() uint64 { return getU64(c.b, keyBehind) }
+
 // setCursor stores the cursor and the head it is the cursor of (nil: not
 // known), always together: a head left beside another cursor would make a
-// session skip changes it never pulled.
-func (c *coll) setCursor(cur string, at *cursorHead) error {
+// session skip changes it never pulled. behind is the content bytes of the
+// device's own applied uploads after the cursor, which the next pull lists
+// again (an exchange cannot move a cursor past another device's change
+// it has not pulled, SP-6.3-9).
+func (c *coll) setCursor(cur string, at *cursorHead, behind uint64) error {
 	if c.cursor() != cur {
 		if err := c.b.Put(keyCursor, []byte(cur)); err != nil {
+			return err
+		}
+	}
+	if behind != c.behind() {
+		var err error
+		if behind == 0 {
+			err = c.b.Delete(keyBehind)
+		} else {
+			err = c.b.Put(keyBehind, u64(behind))
+		}
+		if err != nil {
 			return err
 		}
 	}

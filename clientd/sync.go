@@ -180,6 +180,11 @@ type session struct {
 	changed map[string]bool // collections whose local items changed
 	// pull fetches the change info of the collection being synced.
 	pull *puller
+	// behind is the content bytes of the device's own applied uploads after
+	// the candidate cursor of the collection being synced: an exchange
+	// that could not advance the cursor past them (another device's change
+	// lies before them) leaves them for the next pull to list again.
+	behind uint64
 	// early is the first page of change info requested beside Info, until
 	// the collection's sync takes it or the session drops it.
 	early *earlyPage
@@ -273,8 +278,8 @@ func (s *session) headOf(cursor string) *cursorHead {
 
 // storeCursor stores a collection's cursor, with the head it is the cursor
 // of when the session knows it.
-func (s *session) storeCursor(col *coll, cursor string) error {
-	return col.setCursor(cursor, s.headOf(cursor))
+func (s *session) storeCursor(col *coll, cursor string, behind uint64) error {
+	return col.setCursor(cursor, s.headOf(cursor), behind)
 }
 
 // sameHead reports whether at is what storeCursor would store with cursor.
@@ -740,7 +745,7 @@ func (s *session) syncCollection(name string) error {
 					return err
 				}
 			}
-			return col.setCursor("", nil)
+			return col.setCursor("", nil, 0)
 		})
 		if err != nil {
 			return err
@@ -857,6 +862,9 @@ func (s *session) syncCollectionOnce(name string) error {
 			}
 		}
 		chain := cur
+		// The pulled cursor (or one Info shows nothing after) is past every
+		// upload of the device.
+		s.behind = 0
 		if err := s.rounds(name, rule, seg, &chain); err != nil {
 			return err
 		}
@@ -964,6 +972,41 @@ type inflight struct {
 // pagesAhead is how many pages with content a puller requests ahead of
 // the one being handled.
 const pagesAhead = 2
+
+// InlineBehindLimit bounds the content bytes of the device's own uploads
+// that a pull may list again (they lie after the stored cursor, behind
+// another device's change) for the pages to bring contents along
+// (SP-6.1-8). Above it the pages come without, the device's own items
+// move nothing (equal fingerprints), and what the plan downloads goes in
+// exchanges: at most a round trip more, against the contents of its own
+// uploads downloaded again (128 KiB take about as long as a round trip of
+// 50 ms on a 20 Mbit/s link).
+const InlineBehindLimit = 128 << 10
+
+// appliedBytes returns the content bytes of the uploads of req that resp
+// answers applied.
+func appliedBytes(req *protocol.ExchangeRequest, resp *protocol.ExchangeResponse) uint64 {
+	var n uint64
+	var size map[string]int // built if the results are not in request order
+	for i := range resp.Results {
+		r := &resp.Results[i]
+		if r.Status != protocol.StatusApplied {
+			continue
+		}
+		if i < len(req.Uploads) && req.Uploads[i].ID == r.ID { // results in request order (SP-6.3)
+			n += uint64(len(req.Uploads[i].Content))
+			continue
+		}
+		if size == nil {
+			size = make(map[string]int, len(req.Uploads))
+			for j := range req.Uploads {
+				size[req.Uploads[j].ID] = len(req.Uploads[j].Content)
+			}
+		}
+		n += uint64(size[r.ID])
+	}
+	return n
+}
 
 // EarlyPullAfter is the pause after which a session asks for its first
 // page of change info beside Info instead of after it (SP-3-4), saving a
@@ -1086,7 +1129,21 @@ func (s *session) newPullerWith(name string, info *protocol.Info) (*puller, erro
 		if err != nil {
 			return nil, err
 		}
-		inline = len(pending) == 0
+		var behind uint64
+		err = s.c.view(func(tx *bolt.Tx) error {
+			col, err := openColl(tx, name, false)
+			if col != nil {
+				behind = col.behind()
+			}
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		// With many of the device's own uploads after the cursor, the
+		// pages would bring their contents back: ask without, and
+		// download what the plan needs in exchanges.
+		inline = len(pending) == 0 && behind < InlineBehindLimit
 	}
 	limit := info.Limits.MaxPage
 	if limit <= 0 {
@@ -1625,16 +1682,20 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		}
 		if newChain != *chain {
 			// Not the request's cursor: the cursor of the head after the
-			// exchange (SP-6.3-9, SP-6.1-9).
+			// exchange (SP-6.3-9, SP-6.1-9), past every upload of the device.
 			s.knowHead(newChain, resp.Head)
+			s.behind = 0
+		} else {
+			s.behind += appliedBytes(req, &resp)
 		}
+		behind := s.behind
 		// SP-6.5-6: only the round's last transaction may store the
 		// cursor, and only when nothing that blocks it is left.
 		commit := last && s.mayCommit(next, lastRound)
 		a := &applying{done: make(chan struct{}), sent: ui + di, req: req, body: body, coded: bodyCoding != ""}
 		go func() {
 			defer close(a.done)
-			a.more, a.d, a.err = s.applyExchange(name, bu, bd, &resp, fps, commit, lastRound, newChain)
+			a.more, a.d, a.err = s.applyExchange(name, bu, bd, &resp, fps, commit, lastRound, newChain, behind)
 		}()
 		inflight = a
 		// The next request carries the cursor of this response; should
@@ -1966,7 +2027,7 @@ func (s *session) applyLocal(name string, ws []work, final, lastRound bool, curs
 			}
 		}
 		if final && s.mayCommit(next, lastRound) {
-			if err := s.storeCursor(col, cursor); err != nil {
+			if err := s.storeCursor(col, cursor, s.behind); err != nil {
 				return err
 			}
 		}
@@ -2176,7 +2237,7 @@ func verifyItems(name string, resp *protocol.ExchangeResponse) ([]fingerprint.Fi
 // the items for the next round and the transaction's counts. It touches
 // no session state but s.c (safe for concurrent use), so it may run while
 // the session builds and sends the next request.
-func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.ExchangeResponse, fps []fingerprint.Fingerprint, commit, lastRound bool, newChain string) ([]cand, counts, error) {
+func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.ExchangeResponse, fps []fingerprint.Fingerprint, commit, lastRound bool, newChain string, behind uint64) ([]cand, counts, error) {
 	items := make(map[string]int, len(resp.Items)) // ID -> index in resp.Items
 	for i := range resp.Items {
 		items[resp.Items[i].ID] = i
@@ -2350,7 +2411,7 @@ func (s *session) applyExchange(name string, bu, bd []work, resp *protocol.Excha
 			}
 		}
 		if commit && !blocks(next) && (len(next) == 0 || lastRound) {
-			if err := s.storeCursor(col, newChain); err != nil {
+			if err := s.storeCursor(col, newChain, behind); err != nil {
 				return err
 			}
 		}
