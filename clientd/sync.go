@@ -338,7 +338,7 @@ func (s *session) run() error {
 	if err := s.c.keepSent(); err != nil {
 		return fmt.Errorf("sync: %w", err)
 	}
-	// The first page of change info goes beside Info (SP-3-4), used only
+	// The first page of change info goes beside Info (SP-3-17), used only
 	// if Info turns out to be the one it was asked with.
 	s.early = s.pullEarly()
 	defer s.dropEarly()
@@ -1009,7 +1009,7 @@ func appliedBytes(req *protocol.ExchangeRequest, resp *protocol.ExchangeResponse
 }
 
 // EarlyPullAfter is the pause after which a session asks for its first
-// page of change info beside Info instead of after it (SP-3-4), saving a
+// page of change info beside Info instead of after it (SP-3-17), saving a
 // round trip: a device that has not synced for a while most likely has
 // news to pull. Sessions closer together (a busy device syncing after
 // each edit) would mostly send that request for nothing, so they wait for
