@@ -1,9 +1,7 @@
 package clientd_test
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -22,6 +20,7 @@ import (
 // change-info request; holdInfo, when set, keeps Info's answer back until
 // 0.2 s after a change-info request has started (or for a second).
 type orderTransport struct {
+	t        testing.TB
 	base     http.RoundTripper
 	holdInfo atomic.Bool
 
@@ -31,22 +30,16 @@ type orderTransport struct {
 	changes chan struct{} // closed at the first change-info request
 }
 
-func newOrderTransport() *orderTransport {
-	return &orderTransport{base: http.DefaultTransport, changes: make(chan struct{})}
+func newOrderTransport(t testing.TB) *orderTransport {
+	return &orderTransport{t: t, base: http.DefaultTransport, changes: make(chan struct{})}
 }
 
 func (o *orderTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	o.mu.Lock()
 	o.events = append(o.events, "start "+req.URL.Path)
 	if req.URL.Path == protocol.PathChanges {
-		body, err := io.ReadAll(req.Body)
-		if err != nil {
-			o.mu.Unlock()
-			return nil, err
-		}
-		req.Body = io.NopCloser(bytes.NewReader(body))
 		var r protocol.ChangesRequest
-		if err := protocol.Unmarshal(body, &r); err == nil {
+		if err := protocol.Unmarshal(peekBody(o.t, req), &r); err == nil {
 			o.pages = append(o.pages, r)
 		}
 		select {
@@ -117,7 +110,7 @@ func TestASessionAfterAPauseAsksForItsFirstPageBesideInfo(t *testing.T) {
 	// Pages of 2: the early page has more after it, and its successor
 	// waits for Info (SP-3-17 allows one request before it).
 	srv := startServer(t, serverd.Config{Limits: protocol.Limits{MaxPage: 2}})
-	o, clk := newOrderTransport(), &pausedClock{}
+	o, clk := newOrderTransport(t), &pausedClock{}
 	laptop := laptopWithClock(t, srv, o, clk)
 	phone := srv.client(t, "alice", "phone")
 	for i := range 5 {
@@ -157,7 +150,7 @@ func TestASessionAfterAPauseAsksForItsFirstPageBesideInfo(t *testing.T) {
 // may spare the request (SP-6.1-9).
 func TestASessionSoonAfterTheLastWaitsForInfo(t *testing.T) {
 	srv := startServer(t, serverd.Config{})
-	o, clk := newOrderTransport(), &pausedClock{}
+	o, clk := newOrderTransport(t), &pausedClock{}
 	laptop := laptopWithClock(t, srv, o, clk)
 	phone := srv.client(t, "alice", "phone")
 	require.NoError(t, phone.Put("notes", "n", []byte("phone's")))
@@ -184,7 +177,7 @@ func TestASessionSoonAfterTheLastWaitsForInfo(t *testing.T) {
 // asks again under the new Info (SP-3-4).
 func TestAnEarlyPageIsDroppedWhenInfoChanged(t *testing.T) {
 	srv := startServer(t, serverd.Config{})
-	o, clk := newOrderTransport(), &pausedClock{}
+	o, clk := newOrderTransport(t), &pausedClock{}
 	laptop := laptopWithClock(t, srv, o, clk)
 	phone := srv.client(t, "alice", "phone")
 	for i := range 5 {
@@ -219,7 +212,7 @@ func TestAnEarlyPageIsDroppedWhenInfoChanged(t *testing.T) {
 // beside Info, however soon after the last session: there is news.
 func TestAWatchedChangeIsPulledBesideInfo(t *testing.T) {
 	srv := startServer(t, serverd.Config{})
-	o := newOrderTransport()
+	o := newOrderTransport(t)
 	laptop := srv.client(t, "alice", "laptop", withTransport(o), func(cfg *clientd.Config) { cfg.SyncInterval = time.Hour })
 	require.NoError(t, laptop.Put("a-first", "x", []byte("sorts before notes")))
 	require.NoError(t, laptop.Put("notes", "mine", []byte("laptop's")))

@@ -1125,25 +1125,21 @@ func (s *session) newPuller(name string) (*puller, error) {
 func (s *session) newPullerWith(name string, info *protocol.Info) (*puller, error) {
 	inline := !s.c.cfg.DownloadsInExchanges
 	if inline {
-		pending, err := s.pendingPart(name, nil, 1)
-		if err != nil {
-			return nil, err
-		}
-		var behind uint64
-		err = s.c.view(func(tx *bolt.Tx) error {
+		err := s.c.view(func(tx *bolt.Tx) error {
 			col, err := openColl(tx, name, false)
-			if col != nil {
-				behind = col.behind()
+			if err != nil || col == nil {
+				return err
 			}
-			return err
+			// With many of the device's own uploads after the cursor, the
+			// pages would bring their contents back: ask without, and
+			// download what the plan needs in exchanges.
+			k, _ := col.pendingCur.First()
+			inline = k == nil && col.behind() < InlineBehindLimit
+			return nil
 		})
 		if err != nil {
 			return nil, err
 		}
-		// With many of the device's own uploads after the cursor, the
-		// pages would bring their contents back: ask without, and
-		// download what the plan needs in exchanges.
-		inline = len(pending) == 0 && behind < InlineBehindLimit
 	}
 	limit := info.Limits.MaxPage
 	if limit <= 0 {
