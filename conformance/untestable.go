@@ -27,6 +27,7 @@ var Untestable = map[string]string{
 	"SP-6-2":   "client: running two sessions over one store at once is not something the driver can provoke",
 	"SP-6.5-2": "client: local transactions are internal to the client",
 	"SP-6.5-5": "client: a download answered missing needs a deletion racing the pull; not yet a client-mode case",
+	"SP-6.6-7": "client: a MAY on how a client plans more than SegmentEntries (10,000) pending items; which plan it chose is internal, and what either plan must leave (every item uploaded, the cursor not blocked by items without a remote entry, SP-6.5-6) is what the sync cases check; clientd tests its parts with small segments",
 	"SP-6.6-6": "client: when a background client starts sessions is outside the driver contract (sessions run on sync only)",
 	"SP-10-5":  "client: resolving needs the client's user interface; the driver contract has no resolve request",
 	"SP-10-6":  "client: resolving needs the client's user interface; the driver contract has no resolve request",
