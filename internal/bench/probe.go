@@ -16,7 +16,7 @@ import (
 // probe's time says how fast the CPU was when each step started, for both
 // systems, so that a reader can tell a slow run of the code from a run on
 // a slow CPU. It rules the CPU's speed out, not every cause: slow runs have
-// come with a fast probe (docs/performance.md, "Run-to-run noise").
+// come with a fast probe (docs/performance-analysis.md, "Run-to-run noise").
 //
 // The work: probeRounds BLAKE3 fingerprints of a 256 KiB buffer, which
 // stays in the cache (6 MiB hashed, about 2 ms here); it allocates nothing
