@@ -29,6 +29,7 @@ func cmdBench(e env, args []string) error {
 	workloads := fs.String("workloads", strings.Join(bench.AllWorkloads, ","), "workloads to run")
 	runs := fs.Int("runs", bench.DefaultRuns, "timed runs of each Syncprint workload (the median is reported)")
 	peerRuns := fs.Int("peer-runs", bench.DefaultPeerRuns, "timed runs of each peer workload")
+	warmupRuns := fs.Int("warmup-runs", bench.DefaultWarmupRuns, "untimed runs of the same step, by the same system, before each timed run of pull, push, bidirectional and incremental (0: none)")
 	items := fs.Int("items", bench.DefaultItems, "items of pull, push and bidirectional")
 	size := fs.Int("size", bench.DefaultSize, "content bytes of an item")
 	content := fs.String("content", bench.DefaultContent, "content kind: text (record-like, compressible) or random")
@@ -69,12 +70,15 @@ func cmdBench(e env, args []string) error {
 	}
 	cfg := bench.Config{
 		Systems: splitList(*systems), Workloads: splitList(*workloads), Runs: *runs, PeerRuns: *peerRuns,
-		Items: *items, Size: *size, Content: *content, BidiEdits: *bidiEdits, BidiCommon: *bidiCommon,
+		WarmupRuns: warmups(*warmupRuns), Items: *items, Size: *size, Content: *content, BidiEdits: *bidiEdits, BidiCommon: *bidiCommon,
 		IncChanges: *incChanges, PeerIncMax: *peerIncMax, ManyClients: *manyClients, ManyDuration: *manyDuration,
 		ManyInterval: *manyInterval, ManyWarmup: *manyWarmup, ManyEdits: *manyEdits, ManyItems: *manyItems, ManyClientDir: *manyClientDir, Node: *node,
 		PeerBatchSize: *peerBatch, ProfileDir: *profile, SkipFloor: *noFloor, Log: e.stderr, Version: version,
 		KeepRuns: *keep,
 		Link:     bench.Link{Delay: *linkDelay, Rate: int64(*linkMbit * 1e6 / 8)},
+	}
+	if *warmupRuns < 0 {
+		return usagef("--warmup-runs must not be negative")
 	}
 	if *linkDelay < 0 || *linkMbit < 0 {
 		return usagef("--link-delay and --link-mbit must not be negative")
@@ -255,4 +259,13 @@ func cmdBenchClient(e env, args []string) error {
 	ctx, stop := signalContext(e)
 	defer stop()
 	return bench.RunClient(ctx, e.stdin, e.stdout)
+}
+
+// warmups maps the --warmup-runs flag to bench.Config.WarmupRuns, whose 0
+// means the default: none is negative there.
+func warmups(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
 }

@@ -62,6 +62,41 @@ func find(t *testing.T, rep *bench.Report, system, key string) *bench.Result {
 	return nil
 }
 
+// TestBenchWarmsUpEveryTimedRun checks that each timed run of a workload
+// follows an untimed run of the same step (--warmup-runs, 1 by default),
+// which is not counted among the runs, and that --warmup-runs 0 runs none.
+func TestBenchWarmsUpEveryTimedRun(t *testing.T) {
+	for _, tc := range []struct {
+		flag  []string
+		warms int
+	}{{nil, 2}, {[]string{"--warmup-runs", "0"}, 0}} {
+		dir := t.TempDir()
+		ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
+		args := append([]string{"bench", "--workdir", filepath.Join(dir, "work"), "--json", filepath.Join(dir, "bench.json"),
+			"--systems", "syncprint", "--workloads", "pull", "--runs", "2", "--items", "50", "--no-floor"}, tc.flag...)
+		cmd := exec.CommandContext(ctx, binPath, args...)
+		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
+		var stdout, stderr strings.Builder
+		cmd.Stdout, cmd.Stderr = &stdout, &stderr
+		err := cmd.Run()
+		cancel()
+		require.NoError(t, err, "stderr:\n%s", stderr.String())
+		log := stderr.String()
+		require.Equal(t, tc.warms, strings.Count(log, "syncprint pull warm-up before run"), "warm-ups in the log:\n%s", log)
+		require.Equal(t, 2, strings.Count(log, "syncprint pull run "), "timed runs in the log")
+		if tc.warms > 0 {
+			require.Less(t, strings.Index(log, "warm-up before run 1/2"), strings.Index(log, "pull run 1/2"), "the warm-up comes first")
+			require.Contains(t, stdout.String(), "each after 1 untimed run(s) of the same step")
+		}
+		b, err := os.ReadFile(filepath.Join(dir, "bench.json"))
+		require.NoError(t, err)
+		var rep bench.Report
+		require.NoError(t, json.Unmarshal(b, &rep))
+		require.Equal(t, tc.warms/2, rep.Settings.WarmupRuns)
+		require.Len(t, find(t, &rep, bench.Syncprint, bench.WorkPull).PerRun, 2, "warm-ups are not runs")
+	}
+}
+
 // TestBenchMeasuresSyncprintOnLoopback runs every workload at tiny sizes
 // with real `syncprint serve` and `syncprint bench-client` processes, and
 // checks that the figures are sane: every outcome verified, the wire

@@ -273,6 +273,9 @@ type pending struct {
 	spec timedSpec
 	n    int // runs
 	res  *Result
+	// warmUp marks an untimed run's pending (harness.warmUp): no
+	// profiles, a log line of its own.
+	warmUp bool
 
 	ms, cpu, ccpu, scpu                    []float64
 	cflt, sflt                             []int64
@@ -305,10 +308,20 @@ func (h *harness) runQueued(ctx context.Context) error {
 	}
 	for run := range rounds {
 		for _, p := range queued {
-			if run < p.n {
-				if err := h.runOnce(ctx, p, run); err != nil {
-					return fmt.Errorf("%s %s%s: %w", p.fx.s.name(), p.spec.workload, p.spec.variant, err)
+			if run >= p.n {
+				continue
+			}
+			warm := h.cfg.WarmupRuns
+			if p.spec.workload == WorkMany || p.spec.workload == WorkManyRaw {
+				warm = 0 // a warm-up of their own, ManyWarmup
+			}
+			for range warm {
+				if err := h.warmUp(ctx, p, run); err != nil {
+					return fmt.Errorf("%s %s%s: warm-up: %w", p.fx.s.name(), p.spec.workload, p.spec.variant, err)
 				}
+			}
+			if err := h.runOnce(ctx, p, run); err != nil {
+				return fmt.Errorf("%s %s%s: %w", p.fx.s.name(), p.spec.workload, p.spec.variant, err)
 			}
 		}
 	}
@@ -342,6 +355,22 @@ func (h *harness) runQueued(ctx context.Context) error {
 	return nil
 }
 
+// warmUp runs the step of p's run once, untimed, before the timed run
+// (Config.WarmupRuns): on a fresh copy of the fixture, with new processes,
+// as the timed run does. Its figures are dropped; a warm-up whose outcome
+// does not verify fails the workload's verification all the same.
+func (h *harness) warmUp(ctx context.Context, p *pending, run int) error {
+	scratch := &pending{fx: p.fx, spec: p.spec, n: p.n, res: &Result{Verified: true}, warmUp: true}
+	if err := h.runOnce(ctx, scratch, run); err != nil {
+		return err
+	}
+	if !scratch.res.Verified {
+		p.res.Verified = false
+		p.res.VerifyError = "warm-up run: " + scratch.res.VerifyError
+	}
+	return nil
+}
+
 // runOnce times one run of p on a fresh copy of its fixture.
 func (h *harness) runOnce(ctx context.Context, p *pending, run int) error {
 	s, spec, res := p.fx.s, p.spec, p.res
@@ -353,7 +382,7 @@ func (h *harness) runOnce(ctx context.Context, p *pending, run int) error {
 	var srvProf string
 	j := spec.timed(runDir)
 	j.Trace = s.name() == Syncprint
-	if h.cfg.ProfileDir != "" && s.name() == Syncprint {
+	if h.cfg.ProfileDir != "" && s.name() == Syncprint && !p.warmUp {
 		base := spec.workload
 		if spec.variant != "" {
 			base += fmt.Sprintf("-%d", spec.size)
@@ -414,8 +443,12 @@ func (h *harness) runOnce(ctx context.Context, p *pending, run int) error {
 	res.PerRun = append(res.PerRun, RunFigures{Millis: f.Timed.Millis, ClientCPU: cms, ServerCPU: sms, Up: f.Up, Down: f.Down, Conns: f.Conns,
 		ServerPeak: f.ServerPeak, ClientPeak: f.ClientPeak, ClientFaults: f.ClientFaults, ServerFaults: f.ServerFaults,
 		ProbeMs: ms(f.Probe)})
-	h.logf("%s %s%s run %d/%d: %.1f ms (cpu: client %.0f ms, server %.0f ms; page faults: client %d, server %d; cpu probe before it %.2f ms), %s up, %s down, server %s, client %s, verified %v",
-		s.name(), spec.workload, spec.variant, run+1, p.n, f.Timed.Millis, cms, sms, f.ClientFaults, f.ServerFaults, ms(f.Probe), fmtBytes(f.Up), fmtBytes(f.Down),
+	what := fmt.Sprintf("run %d/%d", run+1, p.n)
+	if p.warmUp {
+		what = fmt.Sprintf("warm-up before run %d/%d (untimed)", run+1, p.n)
+	}
+	h.logf("%s %s%s %s: %.1f ms (cpu: client %.0f ms, server %.0f ms; page faults: client %d, server %d; cpu probe before it %.2f ms), %s up, %s down, server %s, client %s, verified %v",
+		s.name(), spec.workload, spec.variant, what, f.Timed.Millis, cms, sms, f.ClientFaults, f.ServerFaults, ms(f.Probe), fmtBytes(f.Up), fmtBytes(f.Down),
 		fmtBytes(f.ServerPeak), fmtBytes(f.ClientPeak), f.Verified.Verified)
 	if !h.cfg.KeepRuns {
 		return os.RemoveAll(runDir)

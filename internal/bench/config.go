@@ -31,6 +31,7 @@ var AllWorkloads = []string{WorkPull, WorkPush, WorkBidi, WorkIncremental, WorkM
 const (
 	DefaultRuns          = 5
 	DefaultPeerRuns      = 3
+	DefaultWarmupRuns    = 1
 	DefaultItems         = 10_000
 	DefaultSize          = 200
 	DefaultContent       = ContentText
@@ -64,6 +65,20 @@ type Config struct {
 	// median is reported); PeerRuns the same for the peer, whose runs take
 	// seconds each. 0: DefaultRuns, DefaultPeerRuns.
 	Runs, PeerRuns int
+	// WarmupRuns is how many untimed runs of the same step, by the same
+	// system on a fresh copy of the fixture, go before each timed run of
+	// pull, push, bidirectional and incremental (many and many-raw have
+	// their own warm-up, ManyWarmup). 0: DefaultWarmupRuns; negative:
+	// none.
+	//
+	// Why: the two systems' runs alternate, so without it each timed run
+	// inherits the machine as the other system's run left it. On the
+	// virtual machine of docs/performance.md the host takes back memory
+	// that exited processes freed; a Syncprint step right after the
+	// peer's processes exited took 1.4-2 times its CPU time, writing
+	// huge pages the host had to back again, while a run after a run of
+	// its own did not. The peer's 4 KiB pages cost the same either way.
+	WarmupRuns int
 	// Items is the collection size of pull, push and bidirectional;
 	// Size the content bytes of an item; Content its kind (ContentText or
 	// ContentRandom).
@@ -156,6 +171,8 @@ func (cfg *Config) validate() error {
 	}
 	def(&cfg.Runs, DefaultRuns)
 	def(&cfg.PeerRuns, DefaultPeerRuns)
+	def(&cfg.WarmupRuns, DefaultWarmupRuns)
+	cfg.WarmupRuns = max(cfg.WarmupRuns, 0)
 	def(&cfg.Items, DefaultItems)
 	def(&cfg.Size, DefaultSize)
 	def(&cfg.BidiEdits, DefaultBidiEdits)

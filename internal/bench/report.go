@@ -72,6 +72,9 @@ type Settings struct {
 	ManyEdits     int      `json:"many_edits"`
 	ManyItems     int      `json:"many_items"`
 	PeerBatchSize int      `json:"peer_batch_size"`
+	// WarmupRuns: untimed runs of the same step before each timed one
+	// (Config.WarmupRuns); absent in reports made before there were any.
+	WarmupRuns int `json:"warmup_runs,omitempty"`
 	// LinkDelay and LinkRate are the network path every timed step
 	// crossed (Config.Link; the proxy emulates it): one-way latency and
 	// bytes a second each way. Zero: loopback as it is.
@@ -235,7 +238,7 @@ func newReport(cfg *Config) *Report {
 		Started: time.Now().UTC(),
 		Machine: machine(cfg),
 		Settings: Settings{
-			Systems: cfg.Systems, Workloads: cfg.Workloads, Runs: cfg.Runs, PeerRuns: cfg.PeerRuns,
+			Systems: cfg.Systems, Workloads: cfg.Workloads, Runs: cfg.Runs, PeerRuns: cfg.PeerRuns, WarmupRuns: cfg.WarmupRuns,
 			Items: cfg.Items, Size: cfg.Size, Content: cfg.Content, BidiEdits: cfg.BidiEdits, BidiCommon: cfg.BidiCommon,
 			IncSizes: cfg.IncSizes, IncChanges: cfg.IncChanges, PeerIncMax: cfg.PeerIncMax,
 			ManyClients: cfg.ManyClients, ManyDuration: cfg.ManyDuration.String(), ManyInterval: cfg.ManyInterval.String(), ManyWarmup: cfg.ManyWarmup.String(),

@@ -25,7 +25,11 @@ func (r *Report) WriteTable(w io.Writer) {
 	if l := r.Settings.link(); !l.IsZero() {
 		fmt.Fprintf(w, "\nlink: %s, emulated by the proxy: one path per device, shared by its connections (in many, every device its own); a new connection pays one round trip more", l)
 	}
-	fmt.Fprintf(w, "\ncontent: %d B items (%s); times are the median of the runs [min-max]; cpu is client + server CPU time; bytes counted on the sockets\n\n", r.Settings.Size, r.Settings.Content)
+	warm := ""
+	if n := r.Settings.WarmupRuns; n > 0 {
+		warm = fmt.Sprintf(", each after %d untimed run(s) of the same step by the same system (many: its own warm-up)", n)
+	}
+	fmt.Fprintf(w, "\ncontent: %d B items (%s); times are the median of the runs [min-max]%s; cpu is client + server CPU time; bytes counted on the sockets\n\n", r.Settings.Size, r.Settings.Content, warm)
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "workload\tsystem\truns\ttime ms\t[min-max]\tcpu ms\titems/s\tbytes up\tbytes down\twire/min\tserver RSS\tclient RSS\tverified\t")
