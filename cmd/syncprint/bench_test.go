@@ -23,6 +23,14 @@ const benchTimeout = 3 * time.Minute
 // report it wrote with --json, and its standard output.
 func runBench(t *testing.T, args ...string) (*bench.Report, string) {
 	t.Helper()
+	rep, stdout, _ := runBenchLog(t, args...)
+	return rep, stdout
+}
+
+// runBenchLog is runBench that returns the harness's log (standard
+// error) too.
+func runBenchLog(t *testing.T, args ...string) (*bench.Report, string, string) {
+	t.Helper()
 	dir := t.TempDir()
 	jsonPath := filepath.Join(dir, "bench.json")
 	ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
@@ -40,14 +48,14 @@ func runBench(t *testing.T, args ...string) (*bench.Report, string) {
 	require.NoError(t, err, "syncprint %s\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), stdout.String(), stderr.String())
 	b, err := os.ReadFile(jsonPath)
 	require.NoError(t, err)
-	var rep bench.Report
-	require.NoError(t, json.Unmarshal(b, &rep))
+	rep := new(bench.Report)
+	require.NoError(t, json.Unmarshal(b, rep))
 	svg, err := os.ReadFile(filepath.Join(dir, "bench.svg"))
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(string(svg), "<svg") && strings.HasSuffix(strings.TrimSpace(string(svg)), "</svg>"), "an SVG document")
 	_, err = os.Stat(filepath.Join(dir, "work"))
 	require.True(t, os.IsNotExist(err), "the work dir is removed without --keep")
-	return &rep, stdout.String()
+	return rep, stdout.String(), stderr.String()
 }
 
 // find returns the result of a workload (with variant) of a system.
@@ -70,30 +78,16 @@ func TestBenchWarmsUpEveryTimedRun(t *testing.T) {
 		flag  []string
 		warms int
 	}{{nil, 2}, {[]string{"--warmup-runs", "0"}, 0}} {
-		dir := t.TempDir()
-		ctx, cancel := context.WithTimeout(context.Background(), benchTimeout)
-		args := append([]string{"bench", "--workdir", filepath.Join(dir, "work"), "--json", filepath.Join(dir, "bench.json"),
-			"--systems", "syncprint", "--workloads", "pull", "--runs", "2", "--items", "50", "--no-floor"}, tc.flag...)
-		cmd := exec.CommandContext(ctx, binPath, args...)
-		cmd.Env = append(os.Environ(), "GORACE=atexit_sleep_ms=0")
-		var stdout, stderr strings.Builder
-		cmd.Stdout, cmd.Stderr = &stdout, &stderr
-		err := cmd.Run()
-		cancel()
-		require.NoError(t, err, "stderr:\n%s", stderr.String())
-		log := stderr.String()
+		args := append([]string{"--systems", "syncprint", "--workloads", "pull", "--runs", "2", "--items", "50", "--no-floor"}, tc.flag...)
+		rep, stdout, log := runBenchLog(t, args...)
 		require.Equal(t, tc.warms, strings.Count(log, "syncprint pull warm-up before run"), "warm-ups in the log:\n%s", log)
 		require.Equal(t, 2, strings.Count(log, "syncprint pull run "), "timed runs in the log")
 		if tc.warms > 0 {
 			require.Less(t, strings.Index(log, "warm-up before run 1/2"), strings.Index(log, "pull run 1/2"), "the warm-up comes first")
-			require.Contains(t, stdout.String(), "each after 1 untimed run(s) of the same step")
+			require.Contains(t, stdout, "each after 1 untimed run(s) of the same step")
 		}
-		b, err := os.ReadFile(filepath.Join(dir, "bench.json"))
-		require.NoError(t, err)
-		var rep bench.Report
-		require.NoError(t, json.Unmarshal(b, &rep))
 		require.Equal(t, tc.warms/2, rep.Settings.WarmupRuns)
-		require.Len(t, find(t, &rep, bench.Syncprint, bench.WorkPull).PerRun, 2, "warm-ups are not runs")
+		require.Len(t, find(t, rep, bench.Syncprint, bench.WorkPull).PerRun, 2, "warm-ups are not runs")
 	}
 }
 
