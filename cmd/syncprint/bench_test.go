@@ -112,7 +112,10 @@ func TestBenchMeasuresSyncprintOnLoopback(t *testing.T) {
 	for _, f := range rep.Floors {
 		require.Greater(t, f.Millis.Median, 0.0, f.Workload)
 		require.Equal(t, items, f.Items, f.Workload)
+		require.NotNil(t, f.NewProcess, "%s: the floor measured in new processes too", f.Workload)
+		require.Greater(t, f.NewProcess.Median, 0.0, f.Workload)
 	}
+	require.Contains(t, out, "in a new process, as the steps are timed:")
 	perItem := int64(size + len("item-0000000") + 32)
 	atLeast := func(minBytes int64) int64 { return minBytes / perItem * size * 7 / 10 }
 	for _, r := range rep.Results {

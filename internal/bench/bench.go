@@ -73,6 +73,10 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 		h.rep.Floors = append(h.rep.Floors, f)
 		h.logf("floor of %s: %.1f ms (min %.1f, max %.1f)", w.name, f.Millis.Median, f.Millis.Min, f.Millis.Max)
+		if err := h.measureFloorNewProcess(ctx, f); err != nil {
+			return nil, err
+		}
+		h.logf("floor of %s in a new process: %.1f ms (min %.1f, max %.1f)", w.name, f.NewProcess.Median, f.NewProcess.Min, f.NewProcess.Max)
 	}
 	for _, w := range AllWorkloads {
 		if !cfg.has(w) {

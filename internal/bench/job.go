@@ -30,6 +30,11 @@ const (
 	// OpMany runs Job.Many: many clients, each with its own store, editing
 	// and syncing concurrently for a fixed time.
 	OpMany = "many"
+	// OpFloor measures the floor of Job.Floor (Syncprint only, see Floor)
+	// in the runner's new process: it opens a server store (serverd/boltdb)
+	// at Job.Store, and the timed step hashes, encodes, decodes and
+	// commits the items in batches, one durable commit each.
+	OpFloor = "floor"
 )
 
 // Directions of a peer replication (a Syncprint sync always goes both ways).
@@ -72,6 +77,15 @@ type Job struct {
 	// Warm, for OpSync (Syncprint only), has the timed sync run in a
 	// process that has synced before (see WarmSpec).
 	Warm *WarmSpec `json:"warm,omitempty"`
+	// Floor configures OpFloor.
+	Floor *FloorSpec `json:"floor,omitempty"`
+}
+
+// FloorSpec is the work of OpFloor: Items items of Job.Content, in batches
+// of Batch.
+type FloorSpec struct {
+	Items int `json:"items"`
+	Batch int `json:"batch"`
 }
 
 // WarmSpec prepares the timed sync of a client process that has synced

@@ -73,6 +73,8 @@ func runClient(ctx context.Context, r *lineIO) error {
 		st, err = preparePut(job)
 	case OpSync:
 		st, err = prepareSync(job)
+	case OpFloor:
+		st, err = prepareFloor(job)
 	case OpMany:
 		if job.Many != nil && job.Many.Raw {
 			st, err = prepareManyRaw(ctx, job)

@@ -108,6 +108,9 @@ func (r *Report) WriteTable(w io.Writer) {
 	for _, f := range r.Floors {
 		fmt.Fprintf(w, "\nfloor of %s (%d items, %d commits of %d: %s): %.1f ms [%.1f-%.1f]", f.Workload, f.Items, f.Commits, f.Batch, f.Note,
 			f.Millis.Median, f.Millis.Min, f.Millis.Max)
+		if np := f.NewProcess; np != nil {
+			fmt.Fprintf(w, "; in a new process, as the steps are timed: %.1f ms [%.1f-%.1f]", np.Median, np.Min, np.Max)
+		}
 	}
 	if len(r.Floors) > 0 {
 		fmt.Fprintln(w)
