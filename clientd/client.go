@@ -323,16 +323,52 @@ func (c *Client) update(fn func(tx *bolt.Tx) error) error {
 // only bound the stamps of stored changes (SP-5-4), which the
 // transactions that store them persist. A crash loses at most the
 // display of the last sessions' end.
+//
+// It also holds the session's Info when the store does not hold it yet (a
+// new store, a new tag, other limits): a session stores it with its first
+// write, which is also the first that can depend on it (an upload's
+// author is the replica Info names), instead of in a commit of its own
+// before it goes on. A process that ends without writing loses it, and
+// the next session fetches it again in full.
 type dueMeta struct {
-	gen      uint64 // counts endSync calls; 0: nothing was ever due
-	saved    uint64 // gen when last written
-	lastSync uint64 // Unix milliseconds; 0: no session of this process succeeded
+	gen      uint64   // counts what became due (ended sessions, Infos); 0: nothing ever was
+	saved    uint64   // gen when last written
+	lastSync uint64   // Unix milliseconds; 0: no session of this process succeeded
+	info     *dueInfo // nil: the store holds the Info the client uses
+}
+
+// dueInfo is what a new Info changes in the store's meta bucket.
+type dueInfo struct {
+	replica string
+	maxItem uint64
+	// keep is the full Info to hold (SP-3-16); when nil, forget drops the
+	// one held.
+	keep   []byte
+	forget bool
+}
+
+// put writes d into the meta bucket m.
+func (d *dueInfo) put(m *bolt.Bucket) error {
+	if err := m.Put(keyReplica, []byte(d.replica)); err != nil {
+		return err
+	}
+	if err := m.Put(keyMaxItem, u64(d.maxItem)); err != nil {
+		return err
+	}
+	if d.keep != nil {
+		return m.Put(keyInfo, d.keep)
+	}
+	if d.forget {
+		return m.Delete(keyInfo)
+	}
+	return nil
 }
 
 // writeTx runs fn in a write transaction and adds what is due of ended
 // sessions to it.
 func (c *Client) writeTx(fn func(tx *bolt.Tx) error) error {
 	var gen uint64
+	var info *dueInfo
 	inner := fn
 	fn = func(tx *bolt.Tx) error {
 		if err := inner(tx); err != nil {
@@ -344,12 +380,18 @@ func (c *Client) writeTx(fn func(tx *bolt.Tx) error) error {
 		if d.gen == d.saved {
 			return nil
 		}
+		m := tx.Bucket(bktMeta)
 		if d.lastSync != 0 {
-			if err := tx.Bucket(bktMeta).Put(keyLastSync, u64(d.lastSync)); err != nil {
+			if err := m.Put(keyLastSync, u64(d.lastSync)); err != nil {
 				return err
 			}
 		}
-		gen = d.gen
+		if d.info != nil {
+			if err := d.info.put(m); err != nil {
+				return err
+			}
+		}
+		gen, info = d.gen, d.info
 		return c.persistClock(tx)
 	}
 	if c.failCommit != nil {
@@ -367,6 +409,9 @@ func (c *Client) writeTx(fn func(tx *bolt.Tx) error) error {
 	if gen != 0 {
 		c.mu.Lock()
 		c.due.saved = max(c.due.saved, gen)
+		if c.due.info == info {
+			c.due.info = nil // not a newer one that came meanwhile
+		}
 		c.mu.Unlock()
 	}
 	return nil

@@ -444,8 +444,9 @@ func (c *Client) fetchInfo(ctx context.Context) (*protocol.Info, error) {
 		}
 	}
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	// c.replica, c.maxItem and c.tagged hold what the store holds (loaded
-	// by Open).
+	// by Open), or will hold with the next write (c.due.info).
 	same := c.replica == changelog.ReplicaID(info.Replica) && c.maxItem == maxItem && !newTag
 	c.info, c.replica, c.maxItem = &info, changelog.ReplicaID(info.Replica), maxItem
 	if newTag {
@@ -455,33 +456,25 @@ func (c *Client) fetchInfo(ctx context.Context) (*protocol.Info, error) {
 			c.tagged = &held
 		}
 	}
-	c.mu.Unlock()
 	if same {
 		// Nothing new to store, in this process or a new one: spare the
 		// session a commit. The observed server time is persisted with the
 		// session's next write, at the latest when it ends (endSync).
 		return &info, nil
 	}
-	err := c.update(func(tx *bolt.Tx) error {
-		m := tx.Bucket(bktMeta)
-		if err := m.Put(keyReplica, []byte(info.Replica)); err != nil {
-			return err
-		}
-		if err := m.Put(keyMaxItem, u64(uint64(maxItem))); err != nil {
-			return err
-		}
-		if keep != nil {
-			if err := m.Put(keyInfo, keep); err != nil {
-				return err
-			}
-		} else if newTag {
-			if err := m.Delete(keyInfo); err != nil {
-				return err
-			}
-		}
-		return c.persistClock(tx)
-	})
-	return &info, err
+	// Stored with the session's next write (dueMeta), not in a commit of
+	// its own: the session goes on at once.
+	d := &dueInfo{replica: info.Replica, maxItem: uint64(maxItem), keep: keep}
+	if c.due.info != nil && keep == nil && !newTag {
+		// Only the limits changed since an Info not yet stored: keep what
+		// it had to store of the held Info.
+		d.keep, d.forget = c.due.info.keep, c.due.info.forget
+	} else {
+		d.forget = keep == nil && newTag
+	}
+	c.due.info = d
+	c.due.gen++
+	return &info, nil
 }
 
 // confMark names the state of the user's server conflict records that the
