@@ -328,8 +328,9 @@ func (c *Client) update(fn func(tx *bolt.Tx) error) error {
 // new store, a new tag, other limits): a session stores it with its first
 // write, which is also the first that can depend on it (an upload's
 // author is the replica Info names), instead of in a commit of its own
-// before it goes on. A process that ends without writing loses it, and
-// the next session fetches it again in full.
+// before it goes on, or before its first exchange with uploads leaves
+// (storeDueInfo), whichever comes first. A process that ends without
+// writing loses it, and the next session fetches it again in full.
 type dueMeta struct {
 	gen      uint64   // counts what became due (ended sessions, Infos); 0: nothing ever was
 	saved    uint64   // gen when last written
@@ -345,6 +346,25 @@ type dueInfo struct {
 	// one held.
 	keep   []byte
 	forget bool
+}
+
+// storeDueInfo stores a new Info that no write has carried yet (dueMeta),
+// in a transaction of its own. An exchange with uploads calls it before it
+// leaves: the sent log's record of the exchange names the store's replica,
+// and the next process keeps the record (keepSent) only if the store holds
+// that replica, so a kill before the answer is committed would otherwise
+// have the uploads planned anew instead of sent again.
+func (c *Client) storeDueInfo() error {
+	c.mu.Lock()
+	due := c.due.info != nil
+	c.mu.Unlock()
+	if !due {
+		return nil
+	}
+	if err := c.update(func(*bolt.Tx) error { return nil }); err != nil {
+		return fmt.Errorf("store info: %w", err)
+	}
+	return nil
 }
 
 // put writes d into the meta bucket m.

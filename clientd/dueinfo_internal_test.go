@@ -30,15 +30,17 @@ func storedInfo(t *testing.T, c *Client) (replica string, held *protocol.Info) {
 }
 
 // A session that gets an Info the store does not hold stores it with its
-// first write, not in a commit of its own before it goes on; Close stores
-// it when the session wrote nothing, and a process that ends without
-// either only fetches it again.
+// first write, not in a commit of its own before it goes on, unless an
+// exchange with uploads leaves first (the sent log names the replica);
+// Close stores it when the session wrote nothing, and a process that
+// ends without either only fetches it again.
 func TestANewInfoIsStoredWithTheSessionsFirstWrite(t *testing.T) {
 	ls := startLiveServer(t, serverd.Config{})
 	var commits atomic.Int64
 	count := func(c *Client) { c.failCommit = func() error { commits.Add(1); return nil } }
 
-	// A new device with an edit: the exchange's results carry the Info.
+	// A new device with an edit: the Info is stored before the exchange
+	// leaves.
 	a := ls.client(t, "a", nil)
 	count(a)
 	require.NoError(t, a.Put("notes", "n1", []byte("v1")))
@@ -48,7 +50,7 @@ func TestANewInfoIsStoredWithTheSessionsFirstWrite(t *testing.T) {
 	require.Nil(t, held)
 	rep := syncOK(t, a)
 	require.Equal(t, 1, rep.Uploaded)
-	require.EqualValues(t, 2, commits.Load(), "the exchange's results, and no commit for the Info")
+	require.EqualValues(t, 3, commits.Load(), "the Info before the exchange left, then the exchange's results")
 	replica, held = storedInfo(t, a)
 	require.Equal(t, string(a.replica), replica)
 	require.NotEmpty(t, replica)
@@ -56,7 +58,8 @@ func TestANewInfoIsStoredWithTheSessionsFirstWrite(t *testing.T) {
 	require.NotEmpty(t, held.Tag)
 	require.False(t, held.IsShort())
 
-	// A new device that only pulls: the page's transaction carries it.
+	// A new device that only pulls: the page's transaction carries it,
+	// and nothing else commits.
 	commits.Store(0)
 	b := ls.client(t, "b", nil)
 	count(b)

@@ -78,3 +78,52 @@ func TestAStoreLeftAsAKillLeavesItSendsItsExchangeAgain(t *testing.T) {
 	mustSync(t, killed)
 	require.Equal(t, 1, again.count(protocol.PathExchange))
 }
+
+// The same kill in a new device's first session: the store learnt its
+// replica from that session's Info, and it must hold it when the exchange
+// leaves (the sent log's records are kept only for the store's own
+// replica), although a first session stores its Info with its first write.
+func TestAFirstSessionKilledAfterItsExchangeSendsItAgain(t *testing.T) {
+	srv := startServer(t, serverd.Config{Rules: map[string]protocol.Rule{"tasks": protocol.ClientWins}})
+	dir := t.TempDir()
+	store, copied := filepath.Join(dir, "laptop.db"), filepath.Join(dir, "copy", "laptop.db")
+	require.NoError(t, os.Mkdir(filepath.Dir(copied), 0o700))
+	snapshot := true
+	hook := &hookTransport{base: http.DefaultTransport, after: func(req *http.Request, body []byte) []byte {
+		if snapshot && req.URL.Path == protocol.PathExchange {
+			snapshot = false
+			for _, suffix := range []string{"", clientd.SentLogSuffix + "0", clientd.SentLogSuffix + "1"} {
+				data, err := os.ReadFile(store + suffix)
+				if err == nil || suffix == "" {
+					require.NoError(t, err)
+					require.NoError(t, os.WriteFile(copied+suffix, data, 0o600))
+				}
+			}
+		}
+		return body
+	}}
+	token := srv.token("alice", "laptop")
+	laptop := openStore(t, store, clientd.Config{ServerURL: srv.url, Token: token, HTTPClient: &http.Client{Transport: hook}})
+	require.NoError(t, laptop.Put("tasks", "t1", []byte("laptop 1")))
+	mustSync(t, laptop)
+	require.False(t, snapshot, "no exchange was answered")
+	require.NoError(t, laptop.Close())
+
+	phone := srv.client(t, "alice", "phone")
+	mustSync(t, phone)
+	require.Equal(t, "laptop 1", mustGet(t, phone, "tasks", "t1"))
+	require.NoError(t, phone.Put("tasks", "t1", []byte("phone 2")))
+	mustSync(t, phone)
+
+	again := &hookTransport{base: http.DefaultTransport}
+	killed := openStore(t, copied, clientd.Config{ServerURL: srv.url, Token: token, HTTPClient: &http.Client{Transport: again}})
+	rep := mustSync(t, killed)
+	require.Equal(t, "phone 2", mustGet(t, killed, "tasks", "t1"), "the laptop's first write was applied again over the phone's")
+	require.Equal(t, 1, rep.Uploaded, "the logged upload, acknowledged")
+	require.Equal(t, 1, again.count(protocol.PathExchange), "the logged exchange, sent again, and nothing more")
+	mustSync(t, phone)
+	require.Equal(t, "phone 2", mustGet(t, phone, "tasks", "t1"))
+	conflicts, err := phone.Conflicts()
+	require.NoError(t, err)
+	require.Empty(t, conflicts, "no version was overwritten")
+}

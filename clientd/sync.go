@@ -1620,6 +1620,10 @@ func (s *session) round(name string, rule protocol.Rule, round int, cands []cand
 		// its answer is committed, the next session sends it again with
 		// its batch ID instead of planning its uploads anew (the sent log).
 		if len(req.Uploads) > 0 && len(s.info.Epoch) <= 255 {
+			// The record names the replica: the store must hold it.
+			if err := s.c.storeDueInfo(); err != nil {
+				return nil, fmt.Errorf("exchange: %w", err)
+			}
 			err := s.c.sent.add(&sentRecord{sentMS: uint64(max(s.c.cfg.Now().UnixMilli(), 0)), replica: string(s.self), collection: name,
 				batchID: req.BatchID, epoch: s.info.Epoch, coding: bodyCoding, wire: wire})
 			if err != nil {
