@@ -22,9 +22,23 @@ import (
 // arrived. Another device then edits the item on top of that version. The
 // killed device's next sync must learn that its upload was applied: under
 // client-wins, planning it anew would apply the old write again over the
-// newer edit (kept only as an overwritten record).
+// newer edit (kept only as an overwritten record). It does so in the
+// device's second session, and in its first, whose Info the store did
+// not hold before it (the sent log's record names the store's replica).
 func TestAnExchangeSentBeforeAKillIsNotAppliedAgain(t *testing.T) {
 	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		first bool
+	}{{"in the device's second session", false}, {"in the device's first session", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			killAfterTheExchange(t, tc.first)
+		})
+	}
+}
+
+func killAfterTheExchange(t *testing.T, first bool) {
 	srv := newServer(t)
 	srv.start()
 	defer srv.stop()
@@ -59,20 +73,24 @@ func TestAnExchangeSentBeforeAKillIsNotAppliedAgain(t *testing.T) {
 		return it.FP, it.Version
 	}
 
-	put("laptop 1")
-	require.NoError(t, sync().Wait())
-	_, v1 := onServer()
-	require.NotZero(t, v1)
+	sent := "laptop 1"
+	if !first {
+		put("laptop 1")
+		require.NoError(t, sync().Wait())
+		_, v1 := onServer()
+		require.NotZero(t, v1)
+		sent = "laptop 2"
+	}
 
-	// The laptop's second edit reaches the server; its answer never comes
-	// back, and the process is killed.
-	put("laptop 2")
+	// The laptop's edit reaches the server; its answer never comes back,
+	// and the process is killed.
+	put(sent)
 	proxy.Set(faultproxy.Fault{Kind: faultproxy.Hang, Dir: faultproxy.Down, Path: protocol.PathExchange})
 	cmd := sync()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		fp, _ := onServer()
-		if fp == fingerprint.Of(id, false, []byte("laptop 2")) {
+		if fp == fingerprint.Of(id, false, []byte(sent)) {
 			break
 		}
 		require.True(t, time.Now().Before(deadline), "the upload never reached the server")
@@ -82,7 +100,7 @@ func TestAnExchangeSentBeforeAKillIsNotAppliedAgain(t *testing.T) {
 	require.Error(t, cmd.Wait())
 	proxy.Heal()
 
-	// The phone builds on the laptop's second edit.
+	// The phone builds on the laptop's edit.
 	phone, err := clientd.Open(filepath.Join(t.TempDir(), "phone.db"), clientd.Config{ServerURL: "http://" + srv.addr, Token: srv.token("ks", "phone")})
 	require.NoError(t, err)
 	defer phone.Close()
@@ -90,7 +108,7 @@ func TestAnExchangeSentBeforeAKillIsNotAppliedAgain(t *testing.T) {
 	require.NoError(t, err)
 	got, err := phone.Get(coll, id)
 	require.NoError(t, err)
-	require.Equal(t, "laptop 2", string(got))
+	require.Equal(t, sent, string(got))
 	require.NoError(t, phone.Put(coll, id, []byte("phone 3")))
 	_, err = phone.Sync(ctx)
 	require.NoError(t, err)
