@@ -384,8 +384,8 @@ func (d *dueInfo) put(m *bolt.Bucket) error {
 	return nil
 }
 
-// writeTx runs fn in a write transaction and adds what is due of ended
-// sessions to it.
+// writeTx runs fn in a write transaction and adds what is due (dueMeta:
+// the end of sessions, a new Info) to it.
 func (c *Client) writeTx(fn func(tx *bolt.Tx) error) error {
 	var gen uint64
 	var info *dueInfo

@@ -462,8 +462,9 @@ func (c *Client) fetchInfo(ctx context.Context) (*protocol.Info, error) {
 		// session's next write, at the latest when it ends (endSync).
 		return &info, nil
 	}
-	// Stored with the session's next write (dueMeta), not in a commit of
-	// its own: the session goes on at once.
+	// Stored with the session's next write (dueMeta), or before its first
+	// exchange with uploads leaves (storeDueInfo), not in a commit of its
+	// own here: the session goes on at once.
 	d := &dueInfo{replica: info.Replica, maxItem: uint64(maxItem), keep: keep}
 	if c.due.info != nil && keep == nil && !newTag {
 		// Only the limits changed since an Info not yet stored: keep what
