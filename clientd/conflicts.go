@@ -216,6 +216,7 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 
 	var locals, servers []Conflict
 	var cur *record
+	var pending bool
 	err := c.view(func(tx *bolt.Tx) error {
 		var err error
 		if locals, err = localConflicts(tx, collName, id); err != nil {
@@ -229,6 +230,7 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 			return err
 		}
 		cur, err = col.get(id, false)
+		pending = col.isPending(id)
 		return err
 	})
 	if err != nil {
@@ -311,6 +313,15 @@ func (c *Client) Resolve(ctx context.Context, collName, id string, r Resolution)
 		up := &protocol.Upload{ID: id, FP: put.FP.Bytes(), HLC: uint64(put.HLC), Deleted: put.Deleted, Content: put.Content}
 		if cur != nil {
 			up.Base, up.Seen = uint64(cur.Base), uint64(cur.Seen)
+			if pending && cur.Base < cur.Seen {
+				// SP-10-5: the server version the user saw as current is
+				// the one the pending edit derives from. The client knows
+				// of a newer one from change info only and never held it:
+				// a put over it would replace it unseen, with no record
+				// (SP-10-4). The server answers stale_base, and the sync
+				// that follows brings it in.
+				up.Seen = uint64(cur.Base)
+			}
 		}
 		req.Put = up
 	}

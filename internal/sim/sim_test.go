@@ -67,6 +67,24 @@ func TestSim(t *testing.T) {
 	}
 }
 
+// foundBugs are seeds that a soak found failing, with the draws that
+// failed, each fixed since: they run in every test run, beside the budget.
+var foundBugs = []struct {
+	seed    uint64
+	clients int
+	why     string
+}{
+	{8012471, 4, "a resolution's put.seen named a version the device never held (SP-10-5)"},
+}
+
+// TestSimSeedsThatFoundBugs replays the seeds of foundBugs.
+func TestSimSeedsThatFoundBugs(t *testing.T) {
+	for _, b := range foundBugs {
+		_, err := Run(Config{Seed: b.seed, Clients: b.clients, Steps: DefaultSteps, Dir: t.TempDir()}) // nil Rules: all
+		require.NoError(t, err, "seed %d: %s", b.seed, b.why)
+	}
+}
+
 // TestSimIsDeterministic runs seeds twice: the traces must be equal (the
 // network's faults, every request and answer, every client's report and
 // the final state), and differ between seeds.
