@@ -13,6 +13,36 @@ import (
 	"github.com/syncprint/syncprint/serverd"
 )
 
+// killCopy copies a store and its sent log, once armed, when the answer
+// of the next exchange arrives and before the client commits it: the
+// files a process killed at that moment leaves.
+type killCopy struct {
+	store, copied string
+	armed         bool
+	hook          *hookTransport
+}
+
+func newKillCopy(t *testing.T) *killCopy {
+	t.Helper()
+	dir := t.TempDir()
+	k := &killCopy{store: filepath.Join(dir, "laptop.db"), copied: filepath.Join(dir, "copy", "laptop.db")}
+	require.NoError(t, os.Mkdir(filepath.Dir(k.copied), 0o700))
+	k.hook = &hookTransport{base: http.DefaultTransport, after: func(req *http.Request, body []byte) []byte {
+		if k.armed && req.URL.Path == protocol.PathExchange {
+			k.armed = false
+			for _, suffix := range []string{"", clientd.SentLogSuffix + "0", clientd.SentLogSuffix + "1"} {
+				data, err := os.ReadFile(k.store + suffix)
+				if err == nil || suffix == "" {
+					require.NoError(t, err)
+					require.NoError(t, os.WriteFile(k.copied+suffix, data, 0o600))
+				}
+			}
+		}
+		return body
+	}}
+	return k
+}
+
 // TestAStoreLeftAsAKillLeavesItSendsItsExchangeAgain copies the laptop's
 // store and sent log at the moment the server has answered its exchange
 // and before the answer is committed: the files a process killed then
@@ -22,32 +52,17 @@ import (
 // answers from its idempotency record, and the phone's edit stands.
 func TestAStoreLeftAsAKillLeavesItSendsItsExchangeAgain(t *testing.T) {
 	srv := startServer(t, serverd.Config{Rules: map[string]protocol.Rule{"tasks": protocol.ClientWins}})
-	dir := t.TempDir()
-	store, copied := filepath.Join(dir, "laptop.db"), filepath.Join(dir, "copy", "laptop.db")
-	require.NoError(t, os.Mkdir(filepath.Dir(copied), 0o700))
-	snapshot := false
-	hook := &hookTransport{base: http.DefaultTransport, after: func(req *http.Request, body []byte) []byte {
-		if snapshot && req.URL.Path == protocol.PathExchange {
-			snapshot = false
-			for _, suffix := range []string{"", clientd.SentLogSuffix + "0", clientd.SentLogSuffix + "1"} {
-				data, err := os.ReadFile(store + suffix)
-				if err == nil || suffix == "" {
-					require.NoError(t, err)
-					require.NoError(t, os.WriteFile(copied+suffix, data, 0o600))
-				}
-			}
-		}
-		return body
-	}}
+	kill := newKillCopy(t)
 	token := srv.token("alice", "laptop")
-	laptop := openStore(t, store, clientd.Config{ServerURL: srv.url, Token: token, HTTPClient: &http.Client{Transport: hook}})
+	laptop := openStore(t, kill.store, clientd.Config{ServerURL: srv.url, Token: token, HTTPClient: &http.Client{Transport: kill.hook}})
 	require.NoError(t, laptop.Put("tasks", "t1", []byte("laptop 1")))
 	mustSync(t, laptop)
 	require.NoError(t, laptop.Put("tasks", "t1", []byte("laptop 2")))
-	snapshot = true
+	kill.armed = true
 	mustSync(t, laptop)
-	require.False(t, snapshot, "no exchange was answered")
+	require.False(t, kill.armed, "no exchange was answered")
 	require.NoError(t, laptop.Close())
+	copied := kill.copied
 
 	phone := srv.client(t, "alice", "phone")
 	mustSync(t, phone)
@@ -85,29 +100,15 @@ func TestAStoreLeftAsAKillLeavesItSendsItsExchangeAgain(t *testing.T) {
 // replica), although a first session stores its Info with its first write.
 func TestAFirstSessionKilledAfterItsExchangeSendsItAgain(t *testing.T) {
 	srv := startServer(t, serverd.Config{Rules: map[string]protocol.Rule{"tasks": protocol.ClientWins}})
-	dir := t.TempDir()
-	store, copied := filepath.Join(dir, "laptop.db"), filepath.Join(dir, "copy", "laptop.db")
-	require.NoError(t, os.Mkdir(filepath.Dir(copied), 0o700))
-	snapshot := true
-	hook := &hookTransport{base: http.DefaultTransport, after: func(req *http.Request, body []byte) []byte {
-		if snapshot && req.URL.Path == protocol.PathExchange {
-			snapshot = false
-			for _, suffix := range []string{"", clientd.SentLogSuffix + "0", clientd.SentLogSuffix + "1"} {
-				data, err := os.ReadFile(store + suffix)
-				if err == nil || suffix == "" {
-					require.NoError(t, err)
-					require.NoError(t, os.WriteFile(copied+suffix, data, 0o600))
-				}
-			}
-		}
-		return body
-	}}
+	kill := newKillCopy(t)
+	kill.armed = true
 	token := srv.token("alice", "laptop")
-	laptop := openStore(t, store, clientd.Config{ServerURL: srv.url, Token: token, HTTPClient: &http.Client{Transport: hook}})
+	laptop := openStore(t, kill.store, clientd.Config{ServerURL: srv.url, Token: token, HTTPClient: &http.Client{Transport: kill.hook}})
 	require.NoError(t, laptop.Put("tasks", "t1", []byte("laptop 1")))
 	mustSync(t, laptop)
-	require.False(t, snapshot, "no exchange was answered")
+	require.False(t, kill.armed, "no exchange was answered")
 	require.NoError(t, laptop.Close())
+	copied := kill.copied
 
 	phone := srv.client(t, "alice", "phone")
 	mustSync(t, phone)
