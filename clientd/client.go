@@ -324,39 +324,31 @@ func (c *Client) update(fn func(tx *bolt.Tx) error) error {
 // transactions that store them persist. A crash loses at most the
 // display of the last sessions' end.
 //
-// It also holds the session's Info when the store does not hold it yet (a
-// new store, a new tag, other limits): a session stores it with its first
-// write, which is also the first that can depend on it (an upload's
-// author is the replica Info names), instead of in a commit of its own
-// before it goes on, or before its first exchange with uploads leaves
+// It also says when the store lags the Info the client uses (a new store,
+// a new tag, other limits): c.replica, c.maxItem and c.tagged then hold
+// what the store will hold. A session stores them with its first write,
+// which is also the first that can depend on them (an upload's author is
+// the replica Info names), instead of in a commit of its own before it
+// goes on, or before its first exchange with uploads leaves
 // (storeDueInfo), whichever comes first. A process that ends without
-// writing loses it, and the next session fetches it again in full.
+// writing loses them, and the next session fetches the Info again in
+// full.
 type dueMeta struct {
-	gen      uint64   // counts what became due (ended sessions, Infos); 0: nothing ever was
-	saved    uint64   // gen when last written
-	lastSync uint64   // Unix milliseconds; 0: no session of this process succeeded
-	info     *dueInfo // nil: the store holds the Info the client uses
+	gen      uint64 // counts what became due (ended sessions, Infos); 0: nothing ever was
+	saved    uint64 // gen when last written
+	lastSync uint64 // Unix milliseconds; 0: no session of this process succeeded
+	infoAt   uint64 // gen when the store last fell behind the Info; 0: it holds it
 }
 
-// dueInfo is what a new Info changes in the store's meta bucket.
-type dueInfo struct {
-	replica string
-	maxItem uint64
-	// keep is the full Info to hold (SP-3-16); when nil, forget drops the
-	// one held.
-	keep   []byte
-	forget bool
-}
-
-// storeDueInfo stores a new Info that no write has carried yet (dueMeta),
-// in a transaction of its own. An exchange with uploads calls it before it
+// storeDueInfo stores the Info no write has carried yet (dueMeta), in a
+// transaction of its own. An exchange with uploads calls it before it
 // leaves: the sent log's record of the exchange names the store's replica,
 // and the next process keeps the record (keepSent) only if the store holds
 // that replica, so a kill before the answer is committed would otherwise
 // have the uploads planned anew instead of sent again.
 func (c *Client) storeDueInfo() error {
 	c.mu.Lock()
-	due := c.due.info != nil
+	due := c.due.infoAt != 0
 	c.mu.Unlock()
 	if !due {
 		return nil
@@ -367,35 +359,36 @@ func (c *Client) storeDueInfo() error {
 	return nil
 }
 
-// put writes d into the meta bucket m.
-func (d *dueInfo) put(m *bolt.Bucket) error {
-	if err := m.Put(keyReplica, []byte(d.replica)); err != nil {
+// putInfo writes the replica, the item size limit and the held full Info
+// (SP-3-16; none: the stored one is dropped) into the meta bucket m.
+func putInfo(m *bolt.Bucket, replica changelog.ReplicaID, maxItem int, held *protocol.Info) error {
+	if err := m.Put(keyReplica, []byte(replica)); err != nil {
 		return err
 	}
-	if err := m.Put(keyMaxItem, u64(d.maxItem)); err != nil {
+	if err := m.Put(keyMaxItem, u64(uint64(maxItem))); err != nil {
 		return err
 	}
-	if d.keep != nil {
-		return m.Put(keyInfo, d.keep)
-	}
-	if d.forget {
+	if held == nil {
 		return m.Delete(keyInfo)
 	}
-	return nil
+	v, err := protocol.Marshal(held)
+	if err != nil {
+		return err
+	}
+	return m.Put(keyInfo, v)
 }
 
 // writeTx runs fn in a write transaction and adds what is due (dueMeta:
 // the end of sessions, a new Info) to it.
 func (c *Client) writeTx(fn func(tx *bolt.Tx) error) error {
-	var gen uint64
-	var info *dueInfo
+	var gen, infoAt uint64
 	inner := fn
 	fn = func(tx *bolt.Tx) error {
 		if err := inner(tx); err != nil {
 			return err
 		}
 		c.mu.Lock()
-		d := c.due
+		d, replica, maxItem, held := c.due, c.replica, c.maxItem, c.tagged
 		c.mu.Unlock()
 		if d.gen == d.saved {
 			return nil
@@ -406,12 +399,12 @@ func (c *Client) writeTx(fn func(tx *bolt.Tx) error) error {
 				return err
 			}
 		}
-		if d.info != nil {
-			if err := d.info.put(m); err != nil {
+		if d.infoAt != 0 {
+			if err := putInfo(m, replica, maxItem, held); err != nil {
 				return err
 			}
 		}
-		gen, info = d.gen, d.info
+		gen, infoAt = d.gen, d.infoAt
 		return c.persistClock(tx)
 	}
 	if c.failCommit != nil {
@@ -429,8 +422,8 @@ func (c *Client) writeTx(fn func(tx *bolt.Tx) error) error {
 	if gen != 0 {
 		c.mu.Lock()
 		c.due.saved = max(c.due.saved, gen)
-		if c.due.info == info {
-			c.due.info = nil // not a newer one that came meanwhile
+		if c.due.infoAt == infoAt {
+			c.due.infoAt = 0 // not a newer Info that came meanwhile
 		}
 		c.mu.Unlock()
 	}

@@ -431,27 +431,20 @@ func (c *Client) fetchInfo(ctx context.Context) (*protocol.Info, error) {
 	// A full Info with a new tag is kept, in the store too, for the next
 	// request; one without a tag (a server without info-tag) forgets the
 	// one held.
-	var keep []byte
 	heldTag := ""
 	if tagged != nil {
 		heldTag = tagged.Tag
 	}
 	newTag := info.Tag != heldTag
-	if newTag && protocol.ValidInfoTag(info.Tag) {
-		var err error
-		if keep, err = protocol.Marshal(&info); err != nil {
-			return nil, fmt.Errorf("info: %w", err)
-		}
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// c.replica, c.maxItem and c.tagged hold what the store holds (loaded
-	// by Open), or will hold with the next write (c.due.info).
+	// by Open), or will hold with the next write (dueMeta.infoAt).
 	same := c.replica == changelog.ReplicaID(info.Replica) && c.maxItem == maxItem && !newTag
 	c.info, c.replica, c.maxItem = &info, changelog.ReplicaID(info.Replica), maxItem
 	if newTag {
 		c.tagged = nil
-		if keep != nil {
+		if protocol.ValidInfoTag(info.Tag) {
 			held := info
 			c.tagged = &held
 		}
@@ -465,16 +458,8 @@ func (c *Client) fetchInfo(ctx context.Context) (*protocol.Info, error) {
 	// Stored with the session's next write (dueMeta), or before its first
 	// exchange with uploads leaves (storeDueInfo), not in a commit of its
 	// own here: the session goes on at once.
-	d := &dueInfo{replica: info.Replica, maxItem: uint64(maxItem), keep: keep}
-	if c.due.info != nil && keep == nil && !newTag {
-		// Only the limits changed since an Info not yet stored: keep what
-		// it had to store of the held Info.
-		d.keep, d.forget = c.due.info.keep, c.due.info.forget
-	} else {
-		d.forget = keep == nil && newTag
-	}
-	c.due.info = d
 	c.due.gen++
+	c.due.infoAt = c.due.gen
 	return &info, nil
 }
 
